@@ -1,0 +1,9 @@
+//! `mooring-bgp`: a BGP-4 implementation for announce-mostly speakers
+//! (load balancers, anycast), with no Kubernetes in it.
+//!
+//! - [`wire`]: the message codec (decode from `&[u8]` with nom, encode
+//!   into `BytesMut`), with RFC 4271 / RFC 7606 error semantics.
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod wire;
