@@ -128,7 +128,10 @@ start_frr() {  # ns name(-N) config-text
   ip netns exec "$ns" /usr/lib/frr/zebra -d -N "$name" -i "$d/zebra.pid"
   ip netns exec "$ns" /usr/lib/frr/bgpd -d -N "$name" -f "$d/frr.conf" -i "$d/bgpd.pid"
 }
-vty() { local name=$1; shift; vtysh -N "$name" "$@"; }
+vty() {  # vtysh for one instance; hide the harmless "no vtysh.conf" warning
+  local name=$1; shift
+  vtysh -N "$name" "$@" 2> >(grep -v "Can't open configuration file" >&2)
+}
 
 start_gobgp() {  # ns name config-text
   local ns=$1 name=$2 d="$RUN/$2"
@@ -332,10 +335,8 @@ EOF
   gob "$B" neighbor 198.18.1.1 adj-in -a ipv4 >&2
   gob "$B" neighbor 2001:db8:ffff:ff01::1 adj-in -a ipv6 >&2
   sleep "$SETTLE"
-  log "route refresh: FRR soft in (ipv4 + ipv6), GoBGP softresetin (ipv4)"
+  log "route refresh: FRR soft in (ipv4 + ipv6)"
   vty mgold-frr-a -c 'clear bgp ipv4 unicast * soft in' -c 'clear bgp ipv6 unicast * soft in'
-  sleep 1
-  gob "$B" neighbor 198.18.1.1 softresetin -a ipv4
   sleep 2
   log "shutdown with message from FRR"
   vty mgold-frr-a -c 'configure terminal' -c 'router bgp 4200000001' \
@@ -403,13 +404,14 @@ EOF
      vtysh -N mgold-gobgp-b -c 'show bgp ipv6 unicast 2001:db8:ffff:2::2/128' | grep -q 4200000002"
   vty mgold-gobgp-b -c 'show bgp ipv4 unicast' -c 'show bgp ipv6 unicast' >&2
   sleep "$SETTLE"
-  log "route refresh: GoBGP softresetin (ipv4 + ipv6)"
-  gob "$A" neighbor 198.18.2.2 softresetin -a ipv4
-  gob "$A" neighbor 2001:db8:ffff:ff02::2 softresetin -a ipv6
+  # (gobgp softresetin only re-applies import policy, it sends no ROUTE-REFRESH;
+  # the receiver FRR asks GoBGP for a refresh instead, so GoBGP re-sends its UPDATEs)
+  log "route refresh: FRR (receiver) soft in (ipv4 + ipv6)"
+  vty mgold-gobgp-b -c 'clear bgp ipv4 unicast * soft in' -c 'clear bgp ipv6 unicast * soft in'
   sleep 2
   log "shutdown with message from GoBGP"
-  gob "$A" neighbor 198.18.2.2 disable -r "golden capture done (gobgp v4)"
-  gob "$A" neighbor 2001:db8:ffff:ff02::2 disable -r "golden capture done (gobgp v6)"
+  gob "$A" neighbor 198.18.2.2 shutdown --reason "golden capture done (gobgp v4)"
+  gob "$A" neighbor 2001:db8:ffff:ff02::2 shutdown --reason "golden capture done (gobgp v6)"
   sleep 2
   finish gobgp "gobgp: GoBGP AS 4200000002 (198.18.2.1, 2001:db8:ffff:ff02::1) -> FRR AS 64512 (198.18.2.2, 2001:db8:ffff:ff02::2)" \
     198.18.2.1=gobgp-v4 2001:db8:ffff:ff02::1=gobgp-v6 198.18.2.2=frr-v4 2001:db8:ffff:ff02::2=frr-v6
@@ -519,4 +521,4 @@ for sc in "${SCENARIOS[@]}"; do
     *) echo "unknown scenario $sc (frr|gobgp|bird)" >&2; exit 2 ;;
   esac
 done
-log "done: $(cd "$FIX" && ls)"
+log "done: $(cd "$FIX" && echo *)"
