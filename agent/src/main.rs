@@ -1,1 +1,95 @@
-fn main() {}
+//! The `mooring` command.
+
+use std::io::Read;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use mooring_bgp::wire::{frame_len, Message, Negotiated};
+
+#[derive(Parser)]
+#[command(name = "mooring", version, about = "BGP/ECMP load balancer for bare-metal Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode BGP messages given as hex (one message or a stream per line;
+    /// lines may carry leading labels, as in the golden fixtures) and print them.
+    Decode {
+        /// File to read, or `-` for standard input.
+        input: String,
+        /// Decode AS numbers as 2 octets (the session did not negotiate 4-octet AS).
+        #[arg(long)]
+        two_octet_as: bool,
+        /// NLRI carry ADD-PATH path identifiers (IPv4 and IPv6 unicast).
+        #[arg(long)]
+        add_path: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Decode { input, two_octet_as, add_path } => {
+            let ctx = Negotiated {
+                four_octet_as: !two_octet_as,
+                extended_message: true,
+                add_path_ipv4: add_path,
+                add_path_ipv6: add_path,
+            };
+            let mut text = String::new();
+            if input == "-" {
+                std::io::stdin().read_to_string(&mut text)?;
+            } else {
+                text = std::fs::read_to_string(&input).with_context(|| format!("reading {input}"))?;
+            }
+            decode_lines(&text, &ctx)
+        }
+    }
+}
+
+fn decode_lines(text: &str, ctx: &Negotiated) -> Result<()> {
+    let mut failed = 0;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // The hex is the last word; earlier words are labels.
+        let (label, hex) = match line.rsplit_once(char::is_whitespace) {
+            Some((l, h)) => (format!("{} ", l.trim()), h),
+            None => (String::new(), line),
+        };
+        let bytes = hex::decode(hex).with_context(|| format!("line {}: not hex", n + 1))?;
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let len = match frame_len(rest, ctx.max_message_len()) {
+                Ok(Some(len)) if len <= rest.len() => len,
+                Ok(_) => {
+                    println!("line {}: {label}truncated message ({} octets left)", n + 1, rest.len());
+                    failed += 1;
+                    break;
+                }
+                Err(e) => {
+                    println!("line {}: {label}bad header: {e}", n + 1);
+                    failed += 1;
+                    break;
+                }
+            };
+            match Message::decode(&rest[..len], ctx) {
+                Ok(m) => println!("{label}{m}"),
+                Err(e) => {
+                    failed += 1;
+                    let notif = e.notification().map(|n| n.describe()).unwrap_or_else(|| "close".into());
+                    println!("line {}: {label}error: {e} -> NOTIFICATION {notif}", n + 1);
+                }
+            }
+            rest = &rest[len..];
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} message(s) did not decode");
+    }
+    Ok(())
+}

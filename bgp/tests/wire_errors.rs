@@ -221,12 +221,12 @@ fn malformed_as_path_is_treat_as_withdraw() {
 #[test]
 fn attribute_length_errors() {
     for (attr, sub) in [
-        (&[0x40, 5, 3, 1, 2, 3][..], 5),                     // LOCAL_PREF of 3
-        (&[0x80, 4, 2, 0, 1][..], 5),                        // MED of 2
-        (&[0xc0, 8, 3, 1, 2, 3][..], 5),                     // COMMUNITIES not a multiple of 4
-        (&[0xc0, 16, 4, 0, 2, 0, 1][..], 5),                 // EXT COMMUNITIES of 4
-        (&[0xc0, 32, 8, 0, 0, 0, 1, 0, 0, 0, 2][..], 5),     // LARGE COMMUNITIES of 8
-        (&[0xc0, 35, 2, 0, 1][..], 5),                       // OTC of 2
+        (&[0x40, 5, 3, 1, 2, 3][..], 5),                 // LOCAL_PREF of 3
+        (&[0x80, 4, 2, 0, 1][..], 5),                    // MED of 2
+        (&[0xc0, 8, 3, 1, 2, 3][..], 5),                 // COMMUNITIES not a multiple of 4
+        (&[0xc0, 16, 4, 0, 2, 0, 1][..], 5),             // EXT COMMUNITIES of 4
+        (&[0xc0, 32, 8, 0, 0, 0, 1, 0, 0, 0, 2][..], 5), // LARGE COMMUNITIES of 8
+        (&[0xc0, 35, 2, 0, 1][..], 5),                   // OTC of 2
     ] {
         let u = decode_update(&update_body(&with_mandatory(attr), NLRI_24)).unwrap();
         assert_eq!(u.attr_errors.len(), 1, "{attr:?}");

@@ -84,7 +84,10 @@ fn extended_messages_pack_sixteen_times_more() {
 #[test]
 fn ipv6_prefixes_go_in_mp_reach_with_link_local_next_hop() {
     let ctx = Negotiated::four_octet();
-    let nh = NextHop::V6 { global: "2001:db8:ffff:ff00::11".parse().unwrap(), link_local: Some("fe80::11".parse().unwrap()) };
+    let nh = NextHop::V6 {
+        global: "2001:db8:ffff:ff00::11".parse().unwrap(),
+        link_local: Some("fe80::11".parse().unwrap()),
+    };
     let mut a = attrs();
     a.retain(|a| a.type_code() != type_code::NEXT_HOP);
     let nlri = v6(5_000);
@@ -106,7 +109,8 @@ fn ipv6_prefixes_go_in_mp_reach_with_link_local_next_hop() {
 #[test]
 fn add_path_ids_are_written_when_negotiated() {
     let ctx = Negotiated { add_path_ipv4: true, ..Negotiated::four_octet() };
-    let nlri: Vec<Nlri> = v4(3).into_iter().enumerate().map(|(i, n)| Nlri { path_id: Some(i as u32 + 1), ..n }).collect();
+    let nlri: Vec<Nlri> =
+        v4(3).into_iter().enumerate().map(|(i, n)| Nlri { path_id: Some(i as u32 + 1), ..n }).collect();
     let mut buf = BytesMut::new();
     pack_announcements(&ctx, &attrs(), &nlri, None, &mut buf).unwrap();
     assert_eq!(decode_all(&buf, &ctx)[0].nlri, nlri);

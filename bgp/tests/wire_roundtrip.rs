@@ -43,9 +43,7 @@ fn prefix(v6: bool) -> BoxedStrategy<IpNet> {
 
 fn nlri_list(v6: bool, add_path: bool, max: usize) -> BoxedStrategy<Vec<Nlri>> {
     vec((prefix(v6), any::<u32>()), 0..max)
-        .prop_map(move |v| {
-            v.into_iter().map(|(p, id)| Nlri { path_id: add_path.then_some(id), prefix: p }).collect()
-        })
+        .prop_map(move |v| v.into_iter().map(|(p, id)| Nlri { path_id: add_path.then_some(id), prefix: p }).collect())
         .boxed()
 }
 
@@ -247,13 +245,20 @@ fn capability() -> impl Strategy<Value = Capability> {
         }),
         vec((family(), any::<bool>(), 0u32..=0xFF_FFFF), 0..4).prop_map(|f| Capability::LongLivedGracefulRestart(
             f.into_iter()
-                .map(|(family, forwarding_preserved, stale_time)| LlgrFamily { family, forwarding_preserved, stale_time })
+                .map(|(family, forwarding_preserved, stale_time)| LlgrFamily {
+                    family,
+                    forwarding_preserved,
+                    stale_time
+                })
                 .collect()
         )),
-        vec((family(), prop_oneof![Just(AddPathMode::Receive), Just(AddPathMode::Send), Just(AddPathMode::Both)]), 0..4)
-            .prop_map(|f| Capability::AddPath(
-                f.into_iter().map(|(family, mode)| AddPathFamily { family, mode }).collect()
-            )),
+        vec(
+            (family(), prop_oneof![Just(AddPathMode::Receive), Just(AddPathMode::Send), Just(AddPathMode::Both)]),
+            0..4
+        )
+        .prop_map(|f| Capability::AddPath(
+            f.into_iter().map(|(family, mode)| AddPathFamily { family, mode }).collect()
+        )),
         (name, name).prop_map(|(hostname, domain)| Capability::Fqdn { hostname, domain }),
         (any::<u8>().prop_filter("untyped code", |c| !TYPED.contains(c)), vec(any::<u8>(), 0..20))
             .prop_map(|(code, data)| Capability::Unknown { code, data }),

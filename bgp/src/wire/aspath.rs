@@ -45,10 +45,7 @@ impl AsPath {
     /// A path of one AS_SEQUENCE (split into segments of at most 255 on the wire).
     pub fn sequence(asns: impl IntoIterator<Item = u32>) -> Self {
         let asns: Vec<u32> = asns.into_iter().collect();
-        let segments = asns
-            .chunks(255)
-            .map(|c| Segment { kind: SegmentType::Sequence, asns: c.to_vec() })
-            .collect();
+        let segments = asns.chunks(255).map(|c| Segment { kind: SegmentType::Sequence, asns: c.to_vec() }).collect();
         AsPath { segments }
     }
 
@@ -66,8 +63,7 @@ impl AsPath {
                 let mut rest = count;
                 while rest > 0 {
                     let n = rest.min(255);
-                    self.segments
-                        .insert(0, Segment { kind: SegmentType::Sequence, asns: vec![asn; n] });
+                    self.segments.insert(0, Segment { kind: SegmentType::Sequence, asns: vec![asn; n] });
                     rest -= n;
                 }
             }
@@ -139,7 +135,13 @@ impl AsPath {
             let body = rest.get(..n * w)?;
             let asns = body
                 .chunks_exact(w)
-                .map(|c| if four_octet { u32::from_be_bytes([c[0], c[1], c[2], c[3]]) } else { u16::from_be_bytes([c[0], c[1]]) as u32 })
+                .map(|c| {
+                    if four_octet {
+                        u32::from_be_bytes([c[0], c[1], c[2], c[3]])
+                    } else {
+                        u16::from_be_bytes([c[0], c[1]]) as u32
+                    }
+                })
                 .collect();
             segments.push(Segment { kind, asns });
             buf = &rest[n * w..];

@@ -63,7 +63,10 @@ pub struct Aggregator {
 pub enum NextHop {
     V4(Ipv4Addr),
     /// A global IPv6 address, and the link-local one when 32 octets were sent.
-    V6 { global: Ipv6Addr, link_local: Option<Ipv6Addr> },
+    V6 {
+        global: Ipv6Addr,
+        link_local: Option<Ipv6Addr>,
+    },
 }
 
 impl NextHop {
@@ -177,7 +180,10 @@ pub enum AttrValue {
     /// Only to Customer (RFC 9234).
     Otc(u32),
     /// An attribute this crate does not interpret, kept as sent.
-    Unknown { type_code: u8, data: Vec<u8> },
+    Unknown {
+        type_code: u8,
+        data: Vec<u8>,
+    },
 }
 
 impl AttrValue {
@@ -247,7 +253,9 @@ impl PathAttr {
     pub fn for_propagation(&self) -> Option<PathAttr> {
         match &self.value {
             AttrValue::Unknown { .. } if self.flags & flags::TRANSITIVE == 0 => None,
-            AttrValue::Unknown { .. } => Some(PathAttr { flags: self.flags | flags::PARTIAL, value: self.value.clone() }),
+            AttrValue::Unknown { .. } => {
+                Some(PathAttr { flags: self.flags | flags::PARTIAL, value: self.value.clone() })
+            }
             _ => Some(self.clone()),
         }
     }

@@ -6,9 +6,9 @@
 //! [`Capability::Unknown`], so OPEN messages always round-trip.
 
 use bytes::{BufMut, BytesMut};
+use nom::combinator::all_consuming;
 use nom::multi::many0;
 use nom::number::complete::{be_u16, be_u24, be_u8};
-use nom::combinator::all_consuming;
 use nom::IResult;
 
 use super::nlri::Family;
@@ -104,8 +104,14 @@ pub enum Capability {
     EnhancedRouteRefresh,
     LongLivedGracefulRestart(Vec<LlgrFamily>),
     /// Hostname capability (draft-walton-bgp-hostname-capability).
-    Fqdn { hostname: String, domain: String },
-    Unknown { code: u8, data: Vec<u8> },
+    Fqdn {
+        hostname: String,
+        domain: String,
+    },
+    Unknown {
+        code: u8,
+        data: Vec<u8>,
+    },
 }
 
 fn family(i: &[u8]) -> IResult<&[u8], Family> {
@@ -177,14 +183,12 @@ impl Capability {
     fn decode_typed(c: u8, v: &[u8]) -> Option<Capability> {
         let ok = |r: IResult<&[u8], Capability>| r.ok().map(|(_, c)| c);
         match c {
-            code::MULTIPROTOCOL => {
-                ok(all_consuming(|i| {
-                    let (i, afi) = be_u16(i)?;
-                    let (i, _reserved) = be_u8(i)?;
-                    let (i, safi) = be_u8(i)?;
-                    Ok((i, Capability::Multiprotocol(Family::new(afi, safi))))
-                })(v))
-            }
+            code::MULTIPROTOCOL => ok(all_consuming(|i| {
+                let (i, afi) = be_u16(i)?;
+                let (i, _reserved) = be_u8(i)?;
+                let (i, safi) = be_u8(i)?;
+                Ok((i, Capability::Multiprotocol(Family::new(afi, safi))))
+            })(v)),
             code::ROUTE_REFRESH if v.is_empty() => Some(Capability::RouteRefresh),
             code::EXTENDED_MESSAGE if v.is_empty() => Some(Capability::ExtendedMessage),
             code::ENHANCED_ROUTE_REFRESH if v.is_empty() => Some(Capability::EnhancedRouteRefresh),

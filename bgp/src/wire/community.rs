@@ -177,7 +177,11 @@ pub enum ExtCommunity {
     /// Link bandwidth (draft-ietf-idr-link-bandwidth): the AS and the
     /// bandwidth in octets per second, an IEEE 754 single. `transitive`
     /// selects type 0x00 (transitive) over the draft's 0x40.
-    LinkBandwidth { asn: u16, bytes_per_sec: f32, transitive: bool },
+    LinkBandwidth {
+        asn: u16,
+        bytes_per_sec: f32,
+        transitive: bool,
+    },
     Raw([u8; 8]),
 }
 

@@ -22,9 +22,10 @@ mod aspath;
 mod attr;
 mod capability;
 mod community;
+mod display;
 mod error;
-mod notification;
 mod nlri;
+mod notification;
 mod open;
 mod pack;
 mod route_refresh;
@@ -34,19 +35,18 @@ use bytes::{BufMut, BytesMut};
 
 pub use aspath::{AsPath, Segment, SegmentType, AS_TRANS};
 pub use attr::{
-    expected_flags, flags, type_code, Aggregator, AttrValue, MpNextHop, MpNlri, MpReach, MpUnreach, NextHop,
-    Origin, PathAttr,
+    expected_flags, flags, type_code, Aggregator, AttrValue, MpNextHop, MpNlri, MpReach, MpUnreach, NextHop, Origin,
+    PathAttr,
 };
 pub use capability::{
     code as capability_code, AddPathFamily, AddPathMode, Capability, GrFamily, GracefulRestart, LlgrFamily, Role,
 };
 pub use community::{
-    ext_type, Administrator, Community, ExtCommunity, LargeCommunity, ParseCommunityError,
-    ParseLargeCommunityError,
+    ext_type, Administrator, Community, ExtCommunity, LargeCommunity, ParseCommunityError, ParseLargeCommunityError,
 };
 pub use error::{
-    cease_subcode, code, header_subcode, open_subcode, route_refresh_subcode, update_subcode, AttrError,
-    DecodeError, EncodeError, ErrorAction,
+    cease_subcode, code, header_subcode, open_subcode, route_refresh_subcode, update_subcode, AttrError, DecodeError,
+    EncodeError, ErrorAction,
 };
 pub use nlri::{Family, Nlri, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 pub use notification::{Notification, MAX_SHUTDOWN_MESSAGE};
@@ -173,8 +173,8 @@ impl Message {
     /// Decode one whole message (header included). `msg` must be exactly
     /// one message: its length must equal the header's length field.
     pub fn decode(msg: &[u8], ctx: &Negotiated) -> Result<Message, DecodeError> {
-        let len = frame_len(msg, ctx.max_message_len())?
-            .ok_or(DecodeError::BadMessageLength { length: msg.len() as u16 })?;
+        let len =
+            frame_len(msg, ctx.max_message_len())?.ok_or(DecodeError::BadMessageLength { length: msg.len() as u16 })?;
         if len != msg.len() {
             let length = u16::from_be_bytes([msg[16], msg[17]]);
             return Err(DecodeError::BadMessageLength { length });
@@ -189,9 +189,7 @@ impl Message {
             msg_type::KEEPALIVE => Message::Keepalive,
             msg_type::ROUTE_REFRESH => match body.first_chunk::<4>() {
                 Some(b) if body.len() == 4 => Message::RouteRefresh(RouteRefresh::decode_body(b)),
-                _ => {
-                    return Err(DecodeError::RouteRefreshLength { length: len as u16, message: msg.to_vec() })
-                }
+                _ => return Err(DecodeError::RouteRefreshLength { length: len as u16, message: msg.to_vec() }),
             },
             // frame_len has refused every other type.
             t => return Err(DecodeError::BadMessageType { msg_type: t }),

@@ -123,12 +123,7 @@ impl NlriError {
 ///
 /// Host bits beyond the prefix length inside the last octet are kept as
 /// sent, so re-encoding gives back the same octets.
-pub(crate) fn decode_prefixes(
-    mut buf: &[u8],
-    afi: u16,
-    add_path: bool,
-    out: &mut Vec<Nlri>,
-) -> Result<(), NlriError> {
+pub(crate) fn decode_prefixes(mut buf: &[u8], afi: u16, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), NlriError> {
     let max_bits: u8 = if afi == AFI_IPV4 { 32 } else { 128 };
     while !buf.is_empty() {
         let path_id = if add_path {

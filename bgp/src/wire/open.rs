@@ -129,10 +129,12 @@ impl Open {
             caps.iter().for_each(|c| c.encode(&mut v));
             params.put_u8(PARAM_CAPABILITIES);
             if self.extended_params {
-                let l = u16::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong { what: "optional parameter", len: v.len() })?;
+                let l = u16::try_from(v.len())
+                    .map_err(|_| EncodeError::FieldTooLong { what: "optional parameter", len: v.len() })?;
                 params.put_u16(l);
             } else {
-                let l = u8::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong { what: "optional parameter", len: v.len() })?;
+                let l = u8::try_from(v.len())
+                    .map_err(|_| EncodeError::FieldTooLong { what: "optional parameter", len: v.len() })?;
                 params.put_u8(l);
             }
             params.put_slice(&v);
@@ -140,10 +142,12 @@ impl Open {
         if self.extended_params {
             out.put_u8(255);
             out.put_u8(PARAM_EXTENDED_LENGTH);
-            let l = u16::try_from(params.len()).map_err(|_| EncodeError::FieldTooLong { what: "optional parameters", len: params.len() })?;
+            let l = u16::try_from(params.len())
+                .map_err(|_| EncodeError::FieldTooLong { what: "optional parameters", len: params.len() })?;
             out.put_u16(l);
         } else {
-            let l = u8::try_from(params.len()).map_err(|_| EncodeError::FieldTooLong { what: "optional parameters", len: params.len() })?;
+            let l = u8::try_from(params.len())
+                .map_err(|_| EncodeError::FieldTooLong { what: "optional parameters", len: params.len() })?;
             out.put_u8(l);
         }
         out.put_slice(&params);

@@ -20,7 +20,7 @@ fn common_family(nlri: &[Nlri]) -> Result<Option<Family>, EncodeError> {
 }
 
 /// Split `nlri` into runs whose encoded size fits `room` octets.
-fn runs<'a>(nlri: &'a [Nlri], add_path: bool, room: usize) -> impl Iterator<Item = Result<&'a [Nlri], EncodeError>> {
+fn runs(nlri: &[Nlri], add_path: bool, room: usize) -> impl Iterator<Item = Result<&[Nlri], EncodeError>> {
     let mut rest = nlri;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -70,11 +70,8 @@ pub fn pack_announcements(
     out: &mut BytesMut,
 ) -> Result<usize, EncodeError> {
     let Some(family) = common_family(nlri)? else { return Ok(0) };
-    let attrs: Vec<PathAttr> = attrs
-        .iter()
-        .filter(|a| !matches!(a.value, AttrValue::MpReach(_) | AttrValue::MpUnreach(_)))
-        .cloned()
-        .collect();
+    let attrs: Vec<PathAttr> =
+        attrs.iter().filter(|a| !matches!(a.value, AttrValue::MpReach(_) | AttrValue::MpUnreach(_))).cloned().collect();
     let attr_bytes = encode_attrs(&attrs, ctx)?;
     let max = ctx.max_message_len();
     let ap = ctx.add_path(family);

@@ -203,8 +203,8 @@ impl Update {
     /// RFC 7606 section 3 (d): a missing well-known mandatory attribute
     /// makes an UPDATE that carries routes treat-as-withdraw.
     fn check_mandatory(&mut self) {
-        let present = |t| self.attrs.iter().any(|a| a.type_code() == t)
-            || self.attr_errors.iter().any(|e| e.type_code == t);
+        let present =
+            |t| self.attrs.iter().any(|a| a.type_code() == t) || self.attr_errors.iter().any(|e| e.type_code == t);
         let mut required: &[u8] = &[];
         if !self.nlri.is_empty() {
             required = &[type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP];
