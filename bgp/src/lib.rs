@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod fsm;
 pub mod wire;

@@ -1,0 +1,431 @@
+//! The BGP finite state machine of RFC 4271 section 8, sans IO.
+//!
+//! [`Fsm::handle`] takes an [`Event`] and the current time and returns
+//! the [`Action`]s the driver must carry out, in order: connect, send a
+//! message, arm or stop a timer, close the connection. No sockets, no
+//! clocks, no tasks: every transition is a plain function call, so every
+//! path, the error paths included, is tested deterministically.
+//!
+//! One `Fsm` owns at most one transport connection. Connection collisions
+//! (section 6.8) are resolved by the driver, which may run a second `Fsm`
+//! for an inbound connection and asks [`resolve_collision`] which to keep.
+
+mod negotiate;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+pub use negotiate::{negotiate, open_for, GracefulRestartConfig, LocalConfig, SessionParams};
+
+use crate::wire::{
+    cease_subcode, code, DecodeError, Family, Message, Notification, RefreshSubtype, RouteRefresh, Update,
+};
+
+/// The six states of RFC 4271 section 8.2.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::Connect => "Connect",
+            State::Active => "Active",
+            State::OpenSent => "OpenSent",
+            State::OpenConfirm => "OpenConfirm",
+            State::Established => "Established",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The timers the FSM asks the driver to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    ConnectRetry,
+    Hold,
+    Keepalive,
+    /// Delay before an automatic restart after an error (back-off).
+    IdleHold,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// ManualStart (or automatic start): begin connecting / listening.
+    Start,
+    /// ManualStop: send the NOTIFICATION given (a Cease, usually with an
+    /// RFC 8203 message) or none (graceful restart: keep the peer's
+    /// routes), close, and stay Idle.
+    Stop(Option<Notification>),
+    /// The transport connection is up (outbound connect finished, or an
+    /// inbound connection was handed to this FSM).
+    Connected,
+    /// The outbound connection attempt failed.
+    ConnectFailed,
+    /// The peer closed the connection, or it broke.
+    Closed,
+    /// A whole message arrived.
+    Message(Message),
+    /// A message could not be decoded (framing or content).
+    DecodeError(DecodeError),
+    /// A timer armed by [`Action::StartTimer`] fired.
+    TimerExpired(Timer),
+}
+
+/// Why a session went down, for status and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// We sent this NOTIFICATION.
+    Sent(Notification),
+    /// The peer sent this NOTIFICATION.
+    Received(Notification),
+    /// The connection closed or failed without a NOTIFICATION.
+    ConnectionLost,
+    /// Stopped by us without a NOTIFICATION (graceful restart).
+    Stopped,
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::Sent(n) => write!(f, "sent NOTIFICATION {}", n.describe()),
+            DownReason::Received(n) => write!(f, "received NOTIFICATION {}", n.describe()),
+            DownReason::ConnectionLost => f.write_str("connection lost"),
+            DownReason::Stopped => f.write_str("stopped"),
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open an outbound transport connection.
+    Connect,
+    /// Send a message on the connection.
+    Send(Message),
+    /// Arm (or re-arm) a timer to fire at the deadline.
+    StartTimer(Timer, Instant),
+    StopTimer(Timer),
+    /// Close the transport connection (after sending what came before).
+    Close,
+    /// The state changed.
+    StateChanged {
+        from: State,
+        to: State,
+    },
+    /// The peer's OPEN was accepted (for collision detection).
+    OpenReceived {
+        remote_id: Ipv4Addr,
+    },
+    /// The session is Established with these parameters.
+    Established(Box<SessionParams>),
+    /// The session left Established, or a connection attempt failed after OPEN.
+    Down(DownReason),
+    /// An UPDATE arrived in Established (RFC 7606 errors are in it).
+    Update(Box<Update>),
+    /// The peer asks for our routes of a family again (RFC 2918 / RFC 7313).
+    RouteRefresh(Family),
+    /// The peer marks the start or end of its own refresh (RFC 7313).
+    RefreshMarker(Family, RefreshSubtype),
+}
+
+/// How long a connection may sit in OpenSent waiting for the OPEN
+/// (RFC 4271 suggests a large hold time, 4 minutes).
+pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// Back-off for automatic restarts: doubles from `initial` to `max`,
+/// jittered by ±25 % (RFC 4271 section 10 asks for jitter on timers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60) }
+    }
+}
+
+/// A session's finite state machine.
+#[derive(Debug)]
+pub struct Fsm {
+    config: LocalConfig,
+    state: State,
+    params: Option<SessionParams>,
+    /// Stop was requested: do not restart automatically.
+    stopped: bool,
+    /// Consecutive failures, for the back-off.
+    failures: u32,
+    backoff: Backoff,
+    /// xorshift state for jitter; seeded by the caller so tests are deterministic.
+    rng: u64,
+}
+
+impl Fsm {
+    /// A new FSM in Idle. `seed` feeds the jitter.
+    pub fn new(config: LocalConfig, backoff: Backoff, seed: u64) -> Self {
+        Fsm { config, state: State::Idle, params: None, stopped: true, failures: 0, backoff, rng: seed | 1 }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn config(&self) -> &LocalConfig {
+        &self.config
+    }
+
+    /// Replace the configuration; it applies from the next OPEN.
+    pub fn set_config(&mut self, config: LocalConfig) {
+        self.config = config;
+    }
+
+    /// What was negotiated, while OpenConfirm or Established.
+    pub fn params(&self) -> Option<&SessionParams> {
+        self.params.as_ref()
+    }
+
+    fn jitter(&mut self, d: Duration) -> Duration {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        // A factor in [0.75, 1.25).
+        let f = 0.75 + (self.rng % 1000) as f64 / 2000.0;
+        d.mul_f64(f)
+    }
+
+    fn connect_retry(&mut self, now: Instant) -> Action {
+        let d = self.jitter(self.config.connect_retry);
+        Action::StartTimer(Timer::ConnectRetry, now + d)
+    }
+
+    fn goto(&mut self, to: State, out: &mut Vec<Action>) {
+        if self.state != to {
+            out.push(Action::StateChanged { from: self.state, to });
+            self.state = to;
+        }
+    }
+
+    /// Feed one event; returns the actions to carry out, in order.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.start(now, &mut out),
+            Event::Stop(notification) => {
+                self.stopped = true;
+                let reason = match notification {
+                    Some(n) if self.has_connection() => {
+                        out.push(Action::Send(Message::Notification(n.clone())));
+                        DownReason::Sent(n)
+                    }
+                    _ => DownReason::Stopped,
+                };
+                self.to_idle(reason, now, &mut out);
+            }
+            Event::TimerExpired(Timer::IdleHold) => {
+                if self.state == State::Idle && !self.stopped {
+                    self.start(now, &mut out);
+                }
+            }
+            event => self.handle_connected(event, now, &mut out),
+        }
+        out
+    }
+
+    fn has_connection(&self) -> bool {
+        matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established)
+    }
+
+    fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.stopped = false;
+        if self.state != State::Idle {
+            return;
+        }
+        if self.config.passive {
+            self.goto(State::Active, out);
+        } else {
+            out.push(self.connect_retry(now));
+            out.push(Action::Connect);
+            self.goto(State::Connect, out);
+        }
+    }
+
+    /// Everything but Start/Stop/IdleHold, by state.
+    fn handle_connected(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
+        use State::*;
+        match (self.state, event) {
+            (Idle, Event::Connected) => {
+                // A connection handed to a stopped FSM is refused.
+                out.push(Action::Close);
+            }
+            (Idle, _) => {}
+            (Connect | Active, Event::Connected) => {
+                out.push(Action::StopTimer(Timer::ConnectRetry));
+                out.push(Action::Send(Message::Open(open_for(&self.config))));
+                out.push(Action::StartTimer(Timer::Hold, now + OPEN_HOLD_TIME));
+                self.goto(OpenSent, out);
+            }
+            (Connect, Event::ConnectFailed) => {
+                out.push(self.connect_retry(now));
+                self.goto(Active, out);
+            }
+            (Connect | Active, Event::TimerExpired(Timer::ConnectRetry)) => {
+                if self.config.passive {
+                    return;
+                }
+                if self.state == Connect {
+                    out.push(Action::Close); // abandon the attempt in flight
+                }
+                out.push(self.connect_retry(now));
+                out.push(Action::Connect);
+                self.goto(Connect, out);
+            }
+            (Connect | Active, _) => {}
+            (_, Event::Closed) => {
+                self.to_idle(DownReason::ConnectionLost, now, out);
+            }
+            (_, Event::DecodeError(e)) => match e.notification() {
+                Some(n) => self.fail(n, now, out),
+                None => self.to_idle(DownReason::ConnectionLost, now, out),
+            },
+            (_, Event::TimerExpired(Timer::Hold)) => {
+                self.fail(Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]), now, out)
+            }
+            (OpenConfirm | Established, Event::TimerExpired(Timer::Keepalive)) => {
+                out.push(Action::Send(Message::Keepalive));
+                if let Some(k) = self.params.as_ref().and_then(|p| p.keepalive) {
+                    out.push(Action::StartTimer(Timer::Keepalive, now + k));
+                }
+            }
+            (_, Event::TimerExpired(_)) => {}
+            (_, Event::Message(Message::Notification(n))) => {
+                self.to_idle(DownReason::Received(n), now, out);
+            }
+            (OpenSent, Event::Message(Message::Open(open))) => match negotiate(&self.config, &open) {
+                Ok(p) => {
+                    out.push(Action::OpenReceived { remote_id: open.bgp_id });
+                    out.push(Action::Send(Message::Keepalive));
+                    if let Some(k) = p.keepalive {
+                        out.push(Action::StartTimer(Timer::Keepalive, now + k));
+                    }
+                    match p.hold_time {
+                        Some(h) => out.push(Action::StartTimer(Timer::Hold, now + h)),
+                        None => out.push(Action::StopTimer(Timer::Hold)),
+                    }
+                    self.params = Some(p);
+                    self.goto(OpenConfirm, out);
+                }
+                Err(n) => self.fail(n, now, out),
+            },
+            (OpenConfirm, Event::Message(Message::Keepalive)) => {
+                self.failures = 0;
+                let p = self.params.clone().expect("OpenConfirm has parameters");
+                if let Some(h) = p.hold_time {
+                    out.push(Action::StartTimer(Timer::Hold, now + h));
+                }
+                self.goto(Established, out);
+                out.push(Action::Established(Box::new(p)));
+            }
+            (Established, Event::Message(m)) => {
+                if let Some(h) = self.params.as_ref().and_then(|p| p.hold_time) {
+                    out.push(Action::StartTimer(Timer::Hold, now + h));
+                }
+                match m {
+                    Message::Keepalive => {}
+                    Message::Update(u) => out.push(Action::Update(Box::new(u))),
+                    Message::RouteRefresh(r) => self.route_refresh(r, out),
+                    Message::Open(_) => self.fail(fsm_error(State::Established), now, out),
+                    Message::Notification(_) => unreachable!("handled above"),
+                }
+            }
+            // Any other message in OpenSent / OpenConfirm: FSM error (RFC 6608).
+            (state, Event::Message(_)) => self.fail(fsm_error(state), now, out),
+            (_, Event::Connected | Event::ConnectFailed) => {}
+            (_, Event::Start | Event::Stop(_)) => unreachable!("handled in handle()"),
+        }
+    }
+
+    fn route_refresh(&self, r: RouteRefresh, out: &mut Vec<Action>) {
+        let Some(p) = &self.params else { return };
+        if !p.families.contains(&r.family) {
+            // RFC 2918: ignore a request for a family not negotiated.
+            return;
+        }
+        match r.subtype {
+            RefreshSubtype::Request => out.push(Action::RouteRefresh(r.family)),
+            RefreshSubtype::BoRR | RefreshSubtype::EoRR => out.push(Action::RefreshMarker(r.family, r.subtype)),
+            // RFC 7313: ignore reserved subtypes.
+            RefreshSubtype::Reserved(_) => {}
+        }
+    }
+
+    /// Send a NOTIFICATION and go down.
+    fn fail(&mut self, n: Notification, now: Instant, out: &mut Vec<Action>) {
+        out.push(Action::Send(Message::Notification(n.clone())));
+        self.to_idle(DownReason::Sent(n), now, out);
+    }
+
+    fn to_idle(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
+        let had_connection = self.has_connection() || self.state == State::Connect;
+        if had_connection {
+            out.push(Action::Close);
+        }
+        for t in [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive, Timer::IdleHold] {
+            out.push(Action::StopTimer(t));
+        }
+        let was = self.state;
+        self.params = None;
+        self.goto(State::Idle, out);
+        if matches!(was, State::OpenSent | State::OpenConfirm | State::Established) {
+            out.push(Action::Down(reason));
+        }
+        if !self.stopped {
+            // Automatic restart after a back-off that grows with each failure.
+            let exp = self.failures.min(16);
+            let d = self.backoff.initial.saturating_mul(1 << exp).min(self.backoff.max);
+            self.failures += 1;
+            let d = self.jitter(d);
+            out.push(Action::StartTimer(Timer::IdleHold, now + d));
+        }
+    }
+}
+
+/// The NOTIFICATION for an unexpected message (RFC 6608 subcodes).
+fn fsm_error(state: State) -> Notification {
+    let sub = match state {
+        State::OpenSent => 1,
+        State::OpenConfirm => 2,
+        State::Established => 3,
+        _ => 0,
+    };
+    Notification::new(code::FSM, sub, vec![])
+}
+
+/// Which of two connections to the same peer to keep (RFC 4271 section
+/// 6.8): the one initiated by the speaker with the higher BGP identifier.
+/// Returns true to keep the connection *we* initiated.
+pub fn resolve_collision(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
+    u32::from(local_id) > u32::from(remote_id)
+}
+
+/// The NOTIFICATION that closes the losing connection of a collision.
+pub fn collision_notification() -> Notification {
+    Notification::new(code::CEASE, cease_subcode::CONNECTION_COLLISION, vec![])
+}
+
+#[cfg(test)]
+mod tests;
