@@ -3,8 +3,10 @@
 //!
 //! - [`wire`]: the message codec (decode from `&[u8]` with nom, encode
 //!   into `BytesMut`), with RFC 4271 / RFC 7606 error semantics.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 pub mod fsm;
+pub mod session;
+pub mod speaker;
 pub mod wire;

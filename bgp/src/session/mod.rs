@@ -1,0 +1,427 @@
+//! The tokio driver of one BGP session: TCP connect and accept, framing
+//! on `BytesMut`, timers, connection collisions (RFC 4271 section 6.8),
+//! and the sans-IO [`Fsm`] in the middle. What the session carries
+//! (routes out, routes in) is the [`Handler`]'s business.
+
+pub mod socket;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant as TokioInstant;
+use tracing::{debug, info, warn};
+
+pub use socket::Transport;
+
+use crate::fsm::{collision_notification, resolve_collision, Action, DownReason, Event, Fsm, SessionParams, State, Timer};
+use crate::wire::{frame_len, Family, Message, Negotiated, Notification, Update};
+
+/// What a session carries, called from the session task. Output is
+/// appended to `out` and written after the call.
+pub trait Handler: Send + 'static {
+    /// The session state changed.
+    fn state_changed(&mut self, from: State, to: State);
+    /// The session is Established: send the initial routes and End-of-RIB.
+    fn established(&mut self, params: &SessionParams, local: SocketAddr, out: &mut BytesMut);
+    /// The speaker's routes changed (while Established): send the difference.
+    fn routes_changed(&mut self, out: &mut BytesMut);
+    /// An UPDATE arrived. Returning a NOTIFICATION tears the session down
+    /// with it (e.g. maximum prefixes reached).
+    fn update(&mut self, update: Update) -> Option<Notification>;
+    /// The peer asked for our routes of `family` again.
+    fn route_refresh(&mut self, family: Family, out: &mut BytesMut);
+    /// The session left Established.
+    fn down(&mut self, reason: &DownReason);
+    /// Counters: a message was sent / received.
+    fn count_sent(&mut self, messages: usize, updates: usize);
+    fn count_received(&mut self, message: &Message);
+}
+
+/// Commands to a running session.
+#[derive(Debug)]
+pub enum Command {
+    /// Stop with this NOTIFICATION (or none: graceful restart) and end the task.
+    Shutdown(Option<Notification>),
+    /// A connection from the peer, accepted by the shared listener.
+    Inbound(TcpStream),
+}
+
+/// Writes that take longer than this fail the connection (a peer that
+/// stopped reading is gone; its hold timer would say the same).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Conn {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    rbuf: BytesMut,
+    local: SocketAddr,
+    outbound: bool,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, outbound: bool) -> io::Result<Conn> {
+        let local = stream.local_addr()?;
+        let (reader, writer) = stream.into_split();
+        Ok(Conn { reader, writer, rbuf: BytesMut::with_capacity(64 * 1024), local, outbound })
+    }
+}
+
+type ConnectFuture = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<TcpStream>> + Send>>;
+
+async fn connect(t: Transport, timeout: Duration) -> io::Result<TcpStream> {
+    let socket = socket::outbound_socket(&t)?;
+    match tokio::time::timeout(timeout, socket.connect(t.remote)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+    }
+}
+
+/// The session task. Runs until [`Command::Shutdown`] or until the
+/// command channel closes.
+#[allow(missing_debug_implementations)]
+pub struct Session<H: Handler> {
+    fsm: Fsm,
+    transport: Transport,
+    handler: H,
+    conn: Option<Conn>,
+    connecting: Option<ConnectFuture>,
+    pending_inbound: Option<TcpStream>,
+    timers: [Option<TokioInstant>; 4],
+    wbuf: BytesMut,
+    events: VecDeque<Event>,
+    rx: Negotiated,
+    tx: Negotiated,
+    shutting_down: bool,
+    /// A collision was decided for the peer's connection: adopt
+    /// `pending_inbound` as soon as the FSM has restarted.
+    adopt_after_restart: bool,
+    /// The FSM accepted an OPEN while a collision is pending.
+    resolve_after: bool,
+}
+
+fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+        Timer::IdleHold => 3,
+    }
+}
+
+const TIMERS: [Timer; 4] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive, Timer::IdleHold];
+
+impl<H: Handler> Session<H> {
+    pub fn new(fsm: Fsm, transport: Transport, handler: H) -> Self {
+        Session {
+            fsm,
+            transport,
+            handler,
+            conn: None,
+            connecting: None,
+            pending_inbound: None,
+            timers: [None; 4],
+            wbuf: BytesMut::new(),
+            events: VecDeque::new(),
+            rx: Negotiated::default(),
+            tx: Negotiated::default(),
+            shutting_down: false,
+            adopt_after_restart: false,
+            resolve_after: false,
+        }
+    }
+
+    /// Feed queued events to the FSM and carry out its actions until
+    /// nothing is left, then write what was produced.
+    async fn pump(&mut self) {
+        loop {
+            while let Some(ev) = self.events.pop_front() {
+                let now = std::time::Instant::now();
+                for a in self.fsm.handle(ev, now) {
+                    self.act(a);
+                }
+                if self.resolve_after {
+                    self.resolve_after = false;
+                    if self.pending_inbound.is_some() && self.fsm.state() == State::OpenConfirm {
+                        self.resolve_pending();
+                    }
+                }
+                if self.adopt_after_restart && matches!(self.fsm.state(), State::Connect | State::Active) {
+                    self.adopt_after_restart = false;
+                    if let Some(s) = self.pending_inbound.take() {
+                        self.adopt(s);
+                    }
+                }
+            }
+            if self.flush().await {
+                break;
+            }
+        }
+    }
+
+    /// Write pending output. False when the write failed (a Closed event is queued).
+    async fn flush(&mut self) -> bool {
+        if self.wbuf.is_empty() {
+            return true;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            self.wbuf.clear();
+            return true;
+        };
+        let r = tokio::time::timeout(WRITE_TIMEOUT, conn.writer.write_all(&self.wbuf)).await;
+        self.wbuf.clear();
+        match r {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                debug!(peer = %self.transport.remote, error = %e, "write failed");
+                self.conn = None;
+                self.events.push_back(Event::Closed);
+                false
+            }
+            Err(_) => {
+                warn!(peer = %self.transport.remote, "peer stopped reading for {WRITE_TIMEOUT:?}: closing");
+                self.conn = None;
+                self.events.push_back(Event::Closed);
+                false
+            }
+        }
+    }
+
+    fn act(&mut self, a: Action) {
+        let peer = self.transport.remote;
+        match a {
+            Action::Connect => {
+                if !self.adopt_after_restart {
+                    let timeout = self.fsm.config().connect_retry.max(Duration::from_secs(1));
+                    self.connecting = Some(Box::pin(connect(self.transport.clone(), timeout)));
+                }
+            }
+            Action::Send(m) => {
+                if let Err(e) = m.encode(&self.tx, &mut self.wbuf) {
+                    warn!(%peer, error = %e, "cannot encode {}", m.name());
+                } else {
+                    self.handler.count_sent(1, 0);
+                }
+            }
+            Action::StartTimer(t, at) => self.timers[timer_index(t)] = Some(TokioInstant::from_std(at)),
+            Action::StopTimer(t) => self.timers[timer_index(t)] = None,
+            Action::Close => {
+                self.connecting = None;
+                let out = self.wbuf.split();
+                if let Some(mut conn) = self.conn.take() {
+                    // Send what came before the close (a NOTIFICATION), then close.
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                            conn.writer.write_all(&out).await?;
+                            conn.writer.shutdown().await
+                        })
+                        .await;
+                    });
+                }
+            }
+            Action::StateChanged { from, to } => {
+                info!(%peer, %from, %to, "session state");
+                self.handler.state_changed(from, to);
+                if to == State::Idle && self.pending_inbound.is_some() && !self.shutting_down {
+                    // The connection we had failed: the peer's one takes over.
+                    self.events.push_back(Event::Start);
+                    self.adopt_after_restart = true;
+                }
+            }
+            Action::OpenReceived { .. } => self.resolve_after = true,
+            Action::Established(p) => {
+                self.rx = p.rx;
+                self.tx = p.tx;
+                if let Some(s) = self.pending_inbound.take() {
+                    refuse(s);
+                }
+                let local = self.conn.as_ref().map(|c| c.local).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                self.handler.established(&p, local, &mut self.wbuf);
+            }
+            Action::Down(reason) => {
+                info!(%peer, %reason, "session down");
+                self.rx = Negotiated::default();
+                self.tx = Negotiated::default();
+                self.handler.down(&reason);
+            }
+            Action::Update(u) => {
+                if let Some(n) = self.handler.update(*u) {
+                    self.events.push_back(Event::Stop(Some(n)));
+                }
+            }
+            Action::RouteRefresh(f) => self.handler.route_refresh(f, &mut self.wbuf),
+            Action::RefreshMarker(..) => {}
+        }
+    }
+
+    /// Run the session.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut routes: watch::Receiver<u64>) {
+        let peer = self.transport.remote;
+        self.events.push_back(Event::Start);
+        self.pump().await;
+        loop {
+            if self.shutting_down && self.fsm.state() == State::Idle {
+                break;
+            }
+            let next_timer = self.timers.iter().flatten().min().copied();
+            let readable = self.conn.is_some();
+            tokio::select! {
+                biased;
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown(n)) => {
+                        self.shutting_down = true;
+                        self.events.push_back(Event::Stop(n));
+                    }
+                    Some(Command::Inbound(s)) => self.inbound(s),
+                    None => {
+                        self.shutting_down = true;
+                        self.events.push_back(Event::Stop(Some(Notification::admin_shutdown("peer removed"))));
+                    }
+                },
+                r = read(self.conn.as_mut()), if readable => self.received(r),
+                res = async { self.connecting.as_mut().expect("guarded").await }, if self.connecting.is_some() => {
+                    self.connecting = None;
+                    match res.and_then(|s| Conn::new(s, true)) {
+                        Ok(c) => {
+                            debug!(%peer, local = %c.local, "connected");
+                            self.conn = Some(c);
+                            self.events.push_back(Event::Connected);
+                        }
+                        Err(e) => {
+                            debug!(%peer, error = %e, "connect failed");
+                            self.events.push_back(Event::ConnectFailed);
+                        }
+                    }
+                }
+                _ = routes.changed() => {
+                    if self.fsm.state() == State::Established {
+                        self.handler.routes_changed(&mut self.wbuf);
+                    }
+                }
+                _ = sleep_until(next_timer), if next_timer.is_some() => {
+                    let now = TokioInstant::now();
+                    for t in TIMERS {
+                        if self.timers[timer_index(t)].is_some_and(|at| at <= now) {
+                            self.timers[timer_index(t)] = None;
+                            self.events.push_back(Event::TimerExpired(t));
+                        }
+                    }
+                }
+            }
+            self.pump().await;
+        }
+        // Flush whatever the stop produced (the Cease NOTIFICATION).
+        self.flush().await;
+    }
+
+    /// Bytes arrived (or the connection ended): frame and decode them.
+    fn received(&mut self, r: io::Result<usize>) {
+        match r {
+            Ok(0) | Err(_) => {
+                self.conn = None;
+                self.events.push_back(Event::Closed);
+            }
+            Ok(_) => {
+                let conn = self.conn.as_mut().expect("reading a connection");
+                loop {
+                    match frame_len(&conn.rbuf, self.rx.max_message_len()) {
+                        Ok(Some(len)) if conn.rbuf.len() >= len => {
+                            let frame = conn.rbuf.split_to(len);
+                            match Message::decode(&frame, &self.rx) {
+                                Ok(m) => {
+                                    self.handler.count_received(&m);
+                                    self.events.push_back(Event::Message(m));
+                                }
+                                Err(e) => {
+                                    self.events.push_back(Event::DecodeError(e));
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(_) => break,
+                        Err(e) => {
+                            self.events.push_back(Event::DecodeError(e));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn inbound(&mut self, stream: TcpStream) {
+        let peer = self.transport.remote;
+        if let Err(e) = socket::apply_inbound(&stream, &self.transport) {
+            warn!(%peer, error = %e, "cannot set transport options on inbound connection");
+        }
+        match self.fsm.state() {
+            State::Idle => debug!(%peer, "refusing inbound connection while Idle"),
+            State::Connect | State::Active => self.adopt(stream),
+            State::OpenSent => {
+                debug!(%peer, "inbound connection while OpenSent: held until the OPEN decides the collision");
+                self.pending_inbound = Some(stream);
+            }
+            State::OpenConfirm => {
+                self.pending_inbound = Some(stream);
+                self.resolve_pending();
+            }
+            State::Established => refuse(stream),
+        }
+    }
+
+    /// Hand a connection to the FSM.
+    fn adopt(&mut self, stream: TcpStream) {
+        self.connecting = None;
+        match Conn::new(stream, false) {
+            Ok(c) => {
+                self.conn = Some(c);
+                self.events.push_back(Event::Connected);
+            }
+            Err(e) => warn!(peer = %self.transport.remote, error = %e, "inbound connection unusable"),
+        }
+    }
+
+    /// RFC 4271 section 6.8, with the peer's identifier known.
+    fn resolve_pending(&mut self) {
+        let (Some(p), Some(conn)) = (self.fsm.params(), self.conn.as_ref()) else { return };
+        let local_id = self.fsm.config().router_id;
+        let keep_existing = conn.outbound == resolve_collision(local_id, p.remote_id);
+        let stream = self.pending_inbound.take().expect("a pending connection");
+        if keep_existing {
+            info!(peer = %self.transport.remote, "connection collision: keeping the existing connection");
+            refuse(stream);
+        } else {
+            info!(peer = %self.transport.remote, "connection collision: switching to the peer's connection");
+            self.events.push_back(Event::Stop(Some(collision_notification())));
+            self.events.push_back(Event::Start);
+            self.pending_inbound = Some(stream);
+            self.adopt_after_restart = true;
+        }
+    }
+}
+
+/// Close a connection we will not use, with Cease / Connection Collision Resolution.
+fn refuse(stream: TcpStream) {
+    tokio::spawn(async move {
+        let mut stream = stream;
+        if let Ok(b) = Message::Notification(collision_notification()).to_bytes(&Negotiated::default()) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&b)).await;
+        }
+    });
+}
+
+async fn read(conn: Option<&mut Conn>) -> io::Result<usize> {
+    let c = conn.expect("guarded by readable");
+    c.rbuf.reserve(64 * 1024);
+    c.reader.read_buf(&mut c.rbuf).await
+}
+
+async fn sleep_until(at: Option<TokioInstant>) {
+    tokio::time::sleep_until(at.expect("guarded")).await
+}

@@ -1,0 +1,450 @@
+//! The speaker: peers, the routes to announce, Adj-RIB-Out per peer, and
+//! the public API. A [`Speaker`] is a cheap-to-clone handle.
+//!
+//! Routes are kept in one table; each session sends its peer the
+//! difference between that table and what it sent before, grouping
+//! prefixes that share attributes into as few UPDATEs as fit. A burst of
+//! changes made between two wake-ups of a session goes out as one diff.
+
+mod export;
+mod peer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use export::RouteAttrs;
+
+use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
+use crate::session::{socket, Command, Session, Transport};
+use crate::wire::{Community, Family, LargeCommunity, Notification};
+
+/// Speaker-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Where to accept connections from peers; `None`: only dial out.
+    pub listen: Option<SocketAddr>,
+    /// Sent in the FQDN capability.
+    pub hostname: Option<String>,
+    pub graceful_restart: Option<GracefulRestartConfig>,
+}
+
+/// What to do when a peer sends more prefixes than allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPrefixes {
+    pub limit: u64,
+    /// Tear the session down (Cease / Maximum Number of Prefixes Reached);
+    /// otherwise log a warning.
+    pub teardown: bool,
+}
+
+/// One peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    pub port: u16,
+    pub remote_as: u32,
+    /// Overrides the speaker's AS for this session.
+    pub local_as: Option<u32>,
+    pub hold_time: u16,
+    pub keepalive: Option<u16>,
+    pub connect_retry: Duration,
+    pub passive: bool,
+    pub source: Option<IpAddr>,
+    /// eBGP multihop TTL; directly connected eBGP uses TTL 1.
+    pub ebgp_multihop: Option<u8>,
+    /// GTSM (RFC 5082) with this many hops.
+    pub gtsm_hops: Option<u8>,
+    pub md5_password: Option<String>,
+    pub families: Vec<Family>,
+    pub max_prefixes: Option<MaxPrefixes>,
+    /// Keep received routes in an Adj-RIB-In (default: count and drop).
+    pub import: bool,
+    /// Added to every route sent to this peer.
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    /// Next hops for families whose address the session itself does not give.
+    pub next_hop_v4: Option<Ipv4Addr>,
+    pub next_hop_v6: Option<Ipv6Addr>,
+    pub next_hop_v6_link_local: Option<Ipv6Addr>,
+}
+
+impl PeerConfig {
+    pub fn new(address: IpAddr, remote_as: u32) -> Self {
+        PeerConfig {
+            address,
+            port: 179,
+            remote_as,
+            local_as: None,
+            hold_time: 90,
+            keepalive: None,
+            connect_retry: Duration::from_secs(5),
+            passive: false,
+            source: None,
+            ebgp_multihop: None,
+            gtsm_hops: None,
+            md5_password: None,
+            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            max_prefixes: None,
+            import: false,
+            communities: vec![],
+            large_communities: vec![],
+            next_hop_v4: None,
+            next_hop_v6: None,
+            next_hop_v6_link_local: None,
+        }
+    }
+}
+
+/// A session's state and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub address: IpAddr,
+    pub remote_as: u32,
+    pub state: State,
+    pub established_since: Option<SystemTime>,
+    pub remote_id: Option<Ipv4Addr>,
+    pub peer_hostname: Option<String>,
+    pub families: Vec<Family>,
+    pub last_error: Option<String>,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    /// Prefixes in the Adj-RIB-Out.
+    pub prefixes_sent: u64,
+    pub prefixes_received: BTreeMap<Family, u64>,
+    /// Times the session left Established.
+    pub flaps: u64,
+}
+
+impl PeerStatus {
+    /// How long the session has been Established.
+    pub fn uptime(&self) -> Option<Duration> {
+        self.established_since.and_then(|t| t.elapsed().ok())
+    }
+}
+
+/// A session state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEvent {
+    pub peer: IpAddr,
+    pub from: State,
+    pub to: State,
+    /// Why the session went down.
+    pub reason: Option<String>,
+}
+
+/// Errors of the speaker API.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakerError {
+    #[error("peer {0} exists already")]
+    PeerExists(IpAddr),
+    #[error("no peer {0}")]
+    NoSuchPeer(IpAddr),
+    #[error("TCP MD5 for peer {peer}: {error}")]
+    Md5 { peer: IpAddr, error: io::Error },
+}
+
+pub(crate) struct Shared {
+    pub config: SpeakerConfig,
+    pub routes: RwLock<HashMap<IpNet, Arc<RouteAttrs>>>,
+}
+
+struct PeerHandle {
+    config: Arc<PeerConfig>,
+    commands: mpsc::UnboundedSender<Command>,
+    status: Arc<Mutex<PeerStatus>>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    version: watch::Sender<u64>,
+    peers: Mutex<HashMap<IpAddr, PeerHandle>>,
+    events: broadcast::Sender<PeerEvent>,
+    listener: Option<(Arc<tokio::net::TcpListener>, SocketAddr)>,
+    accept_task: Mutex<Option<JoinHandle<()>>>,
+    seed: Mutex<u64>,
+}
+
+/// The speaker handle.
+#[derive(Clone)]
+pub struct Speaker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker").field("config", &self.inner.shared.config).finish()
+    }
+}
+
+impl Speaker {
+    /// Start a speaker; binds the listener when one is configured.
+    pub async fn start(config: SpeakerConfig) -> io::Result<Speaker> {
+        let listener = match config.listen {
+            Some(addr) => {
+                let l = socket::listener(addr)?;
+                let bound = l.local_addr()?;
+                info!(%bound, "listening for BGP");
+                Some((Arc::new(l), bound))
+            }
+            None => None,
+        };
+        let (events, _) = broadcast::channel(1024);
+        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        let inner = Arc::new(Inner {
+            shared: Arc::new(Shared { config, routes: RwLock::new(HashMap::new()) }),
+            version: watch::channel(0).0,
+            peers: Mutex::new(HashMap::new()),
+            events,
+            listener,
+            accept_task: Mutex::new(None),
+            seed: Mutex::new(seed),
+        });
+        if let Some((l, _)) = &inner.listener {
+            let task = tokio::spawn(accept_loop(l.clone(), Arc::downgrade(&inner)));
+            *inner.accept_task.lock().expect("lock") = Some(task);
+        }
+        Ok(Speaker { inner })
+    }
+
+    /// The address the listener is bound to.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.inner.listener.as_ref().map(|(_, a)| *a)
+    }
+
+    pub fn config(&self) -> &SpeakerConfig {
+        &self.inner.shared.config
+    }
+
+    /// Add a peer and start its session.
+    pub fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        let mut peers = self.inner.peers.lock().expect("peers lock");
+        if peers.contains_key(&cfg.address) {
+            return Err(SpeakerError::PeerExists(cfg.address));
+        }
+        if let (Some((l, addr)), Some(pw)) = (&self.inner.listener, &cfg.md5_password) {
+            socket::set_listener_md5(l, *addr, cfg.address, Some(pw))
+                .map_err(|error| SpeakerError::Md5 { peer: cfg.address, error })?;
+        }
+        let handle = self.spawn_peer(Arc::new(cfg));
+        peers.insert(handle.config.address, handle);
+        Ok(())
+    }
+
+    fn spawn_peer(&self, cfg: Arc<PeerConfig>) -> PeerHandle {
+        let sc = &self.inner.shared.config;
+        let local_as = cfg.local_as.unwrap_or(sc.local_as);
+        let ebgp = local_as != cfg.remote_as;
+        let local = LocalConfig {
+            local_as,
+            remote_as: Some(cfg.remote_as),
+            router_id: sc.router_id,
+            hold_time: cfg.hold_time,
+            keepalive: cfg.keepalive,
+            connect_retry: cfg.connect_retry,
+            passive: cfg.passive,
+            families: cfg.families.clone(),
+            extended_message: true,
+            graceful_restart: sc.graceful_restart.clone(),
+            hostname: sc.hostname.clone(),
+        };
+        let transport = Transport {
+            remote: SocketAddr::new(cfg.address, cfg.port),
+            source: cfg.source,
+            ttl: match (ebgp, cfg.ebgp_multihop) {
+                (true, Some(t)) => Some(t),
+                (true, None) => Some(1),
+                (false, _) => None,
+            },
+            gtsm_hops: cfg.gtsm_hops,
+            md5_password: cfg.md5_password.clone(),
+        };
+        let status = Arc::new(Mutex::new(PeerStatus {
+            address: cfg.address,
+            remote_as: cfg.remote_as,
+            state: State::Idle,
+            established_since: None,
+            remote_id: None,
+            peer_hostname: None,
+            families: vec![],
+            last_error: None,
+            messages_sent: 0,
+            messages_received: 0,
+            updates_sent: 0,
+            updates_received: 0,
+            prefixes_sent: 0,
+            prefixes_received: BTreeMap::new(),
+            flaps: 0,
+        }));
+        let seed = {
+            let mut s = self.inner.seed.lock().expect("seed lock");
+            *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *s
+        };
+        let fsm = Fsm::new(local, Backoff::default(), seed);
+        let handler =
+            peer::PeerSession::new(cfg.clone(), self.inner.shared.clone(), status.clone(), self.inner.events.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let routes = self.inner.version.subscribe();
+        let task = tokio::spawn(Session::new(fsm, transport, handler).run(rx, routes));
+        PeerHandle { config: cfg, commands: tx, status, task }
+    }
+
+    /// Apply a new configuration to a peer: nothing happens when it did
+    /// not change, otherwise only that peer's session restarts.
+    pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        let same = {
+            let peers = self.inner.peers.lock().expect("peers lock");
+            match peers.get(&cfg.address) {
+                Some(h) => *h.config == cfg,
+                None => return Err(SpeakerError::NoSuchPeer(cfg.address)),
+            }
+        };
+        if same {
+            return Ok(());
+        }
+        self.remove_peer(cfg.address, Some(Notification::cease_with_message(6, "configuration changed"))).await?;
+        self.add_peer(cfg)
+    }
+
+    /// Stop a peer's session (with this NOTIFICATION, or none) and forget it.
+    pub async fn remove_peer(&self, address: IpAddr, notification: Option<Notification>) -> Result<(), SpeakerError> {
+        let h = self.inner.peers.lock().expect("peers lock").remove(&address);
+        let Some(h) = h else { return Err(SpeakerError::NoSuchPeer(address)) };
+        if let (Some((l, addr)), Some(_)) = (&self.inner.listener, &h.config.md5_password) {
+            if let Err(e) = socket::set_listener_md5(l, *addr, address, None) {
+                warn!(peer = %address, error = %e, "cannot remove TCP MD5 key");
+            }
+        }
+        let _ = h.commands.send(Command::Shutdown(notification));
+        if tokio::time::timeout(Duration::from_secs(5), h.task).await.is_err() {
+            warn!(peer = %address, "session did not stop within 5 s");
+        }
+        Ok(())
+    }
+
+    /// The configured peers.
+    pub fn peer_configs(&self) -> Vec<PeerConfig> {
+        self.inner.peers.lock().expect("peers lock").values().map(|h| (*h.config).clone()).collect()
+    }
+
+    pub fn peer_status(&self, address: IpAddr) -> Option<PeerStatus> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        peers.get(&address).map(|h| h.status.lock().expect("status lock").clone())
+    }
+
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        let mut v: Vec<PeerStatus> = peers.values().map(|h| h.status.lock().expect("status lock").clone()).collect();
+        v.sort_by_key(|s| s.address);
+        v
+    }
+
+    /// Session state changes of every peer.
+    pub fn subscribe(&self) -> broadcast::Receiver<PeerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn changed(&self) {
+        self.inner.version.send_modify(|v| *v += 1);
+    }
+
+    /// Announce (or re-announce with new attributes) a prefix.
+    pub fn announce(&self, prefix: IpNet, attrs: RouteAttrs) {
+        self.announce_many(std::iter::once((prefix, attrs)));
+    }
+
+    /// Announce many prefixes at once; prefixes with equal attributes share them.
+    pub fn announce_many(&self, routes: impl IntoIterator<Item = (IpNet, RouteAttrs)>) {
+        {
+            let mut table = self.inner.shared.routes.write().expect("route table lock");
+            let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
+            for (p, a) in routes {
+                let a = interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone();
+                table.insert(p.trunc(), a);
+            }
+        }
+        self.changed();
+    }
+
+    pub fn withdraw(&self, prefix: IpNet) {
+        self.inner.shared.routes.write().expect("route table lock").remove(&prefix.trunc());
+        self.changed();
+    }
+
+    /// Replace every route by `routes` (only the difference goes out).
+    pub fn set_routes(&self, routes: impl IntoIterator<Item = (IpNet, RouteAttrs)>) {
+        {
+            let mut table = self.inner.shared.routes.write().expect("route table lock");
+            let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
+            let mut new = HashMap::new();
+            for (p, a) in routes {
+                let p = p.trunc();
+                // Keep the existing Arc when nothing changed, so sessions skip it cheaply.
+                let a = match table.get(&p) {
+                    Some(old) if **old == a => old.clone(),
+                    _ => interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone(),
+                };
+                new.insert(p, a);
+            }
+            *table = new;
+        }
+        self.changed();
+    }
+
+    /// The routes announced, sorted.
+    pub fn routes(&self) -> Vec<(IpNet, RouteAttrs)> {
+        let table = self.inner.shared.routes.read().expect("route table lock");
+        let mut v: Vec<(IpNet, RouteAttrs)> = table.iter().map(|(p, a)| (*p, (**a).clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Stop every session: with a Cease NOTIFICATION carrying `message`,
+    /// or, with `None`, by just closing (graceful restart: the peers keep
+    /// our routes for the restart time).
+    pub async fn shutdown(&self, message: Option<&str>) {
+        if let Some(t) = self.inner.accept_task.lock().expect("lock").take() {
+            t.abort();
+        }
+        let peers: Vec<IpAddr> = self.inner.peers.lock().expect("peers lock").keys().copied().collect();
+        let futs = peers.into_iter().map(|p| self.remove_peer(p, message.map(Notification::admin_shutdown)));
+        for f in futs {
+            let _ = f.await;
+        }
+    }
+}
+
+async fn accept_loop(listener: Arc<tokio::net::TcpListener>, inner: std::sync::Weak<Inner>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let ip = remote.ip().to_canonical();
+        let peers = inner.peers.lock().expect("peers lock");
+        match peers.get(&ip) {
+            Some(h) => {
+                let _ = h.commands.send(Command::Inbound(stream));
+            }
+            None => info!(%remote, "connection from an unconfigured peer refused"),
+        }
+    }
+}

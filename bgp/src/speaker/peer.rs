@@ -1,0 +1,335 @@
+//! One peer as the speaker sees it: Adj-RIB-Out (what we sent), inbound
+//! accounting or Adj-RIB-In, counters. Implements the session's
+//! [`Handler`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use bytes::BytesMut;
+use ipnet::IpNet;
+use tokio::sync::broadcast;
+use tracing::warn;
+
+use super::export::{ExportCtx, Exported, RouteAttrs};
+use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
+use crate::fsm::{DownReason, SessionParams, State};
+use crate::session::Handler;
+use crate::wire::{
+    cease_subcode, code, pack_announcements, pack_withdrawals, Family, Message, Nlri, Notification,
+    PathAttr, RefreshSubtype, RouteRefresh, Update,
+};
+
+pub(crate) struct PeerSession {
+    pub cfg: Arc<PeerConfig>,
+    pub shared: Arc<Shared>,
+    pub status: Arc<Mutex<PeerStatus>>,
+    pub events: broadcast::Sender<PeerEvent>,
+    params: Option<SessionParams>,
+    export: Option<ExportCtx>,
+    adj_out: HashMap<IpNet, Arc<Exported>>,
+    /// Adj-RIB-In, when importing.
+    rib_in: HashMap<Nlri, Arc<Vec<PathAttr>>>,
+    /// Prefixes received per family (exact with import; announcements
+    /// minus withdrawals otherwise).
+    received: BTreeMap<Family, u64>,
+    /// Routes kept from a peer that is restarting gracefully, and until when.
+    stale: HashSet<Nlri>,
+    stale_until: Option<Instant>,
+    max_prefix_warned: bool,
+    warned_no_next_hop: HashSet<Family>,
+    prev_state: State,
+}
+
+impl PeerSession {
+    pub fn new(
+        cfg: Arc<PeerConfig>,
+        shared: Arc<Shared>,
+        status: Arc<Mutex<PeerStatus>>,
+        events: broadcast::Sender<PeerEvent>,
+    ) -> Self {
+        PeerSession {
+            cfg,
+            shared,
+            status,
+            events,
+            params: None,
+            export: None,
+            adj_out: HashMap::new(),
+            rib_in: HashMap::new(),
+            received: BTreeMap::new(),
+            stale: HashSet::new(),
+            stale_until: None,
+            max_prefix_warned: false,
+            warned_no_next_hop: HashSet::new(),
+            prev_state: State::Idle,
+        }
+    }
+
+    /// Send the difference between the speaker's routes and what this
+    /// peer was sent. `only` limits the work to one family.
+    fn sync(&mut self, out: &mut BytesMut) {
+        let (Some(p), Some(x)) = (&self.params, &self.export) else { return };
+        let families = p.families.clone();
+        let tx = p.tx;
+        let routes = self.shared.routes.read().expect("route table lock");
+        // Export each distinct attribute set once per family.
+        let mut cache: HashMap<(*const RouteAttrs, Family), Option<Arc<Exported>>> = HashMap::new();
+        let mut groups: HashMap<*const Exported, (Arc<Exported>, Vec<Nlri>)> = HashMap::new();
+        for (prefix, attrs) in routes.iter() {
+            let family = Family::of(prefix);
+            if !families.contains(&family) {
+                continue;
+            }
+            let exported = cache
+                .entry((Arc::as_ptr(attrs), family))
+                .or_insert_with(|| x.export(attrs, family).map(Arc::new))
+                .clone();
+            let Some(exported) = exported else {
+                if self.warned_no_next_hop.insert(family) {
+                    warn!(peer = %self.cfg.address, %family, "no next hop of this family on this session: not announced");
+                }
+                continue;
+            };
+            if self.adj_out.get(prefix).is_some_and(|sent| Arc::ptr_eq(sent, &exported) || **sent == *exported) {
+                continue;
+            }
+            self.adj_out.insert(*prefix, exported.clone());
+            groups.entry(Arc::as_ptr(&exported)).or_insert_with(|| (exported, vec![])).1.push(Nlri::new(*prefix));
+        }
+        let gone: Vec<IpNet> = self
+            .adj_out
+            .keys()
+            .filter(|p| !routes.contains_key(p) || !families.contains(&Family::of(p)))
+            .copied()
+            .collect();
+        drop(routes);
+        let mut messages = 0;
+        for fam in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+            let w: Vec<Nlri> = gone.iter().filter(|p| Family::of(p) == fam).map(|p| Nlri::new(*p)).collect();
+            match pack_withdrawals(&tx, &w, out) {
+                Ok(n) => messages += n,
+                Err(e) => warn!(peer = %self.cfg.address, error = %e, "cannot encode withdrawals"),
+            }
+        }
+        for p in &gone {
+            self.adj_out.remove(p);
+        }
+        for (exported, mut nlri) in groups.into_values() {
+            nlri.sort_unstable();
+            match pack_announcements(&tx, &exported.attrs, &nlri, exported.mp_next_hop, out) {
+                Ok(n) => messages += n,
+                Err(e) => {
+                    warn!(peer = %self.cfg.address, error = %e, "cannot encode announcements");
+                    for n in &nlri {
+                        self.adj_out.remove(&n.prefix);
+                    }
+                }
+            }
+        }
+        let mut s = self.status.lock().expect("status lock");
+        s.updates_sent += messages as u64;
+        s.messages_sent += messages as u64;
+        s.prefixes_sent = self.adj_out.len() as u64;
+    }
+
+    fn emit(&self, from: State, to: State, reason: Option<String>) {
+        let _ = self.events.send(PeerEvent { peer: self.cfg.address, from, to, reason });
+    }
+
+    fn purge_stale_if_expired(&mut self) {
+        if self.stale_until.is_some_and(|t| Instant::now() >= t) {
+            for n in self.stale.drain() {
+                self.rib_in.remove(&n);
+            }
+            self.stale_until = None;
+            self.recount();
+        }
+    }
+
+    fn recount(&mut self) {
+        if self.cfg.import {
+            self.received.clear();
+            for n in self.rib_in.keys() {
+                *self.received.entry(n.family()).or_default() += 1;
+            }
+        }
+        self.status.lock().expect("status lock").prefixes_received = self.received.clone();
+    }
+}
+
+impl Handler for PeerSession {
+    fn state_changed(&mut self, from: State, to: State) {
+        self.status.lock().expect("status lock").state = to;
+        self.prev_state = from;
+        // `established` and `down` report those transitions, with details.
+        let reported_by_down = to == State::Idle && matches!(from, State::OpenSent | State::OpenConfirm | State::Established);
+        if to != State::Established && !reported_by_down {
+            self.emit(from, to, None);
+        }
+    }
+
+    fn established(&mut self, p: &SessionParams, local: SocketAddr, out: &mut BytesMut) {
+        let local_as = self.cfg.local_as.unwrap_or(self.shared.config.local_as);
+        self.export = Some(ExportCtx {
+            local_as,
+            ibgp: p.ibgp,
+            local,
+            next_hop_v4: self.cfg.next_hop_v4,
+            next_hop_v6: self.cfg.next_hop_v6,
+            next_hop_v6_link_local: self.cfg.next_hop_v6_link_local,
+            communities: self.cfg.communities.clone(),
+            large_communities: self.cfg.large_communities.clone(),
+        });
+        self.params = Some(p.clone());
+        self.adj_out.clear();
+        self.max_prefix_warned = false;
+        {
+            let mut s = self.status.lock().expect("status lock");
+            s.established_since = Some(SystemTime::now());
+            s.remote_id = Some(p.remote_id);
+            s.peer_hostname = p.peer_hostname.clone();
+            s.families = p.families.clone();
+            s.state = State::Established;
+        }
+        self.emit(State::OpenConfirm, State::Established, None);
+        self.sync(out);
+        // End-of-RIB for every family (RFC 4724; harmless without GR).
+        for f in &p.families {
+            if Message::Update(Update::end_of_rib(*f)).encode(&p.tx, out).is_ok() {
+                let mut s = self.status.lock().expect("status lock");
+                s.messages_sent += 1;
+                s.updates_sent += 1;
+            }
+        }
+    }
+
+    fn routes_changed(&mut self, out: &mut BytesMut) {
+        self.sync(out);
+    }
+
+    fn update(&mut self, u: Update) -> Option<Notification> {
+        self.purge_stale_if_expired();
+        if let Some(f) = u.as_end_of_rib() {
+            // The peer finished re-sending: what is still stale is gone.
+            let gone: Vec<Nlri> = self.stale.iter().filter(|n| n.family() == f).copied().collect();
+            for n in gone {
+                self.stale.remove(&n);
+                self.rib_in.remove(&n);
+            }
+            self.recount();
+            return None;
+        }
+        if !u.attr_errors.is_empty() {
+            warn!(peer = %self.cfg.address, update = %u, "UPDATE with malformed attributes (RFC 7606)");
+        }
+        let withdraw_all = u.is_treat_as_withdraw();
+        if self.cfg.import {
+            for n in u.withdrawals() {
+                self.rib_in.remove(n);
+                self.stale.remove(n);
+            }
+            if withdraw_all {
+                for n in u.announced() {
+                    self.rib_in.remove(n);
+                    self.stale.remove(n);
+                }
+            } else {
+                let attrs: Arc<Vec<PathAttr>> = Arc::new(u.attrs.clone());
+                for n in u.announced() {
+                    self.stale.remove(n);
+                    self.rib_in.insert(*n, attrs.clone());
+                }
+            }
+            self.recount();
+        } else {
+            for n in u.withdrawals() {
+                let c = self.received.entry(n.family()).or_default();
+                *c = c.saturating_sub(1);
+            }
+            for n in u.announced() {
+                let c = self.received.entry(n.family()).or_default();
+                *c = if withdraw_all { c.saturating_sub(1) } else { *c + 1 };
+            }
+            self.status.lock().expect("status lock").prefixes_received = self.received.clone();
+        }
+        let total: u64 = self.received.values().sum();
+        match self.cfg.max_prefixes {
+            Some(m) if total > m.limit => {
+                if m.teardown {
+                    warn!(peer = %self.cfg.address, total, limit = m.limit, "maximum prefixes exceeded: tearing down");
+                    // RFC 4486: AFI, SAFI, upper bound.
+                    let fam = u.announced().next().map(|n| n.family()).unwrap_or(Family::IPV4_UNICAST);
+                    let mut data = fam.afi.to_be_bytes().to_vec();
+                    data.push(fam.safi);
+                    data.extend_from_slice(&(m.limit.min(u32::MAX as u64) as u32).to_be_bytes());
+                    self.rib_in.clear();
+                    self.received.clear();
+                    self.recount();
+                    return Some(Notification::new(code::CEASE, cease_subcode::MAX_PREFIXES, data));
+                }
+                if !self.max_prefix_warned {
+                    self.max_prefix_warned = true;
+                    warn!(peer = %self.cfg.address, total, limit = m.limit, "maximum prefixes exceeded");
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn route_refresh(&mut self, family: Family, out: &mut BytesMut) {
+        let Some(p) = self.params.clone() else { return };
+        self.adj_out.retain(|prefix, _| Family::of(prefix) != family);
+        let marker = |subtype| Message::RouteRefresh(RouteRefresh { family, subtype });
+        if p.enhanced_route_refresh {
+            let _ = marker(RefreshSubtype::BoRR).encode(&p.tx, out);
+        }
+        self.sync(out);
+        if p.enhanced_route_refresh {
+            let _ = marker(RefreshSubtype::EoRR).encode(&p.tx, out);
+        }
+    }
+
+    fn down(&mut self, reason: &DownReason) {
+        let gr = self.params.as_ref().and_then(|p| p.peer_graceful_restart.clone());
+        self.params = None;
+        self.export = None;
+        self.adj_out.clear();
+        // RFC 4724: a peer that can restart gracefully keeps its routes
+        // (stale) for its restart time when the session just drops.
+        let graceful = matches!(reason, DownReason::ConnectionLost) && gr.as_ref().is_some_and(|g| g.restart_time > 0);
+        if graceful && self.cfg.import {
+            self.stale = self.rib_in.keys().copied().collect();
+            self.stale_until =
+                Some(Instant::now() + std::time::Duration::from_secs(gr.map_or(0, |g| g.restart_time) as u64));
+        } else {
+            self.rib_in.clear();
+            self.stale.clear();
+            self.received.clear();
+        }
+        self.recount();
+        let mut s = self.status.lock().expect("status lock");
+        s.established_since = None;
+        s.prefixes_sent = 0;
+        s.flaps += 1;
+        s.last_error = Some(reason.to_string());
+        drop(s);
+        self.emit(self.prev_state, State::Idle, Some(reason.to_string()));
+    }
+
+    fn count_sent(&mut self, messages: usize, updates: usize) {
+        let mut s = self.status.lock().expect("status lock");
+        s.messages_sent += messages as u64;
+        s.updates_sent += updates as u64;
+    }
+
+    fn count_received(&mut self, m: &Message) {
+        let mut s = self.status.lock().expect("status lock");
+        s.messages_received += 1;
+        if matches!(m, Message::Update(_)) {
+            s.updates_received += 1;
+        }
+    }
+}
