@@ -1,5 +1,7 @@
 //! The `mooring` command.
 
+mod announce;
+
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
@@ -15,6 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Peer with one or more routers and announce prefixes, printing
+    /// session state changes.
+    Announce(announce::AnnounceArgs),
     /// Decode BGP messages given as hex (one message or a stream per line;
     /// lines may carry leading labels, as in the golden fixtures) and print them.
     Decode {
@@ -30,7 +35,18 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOORING_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
+        Command::Announce(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(announce::run(args))
+        }
         Command::Decode { input, two_octet_as, add_path } => {
             let ctx = Negotiated {
                 four_octet_as: !two_octet_as,

@@ -1,0 +1,227 @@
+//! `mooring announce`: peer with routers and announce prefixes — the
+//! tool a network engineer reaches for to test an edge router.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ipnet::IpNet;
+use mooring_bgp::fsm::GracefulRestartConfig;
+use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, RouteAttrs, Speaker, SpeakerConfig};
+use mooring_bgp::wire::{Community, ExtCommunity, Family, LargeCommunity};
+
+#[derive(clap::Args, Debug)]
+pub struct AnnounceArgs {
+    /// Local AS number.
+    #[arg(long = "as")]
+    pub local_as: u32,
+    /// BGP identifier (default: the first IPv4 peer's source or 0.0.0.1 style guess is refused: give it).
+    #[arg(long)]
+    pub router_id: Ipv4Addr,
+    /// Accept connections on this address (e.g. 0.0.0.0:179); default: only dial out.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// A peer: ADDR,as=N[,port=N][,passive][,md5=PASSWORD][,hold=SECS][,keepalive=SECS]
+    /// [,multihop=TTL][,gtsm][,source=IP][,import][,max-prefixes=N[:warn]][,families=ipv4|ipv6|both]
+    /// [,nh6=IPV6][,nh4=IPV4][,connect-retry=SECS]
+    #[arg(long = "peer", required = true)]
+    pub peers: Vec<String>,
+    /// A prefix to announce (repeatable).
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<IpNet>,
+    /// A file with one prefix per line (# comments allowed).
+    #[arg(long)]
+    pub prefix_file: Option<PathBuf>,
+    #[arg(long)]
+    pub med: Option<u32>,
+    #[arg(long)]
+    pub local_pref: Option<u32>,
+    /// Community ASN:VALUE or a well-known name (repeatable).
+    #[arg(long = "community")]
+    pub communities: Vec<Community>,
+    /// Large community GLOBAL:LOCAL1:LOCAL2 (repeatable).
+    #[arg(long = "large-community")]
+    pub large_communities: Vec<LargeCommunity>,
+    /// Link bandwidth extended community in Mbit/s (transitive form).
+    #[arg(long)]
+    pub link_bandwidth_mbps: Option<f32>,
+    /// Prepend the local AS this many extra times (eBGP).
+    #[arg(long, default_value_t = 0)]
+    pub prepend: u8,
+    /// Next hop instead of next-hop self.
+    #[arg(long)]
+    pub next_hop: Option<IpAddr>,
+    /// Advertise graceful restart with this restart time (seconds).
+    #[arg(long)]
+    pub graceful_restart: Option<u16>,
+    /// Set the Restart State bit (we are restarting).
+    #[arg(long)]
+    pub restarting: bool,
+    /// Hostname for the FQDN capability.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// On SIGTERM/SIGINT close without a NOTIFICATION (graceful restart) instead of a Cease.
+    #[arg(long)]
+    pub graceful_stop: bool,
+    /// Print peer status every N seconds (0: only state changes).
+    #[arg(long, default_value_t = 0)]
+    pub status_interval: u64,
+}
+
+pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
+    let mut parts = spec.split(',');
+    let addr: IpAddr = parts.next().unwrap_or("").parse().with_context(|| format!("peer {spec:?}: bad address"))?;
+    let mut cfg = PeerConfig::new(addr, 0);
+    let mut have_as = false;
+    for p in parts {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        let ctx = || format!("peer {spec:?}: bad {k}={v}");
+        match k {
+            "as" => {
+                cfg.remote_as = v.parse().with_context(ctx)?;
+                have_as = true;
+            }
+            "port" => cfg.port = v.parse().with_context(ctx)?,
+            "passive" => cfg.passive = true,
+            "md5" => cfg.md5_password = Some(v.to_string()),
+            "hold" => cfg.hold_time = v.parse().with_context(ctx)?,
+            "keepalive" => cfg.keepalive = Some(v.parse().with_context(ctx)?),
+            "multihop" => cfg.ebgp_multihop = Some(v.parse().with_context(ctx)?),
+            "gtsm" => cfg.gtsm_hops = Some(if v.is_empty() { 1 } else { v.parse().with_context(ctx)? }),
+            "source" => cfg.source = Some(v.parse().with_context(ctx)?),
+            "import" => cfg.import = true,
+            "connect-retry" => cfg.connect_retry = Duration::from_secs_f64(v.parse().with_context(ctx)?),
+            "nh4" => cfg.next_hop_v4 = Some(v.parse::<Ipv4Addr>().with_context(ctx)?),
+            "nh6" => cfg.next_hop_v6 = Some(v.parse::<Ipv6Addr>().with_context(ctx)?),
+            "max-prefixes" => {
+                let (n, mode) = v.split_once(':').unwrap_or((v, "teardown"));
+                let teardown = match mode {
+                    "teardown" => true,
+                    "warn" => false,
+                    _ => bail!("{}", ctx()),
+                };
+                cfg.max_prefixes = Some(MaxPrefixes { limit: n.parse().with_context(ctx)?, teardown });
+            }
+            "families" => {
+                cfg.families = match v {
+                    "ipv4" => vec![Family::IPV4_UNICAST],
+                    "ipv6" => vec![Family::IPV6_UNICAST],
+                    "both" => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+                    _ => bail!("{}", ctx()),
+                }
+            }
+            _ => bail!("peer {spec:?}: unknown option {k:?}"),
+        }
+    }
+    if !have_as {
+        bail!("peer {spec:?}: as=N is required");
+    }
+    if cfg.hold_time != 0 && cfg.hold_time < 3 {
+        bail!("peer {spec:?}: hold time must be 0 or at least 3 s");
+    }
+    Ok(cfg)
+}
+
+fn read_prefixes(args: &AnnounceArgs) -> Result<Vec<IpNet>> {
+    let mut v = args.prefixes.clone();
+    if let Some(f) = &args.prefix_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            v.push(line.parse().with_context(|| format!("{}:{}: bad prefix {line:?}", f.display(), i + 1))?);
+        }
+    }
+    Ok(v)
+}
+
+pub async fn run(args: AnnounceArgs) -> Result<()> {
+    let peers: Vec<PeerConfig> = args.peers.iter().map(|s| parse_peer(s)).collect::<Result<_>>()?;
+    let prefixes = read_prefixes(&args)?;
+    let speaker = Speaker::start(SpeakerConfig {
+        local_as: args.local_as,
+        router_id: args.router_id,
+        listen: args.listen,
+        hostname: args.hostname.clone(),
+        graceful_restart: args.graceful_restart.map(|t| GracefulRestartConfig {
+            restart_time: t,
+            restarting: args.restarting,
+            forwarding_preserved: true,
+        }),
+    })
+    .await
+    .context("starting the speaker")?;
+    let mut ext = vec![];
+    if let Some(mbps) = args.link_bandwidth_mbps {
+        let asn = u16::try_from(args.local_as).unwrap_or(mooring_bgp::wire::AS_TRANS);
+        ext.push(ExtCommunity::LinkBandwidth { asn, bytes_per_sec: mbps * 125_000.0, transitive: true });
+    }
+    let attrs = RouteAttrs {
+        next_hop: args.next_hop,
+        med: args.med,
+        local_pref: args.local_pref,
+        communities: args.communities.clone(),
+        large_communities: args.large_communities.clone(),
+        ext_communities: ext,
+        as_path_prepend: args.prepend,
+        ..RouteAttrs::default()
+    };
+    speaker.announce_many(prefixes.iter().map(|p| (*p, attrs.clone())));
+    println!("announcing {} prefixes to {} peers", prefixes.len(), peers.len());
+    let mut events = speaker.subscribe();
+    for p in peers {
+        speaker.add_peer(p)?;
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(args.status_interval.max(1)));
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(e) => {
+                    let reason = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                    println!("peer {} {} -> {}{reason}", e.peer, e.from, e.to);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("({n} events skipped)"),
+                Err(_) => break,
+            },
+            _ = tick.tick(), if args.status_interval > 0 => {
+                for s in speaker.peers() {
+                    println!(
+                        "status {} {} sent={} received={:?} up={:?}",
+                        s.address, s.state, s.prefixes_sent, s.prefixes_received, s.uptime().map(|d| d.as_secs())
+                    );
+                }
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    println!("stopping");
+    speaker.shutdown(if args.graceful_stop { None } else { Some("mooring announce stopping") }).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_specs() {
+        let p =
+            parse_peer("198.18.0.1,as=64512,passive,md5=s3cret,hold=9,max-prefixes=100:warn,families=ipv4").unwrap();
+        assert_eq!(p.address, "198.18.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(p.remote_as, 64512);
+        assert!(p.passive);
+        assert_eq!(p.md5_password.as_deref(), Some("s3cret"));
+        assert_eq!(p.hold_time, 9);
+        assert_eq!(p.max_prefixes, Some(MaxPrefixes { limit: 100, teardown: false }));
+        assert_eq!(p.families, vec![Family::IPV4_UNICAST]);
+        assert!(parse_peer("198.18.0.1").unwrap_err().to_string().contains("as=N"));
+        assert!(parse_peer("198.18.0.1,as=1,hold=2").is_err());
+        assert!(parse_peer("198.18.0.1,as=1,bogus").is_err());
+        assert!(parse_peer("nope,as=1").is_err());
+    }
+}
