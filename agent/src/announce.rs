@@ -188,10 +188,18 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
                 Err(_) => break,
             },
             _ = tick.tick(), if args.status_interval > 0 => {
+                let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+                println!("runtime tasks={tasks}");
                 for s in speaker.peers() {
                     println!(
-                        "status {} {} sent={} received={:?} up={:?}",
-                        s.address, s.state, s.prefixes_sent, s.prefixes_received, s.uptime().map(|d| d.as_secs())
+                        "status {} {} sent={} received={} flaps={} up={:?} last_error={:?}",
+                        s.address,
+                        s.state,
+                        s.prefixes_sent,
+                        s.prefixes_received.values().sum::<u64>(),
+                        s.flaps,
+                        s.uptime().map(|d| d.as_secs()),
+                        s.last_error
                     );
                 }
             }

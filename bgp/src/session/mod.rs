@@ -20,7 +20,9 @@ use tracing::{debug, info, warn};
 
 pub use socket::Transport;
 
-use crate::fsm::{collision_notification, resolve_collision, Action, DownReason, Event, Fsm, SessionParams, State, Timer};
+use crate::fsm::{
+    collision_notification, resolve_collision, Action, DownReason, Event, Fsm, SessionParams, State, Timer,
+};
 use crate::wire::{frame_len, Family, Message, Negotiated, Notification, Update};
 
 /// What a session carries, called from the session task. Output is

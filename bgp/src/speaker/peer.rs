@@ -17,8 +17,8 @@ use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
 use crate::session::Handler;
 use crate::wire::{
-    cease_subcode, code, pack_announcements, pack_withdrawals, Family, Message, Nlri, Notification,
-    PathAttr, RefreshSubtype, RouteRefresh, Update,
+    cease_subcode, code, pack_announcements, pack_withdrawals, Family, Message, Nlri, Notification, PathAttr,
+    RefreshSubtype, RouteRefresh, Update,
 };
 
 pub(crate) struct PeerSession {
@@ -164,7 +164,8 @@ impl Handler for PeerSession {
         self.status.lock().expect("status lock").state = to;
         self.prev_state = from;
         // `established` and `down` report those transitions, with details.
-        let reported_by_down = to == State::Idle && matches!(from, State::OpenSent | State::OpenConfirm | State::Established);
+        let reported_by_down =
+            to == State::Idle && matches!(from, State::OpenSent | State::OpenConfirm | State::Established);
         if to != State::Established && !reported_by_down {
             self.emit(from, to, None);
         }
