@@ -185,6 +185,11 @@ impl Fsm {
         self.state
     }
 
+    /// Idle after a failure, waiting to restart on its own (not stopped).
+    pub fn restart_pending(&self) -> bool {
+        self.state == State::Idle && !self.stopped
+    }
+
     pub fn config(&self) -> &LocalConfig {
         &self.config
     }
@@ -234,7 +239,7 @@ impl Fsm {
                     }
                     _ => DownReason::Stopped,
                 };
-                self.to_idle(reason, now, &mut out);
+                self.enter_idle(reason, now, &mut out);
             }
             Event::TimerExpired(Timer::IdleHold) => {
                 if self.state == State::Idle && !self.stopped {
@@ -296,11 +301,11 @@ impl Fsm {
             }
             (Connect | Active, _) => {}
             (_, Event::Closed) => {
-                self.to_idle(DownReason::ConnectionLost, now, out);
+                self.enter_idle(DownReason::ConnectionLost, now, out);
             }
             (_, Event::DecodeError(e)) => match e.notification() {
                 Some(n) => self.fail(n, now, out),
-                None => self.to_idle(DownReason::ConnectionLost, now, out),
+                None => self.enter_idle(DownReason::ConnectionLost, now, out),
             },
             (_, Event::TimerExpired(Timer::Hold)) => {
                 self.fail(Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]), now, out)
@@ -313,7 +318,7 @@ impl Fsm {
             }
             (_, Event::TimerExpired(_)) => {}
             (_, Event::Message(Message::Notification(n))) => {
-                self.to_idle(DownReason::Received(n), now, out);
+                self.enter_idle(DownReason::Received(n), now, out);
             }
             (OpenSent, Event::Message(Message::Open(open))) => match negotiate(&self.config, &open) {
                 Ok(p) => {
@@ -376,10 +381,10 @@ impl Fsm {
     /// Send a NOTIFICATION and go down.
     fn fail(&mut self, n: Notification, now: Instant, out: &mut Vec<Action>) {
         out.push(Action::Send(Message::Notification(n.clone())));
-        self.to_idle(DownReason::Sent(n), now, out);
+        self.enter_idle(DownReason::Sent(n), now, out);
     }
 
-    fn to_idle(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
+    fn enter_idle(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
         let had_connection = self.has_connection() || self.state == State::Connect;
         if had_connection {
             out.push(Action::Close);

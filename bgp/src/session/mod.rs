@@ -23,7 +23,7 @@ pub use socket::Transport;
 use crate::fsm::{
     collision_notification, resolve_collision, Action, DownReason, Event, Fsm, SessionParams, State, Timer,
 };
-use crate::wire::{frame_len, Family, Message, Negotiated, Notification, Update};
+use crate::wire::{frame_len, Family, Message, Negotiated, Notification, Open, Update};
 
 /// What a session carries, called from the session task. Output is
 /// appended to `out` and written after the call.
@@ -76,6 +76,37 @@ impl Conn {
 }
 
 type ConnectFuture = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<TcpStream>> + Send>>;
+type OpenFuture = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<(TcpStream, BytesMut, Open)>> + Send>>;
+
+/// Read the OPEN a peer sends first on its connection (to learn its BGP
+/// identifier for collision resolution).
+async fn read_open(mut stream: TcpStream) -> io::Result<(TcpStream, BytesMut, Open)> {
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let mut buf = BytesMut::with_capacity(4096);
+    let read = async {
+        loop {
+            match frame_len(&buf, crate::wire::MAX_MESSAGE_LEN).map_err(|e| bad(e.to_string()))? {
+                Some(len) if buf.len() >= len => {
+                    let frame = buf.split_to(len);
+                    return match Message::decode(&frame, &Negotiated::default()) {
+                        Ok(Message::Open(o)) => Ok(o),
+                        Ok(m) => Err(bad(format!("expected OPEN, got {}", m.name()))),
+                        Err(e) => Err(bad(e.to_string())),
+                    };
+                }
+                _ => {
+                    if stream.read_buf(&mut buf).await? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+            }
+        }
+    };
+    let open = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no OPEN within 10 s"))??;
+    Ok((stream, buf, open))
+}
 
 async fn connect(t: Transport, timeout: Duration) -> io::Result<TcpStream> {
     let socket = socket::outbound_socket(&t)?;
@@ -94,7 +125,11 @@ pub struct Session<H: Handler> {
     handler: H,
     conn: Option<Conn>,
     connecting: Option<ConnectFuture>,
-    pending_inbound: Option<TcpStream>,
+    /// The peer's connection, waiting to replace ours after a collision,
+    /// with what was read from it (its OPEN).
+    pending_inbound: Option<(TcpStream, BytesMut, Option<Open>)>,
+    /// Reading the OPEN of an inbound connection that collides with ours.
+    reading_open: Option<OpenFuture>,
     timers: [Option<TokioInstant>; 4],
     wbuf: BytesMut,
     events: VecDeque<Event>,
@@ -104,8 +139,6 @@ pub struct Session<H: Handler> {
     /// A collision was decided for the peer's connection: adopt
     /// `pending_inbound` as soon as the FSM has restarted.
     adopt_after_restart: bool,
-    /// The FSM accepted an OPEN while a collision is pending.
-    resolve_after: bool,
 }
 
 fn timer_index(t: Timer) -> usize {
@@ -128,6 +161,7 @@ impl<H: Handler> Session<H> {
             conn: None,
             connecting: None,
             pending_inbound: None,
+            reading_open: None,
             timers: [None; 4],
             wbuf: BytesMut::new(),
             events: VecDeque::new(),
@@ -135,7 +169,6 @@ impl<H: Handler> Session<H> {
             tx: Negotiated::default(),
             shutting_down: false,
             adopt_after_restart: false,
-            resolve_after: false,
         }
     }
 
@@ -148,16 +181,10 @@ impl<H: Handler> Session<H> {
                 for a in self.fsm.handle(ev, now) {
                     self.act(a);
                 }
-                if self.resolve_after {
-                    self.resolve_after = false;
-                    if self.pending_inbound.is_some() && self.fsm.state() == State::OpenConfirm {
-                        self.resolve_pending();
-                    }
-                }
                 if self.adopt_after_restart && matches!(self.fsm.state(), State::Connect | State::Active) {
                     self.adopt_after_restart = false;
-                    if let Some(s) = self.pending_inbound.take() {
-                        self.adopt(s);
+                    if let Some((s, buf, open)) = self.pending_inbound.take() {
+                        self.adopt(s, buf, open);
                     }
                 }
             }
@@ -236,13 +263,14 @@ impl<H: Handler> Session<H> {
                     self.adopt_after_restart = true;
                 }
             }
-            Action::OpenReceived { .. } => self.resolve_after = true,
+            Action::OpenReceived { .. } => {}
             Action::Established(p) => {
                 self.rx = p.rx;
                 self.tx = p.tx;
-                if let Some(s) = self.pending_inbound.take() {
+                if let Some((s, ..)) = self.pending_inbound.take() {
                     refuse(s);
                 }
+                self.reading_open = None;
                 let local = self.conn.as_ref().map(|c| c.local).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 self.handler.established(&p, local, &mut self.wbuf);
             }
@@ -299,6 +327,13 @@ impl<H: Handler> Session<H> {
                             debug!(%peer, error = %e, "connect failed");
                             self.events.push_back(Event::ConnectFailed);
                         }
+                    }
+                }
+                res = async { self.reading_open.as_mut().expect("guarded").await }, if self.reading_open.is_some() => {
+                    self.reading_open = None;
+                    match res {
+                        Ok((stream, buf, open)) => self.collision(stream, buf, open),
+                        Err(e) => debug!(%peer, error = %e, "colliding inbound connection dropped"),
                     }
                 }
                 _ = routes.changed() => {
@@ -363,48 +398,69 @@ impl<H: Handler> Session<H> {
             warn!(%peer, error = %e, "cannot set transport options on inbound connection");
         }
         match self.fsm.state() {
-            State::Idle => debug!(%peer, "refusing inbound connection while Idle"),
-            State::Connect | State::Active => self.adopt(stream),
-            State::OpenSent => {
-                debug!(%peer, "inbound connection while OpenSent: held until the OPEN decides the collision");
-                self.pending_inbound = Some(stream);
+            State::Idle if self.fsm.restart_pending() => {
+                // Backing off after a failure: the peer's connection is as
+                // good a restart as ours (and avoids both sides refusing
+                // each other in lock-step).
+                self.pending_inbound = Some((stream, BytesMut::new(), None));
+                self.adopt_after_restart = true;
+                self.events.push_back(Event::Start);
             }
-            State::OpenConfirm => {
-                self.pending_inbound = Some(stream);
-                self.resolve_pending();
+            State::Idle => debug!(%peer, "refusing inbound connection: session stopped"),
+            State::Connect | State::Active => self.adopt(stream, BytesMut::new(), None),
+            State::OpenSent | State::OpenConfirm => {
+                debug!(%peer, "connection collision: reading the peer's OPEN to decide");
+                self.reading_open = Some(Box::pin(read_open(stream)));
             }
             State::Established => refuse(stream),
         }
     }
 
-    /// Hand a connection to the FSM.
-    fn adopt(&mut self, stream: TcpStream) {
+    /// Hand a connection to the FSM, with what was already read from it.
+    fn adopt(&mut self, stream: TcpStream, buf: BytesMut, open: Option<Open>) {
         self.connecting = None;
         match Conn::new(stream, false) {
-            Ok(c) => {
+            Ok(mut c) => {
+                c.rbuf = buf;
                 self.conn = Some(c);
                 self.events.push_back(Event::Connected);
+                if let Some(o) = open {
+                    self.events.push_back(Event::Message(Message::Open(o)));
+                }
             }
             Err(e) => warn!(peer = %self.transport.remote, error = %e, "inbound connection unusable"),
         }
     }
 
-    /// RFC 4271 section 6.8, with the peer's identifier known.
-    fn resolve_pending(&mut self) {
-        let (Some(p), Some(conn)) = (self.fsm.params(), self.conn.as_ref()) else { return };
+    /// RFC 4271 section 6.8: keep the connection initiated by the speaker
+    /// with the higher BGP identifier.
+    fn collision(&mut self, stream: TcpStream, buf: BytesMut, open: Open) {
+        let peer = self.transport.remote;
         let local_id = self.fsm.config().router_id;
-        let keep_existing = conn.outbound == resolve_collision(local_id, p.remote_id);
-        let stream = self.pending_inbound.take().expect("a pending connection");
+        let keep_existing = match (self.fsm.state(), self.conn.as_ref()) {
+            (State::Established, _) => true,
+            (State::OpenSent | State::OpenConfirm, Some(conn)) => {
+                conn.outbound == resolve_collision(local_id, open.bgp_id)
+            }
+            // Our connection is gone meanwhile: take the peer's.
+            _ => false,
+        };
         if keep_existing {
-            info!(peer = %self.transport.remote, "connection collision: keeping the existing connection");
+            info!(%peer, "connection collision: keeping our existing connection");
             refuse(stream);
-        } else {
-            info!(peer = %self.transport.remote, "connection collision: switching to the peer's connection");
-            self.events.push_back(Event::Stop(Some(collision_notification())));
-            self.events.push_back(Event::Start);
-            self.pending_inbound = Some(stream);
-            self.adopt_after_restart = true;
+            return;
         }
+        info!(%peer, "connection collision: switching to the peer's connection");
+        if self.conn.is_some() {
+            self.events.push_back(Event::Stop(Some(collision_notification())));
+        }
+        if self.fsm.state() == State::Idle && !self.fsm.restart_pending() && self.conn.is_none() {
+            refuse(stream);
+            return;
+        }
+        self.events.push_back(Event::Start);
+        self.pending_inbound = Some((stream, buf, Some(open)));
+        self.adopt_after_restart = true;
     }
 }
 

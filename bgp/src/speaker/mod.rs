@@ -408,7 +408,7 @@ impl Speaker {
     pub fn routes(&self) -> Vec<(IpNet, RouteAttrs)> {
         let table = self.inner.shared.routes.read().expect("route table lock");
         let mut v: Vec<(IpNet, RouteAttrs)> = table.iter().map(|(p, a)| (*p, (**a).clone())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|r| r.0);
         v
     }
 
