@@ -364,3 +364,31 @@ fn message_larger_than_negotiated_is_refused_at_encode() {
 fn IpNetV4(i: u32) -> ipnet::IpNet {
     ipnet::IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0xCB00_7100 + i), 32).unwrap())
 }
+
+#[test]
+fn long_segments_are_split_and_long_capabilities_refused() {
+    let path = AsPath { segments: vec![Segment { kind: SegmentType::Sequence, asns: (1..=300).collect() }] };
+    let u = Update { attrs: vec![PathAttr::new(AttrValue::AsPath(path))], ..Update::default() };
+    let bytes = Message::Update(u).to_bytes(&CTX).unwrap();
+    let Message::Update(back) = Message::decode(&bytes, &CTX).unwrap() else { panic!() };
+    let p = back.as_path().unwrap();
+    assert_eq!(p.segments.len(), 2);
+    assert_eq!(p.asns().collect::<Vec<_>>(), (1..=300).collect::<Vec<_>>());
+
+    let fqdn = Capability::Fqdn { hostname: "h".repeat(200), domain: "d".repeat(100) };
+    let open = Open { extended_params: true, ..Open::new(65000, 90, Ipv4Addr::new(192, 0, 2, 1), vec![fqdn]) };
+    assert!(matches!(Message::Open(open).to_bytes(&CTX), Err(EncodeError::FieldTooLong { .. })));
+}
+
+#[test]
+fn ext_community_equality_is_by_octets() {
+    let nan = ExtCommunity::LinkBandwidth { asn: 65000, bytes_per_sec: f32::NAN, transitive: true };
+    assert_eq!(nan, nan);
+    let pos = ExtCommunity::LinkBandwidth { asn: 65000, bytes_per_sec: 0.0, transitive: true };
+    let neg = ExtCommunity::LinkBandwidth { asn: 65000, bytes_per_sec: -0.0, transitive: true };
+    assert_ne!(pos, neg);
+    // The fuzzer's input: an UPDATE with a NaN link bandwidth equals itself.
+    let m = hex::decode("ffffffffffffffffffffffffffffffff0022020000000bc010080004fde87fc00000").unwrap();
+    let msg = Message::decode(&m, &CTX).unwrap();
+    assert_eq!(msg, msg.clone());
+}

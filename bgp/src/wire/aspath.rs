@@ -101,21 +101,28 @@ impl AsPath {
 
     pub(crate) fn encoded_len(&self, four_octet: bool) -> usize {
         let w = if four_octet { 4 } else { 2 };
-        self.segments.iter().map(|s| 2 + w * s.asns.len()).sum()
+        // Segments of more than 255 ASes are written as several segments.
+        self.segments.iter().map(|s| 2 * s.asns.len().div_ceil(255).max(1) + w * s.asns.len()).sum()
     }
 
     /// Encode with 4- or 2-octet ASes; in 2-octet form an AS that does
     /// not fit is written as [`AS_TRANS`].
     pub(crate) fn encode(&self, four_octet: bool, out: &mut BytesMut) {
         for s in &self.segments {
-            out.put_u8(s.kind as u8);
-            out.put_u8(s.asns.len() as u8);
-            for &a in &s.asns {
-                if four_octet {
-                    out.put_u32(a);
-                } else {
-                    out.put_u16(u16::try_from(a).unwrap_or(AS_TRANS));
+            for chunk in s.asns.chunks(255) {
+                out.put_u8(s.kind as u8);
+                out.put_u8(chunk.len() as u8);
+                for &a in chunk {
+                    if four_octet {
+                        out.put_u32(a);
+                    } else {
+                        out.put_u16(u16::try_from(a).unwrap_or(AS_TRANS));
+                    }
                 }
+            }
+            if s.asns.is_empty() {
+                out.put_u8(s.kind as u8);
+                out.put_u8(0);
             }
         }
     }

@@ -336,7 +336,11 @@ impl PathAttr {
                 match &m.next_hop {
                     MpNextHop::Typed(n) => n.encode(out),
                     MpNextHop::Raw(b) => {
-                        out.put_u8(b.len() as u8);
+                        let l = u8::try_from(b.len()).map_err(|_| super::EncodeError::FieldTooLong {
+                            what: "MP_REACH_NLRI next hop",
+                            len: b.len(),
+                        })?;
+                        out.put_u8(l);
                         out.put_slice(b);
                     }
                 }

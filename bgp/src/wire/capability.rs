@@ -283,26 +283,34 @@ impl Capability {
                 }
             }
             Capability::Fqdn { hostname, domain } => {
+                // Names longer than 255 octets are cut at a character boundary.
                 for s in [hostname, domain] {
-                    let b = &s.as_bytes()[..s.len().min(255)];
-                    o.put_u8(b.len() as u8);
-                    o.put_slice(b);
+                    let mut end = s.len().min(255);
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    o.put_u8(end as u8);
+                    o.put_slice(&s.as_bytes()[..end]);
                 }
             }
             Capability::Unknown { data, .. } => o.put_slice(data),
         }
     }
 
-    /// Append code, length and value.
-    pub fn encode(&self, o: &mut BytesMut) {
-        let v = self.value_bytes();
-        o.put_u8(self.code());
-        o.put_u8(v.len().min(255) as u8);
-        o.put_slice(&v[..v.len().min(255)]);
-    }
-
     /// Encoded size, code and length included.
     pub fn encoded_len(&self) -> usize {
-        2 + self.value_bytes().len().min(255)
+        2 + self.value_bytes().len()
+    }
+
+    /// Append code, length and value; a value longer than 255 octets
+    /// does not fit the capability's length field.
+    pub fn encode(&self, o: &mut BytesMut) -> Result<(), super::EncodeError> {
+        let v = self.value_bytes();
+        let len = u8::try_from(v.len())
+            .map_err(|_| super::EncodeError::FieldTooLong { what: "capability value", len: v.len() })?;
+        o.put_u8(self.code());
+        o.put_u8(len);
+        o.put_slice(&v);
+        Ok(())
     }
 }

@@ -170,7 +170,7 @@ pub mod ext_type {
 
 /// An extended community (RFC 4360), typed where this crate knows the
 /// type; everything else is kept as its 8 octets.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub enum ExtCommunity {
     RouteTarget(Administrator),
     RouteOrigin(Administrator),
@@ -183,6 +183,14 @@ pub enum ExtCommunity {
         transitive: bool,
     },
     Raw([u8; 8]),
+}
+
+/// Equality is by wire octets (so a NaN bandwidth equals itself, and
+/// 0.0 and -0.0 differ), consistent with `Hash`.
+impl PartialEq for ExtCommunity {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_bytes() == other.to_bytes()
+    }
 }
 
 impl Eq for ExtCommunity {}

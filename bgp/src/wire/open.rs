@@ -126,7 +126,9 @@ impl Open {
         let mut params = BytesMut::new();
         for caps in &self.params {
             let mut v = BytesMut::new();
-            caps.iter().for_each(|c| c.encode(&mut v));
+            for c in caps {
+                c.encode(&mut v)?;
+            }
             params.put_u8(PARAM_CAPABILITIES);
             if self.extended_params {
                 let l = u16::try_from(v.len())

@@ -1,0 +1,209 @@
+//! Mooring <-> FRR 8: eBGP and iBGP, IPv4 and IPv6 sessions, with and
+//! without TCP MD5, each side active or passive; the attributes FRR
+//! receives; withdrawal when the speaker stops.
+//!
+//! | session | family | type | MD5 | mooring | FRR     |
+//! |---------|--------|------|-----|---------|---------|
+//! | n1 v4   | IPv4   | eBGP | no  | active  | passive |
+//! | n1 v6   | IPv6   | eBGP | yes | passive | active  |
+//! | n2 v4   | IPv4   | iBGP | yes | passive | active  |
+//! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
+
+use std::time::{Duration, Instant};
+
+use mooring_integration::{require_lab, Frr, Lab};
+use serde_json::Value;
+
+const ID: u8 = 1;
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn nexthops(p: &Value) -> Vec<String> {
+    p["nexthops"].as_array().into_iter().flatten().filter_map(|n| n["ip"].as_str().map(String::from)).collect()
+}
+
+#[test]
+fn interop_frr() {
+    require_lab!();
+    let lab = Lab::new(ID);
+    let n1 = lab.node("n1");
+    let n2 = lab.node("n2");
+    let (r4, r6) = (lab.router_v4.clone(), lab.router_v6.clone());
+    let conf = format!(
+        "frr defaults datacenter
+hostname mit{ID}
+router bgp 64512
+ bgp router-id {r4}
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor {n1v4} remote-as 64513
+ neighbor {n1v4} passive
+ neighbor {n1v4} timers 3 9
+ neighbor {n1v6} remote-as 64513
+ neighbor {n1v6} password s2-secret
+ neighbor {n1v6} timers 3 9
+ neighbor {n1v6} timers connect 1
+ neighbor {n2v4} remote-as 64512
+ neighbor {n2v4} password s3-secret
+ neighbor {n2v4} timers 3 9
+ neighbor {n2v4} timers connect 1
+ neighbor {n2v6} remote-as 64512
+ neighbor {n2v6} passive
+ neighbor {n2v6} timers 3 9
+ address-family ipv6 unicast
+  neighbor {n1v6} activate
+  neighbor {n2v6} activate
+ exit-address-family
+",
+        n1v4 = n1.v4,
+        n1v6 = n1.v6,
+        n2v4 = n2.v4,
+        n2v6 = n2.v6
+    );
+    let frr = Frr::start(&lab, &lab.router, &conf);
+
+    let (vip1, vip1_6) = ("203.0.113.11/32", "2001:db8:ffff:1::1/128");
+    let (vip2, vip2_6) = ("203.0.113.12/32", "2001:db8:ffff:101::/64");
+    let m1 = lab.mooring(
+        &n1.ns,
+        "mooring-n1",
+        &[
+            "--as",
+            "64513",
+            "--router-id",
+            &n1.v4,
+            "--listen",
+            "[::]:179",
+            "--peer",
+            &format!("{r4},as=64512,hold=9,connect-retry=1,families=ipv4"),
+            "--peer",
+            &format!("{r6},as=64512,passive,md5=s2-secret,hold=9,families=ipv6"),
+            "--prefix",
+            vip1,
+            "--prefix",
+            vip1_6,
+            "--med",
+            "50",
+            "--community",
+            "64513:100",
+            "--community",
+            "no-export",
+            "--large-community",
+            "64513:1:2",
+            "--prepend",
+            "2",
+        ],
+    );
+    let m2 = lab.mooring(
+        &n2.ns,
+        "mooring-n2",
+        &[
+            "--as",
+            "64512",
+            "--router-id",
+            &n2.v4,
+            "--listen",
+            "[::]:179",
+            "--peer",
+            &format!("{r4},as=64512,passive,md5=s3-secret,hold=9,families=ipv4"),
+            "--peer",
+            &format!("{r6},as=64512,hold=9,connect-retry=1,families=ipv6"),
+            "--prefix",
+            vip2,
+            "--prefix",
+            vip2_6,
+            "--med",
+            "7",
+            "--local-pref",
+            "300",
+            "--community",
+            "64512:200",
+            "--large-community",
+            "64512:3:4",
+            "--prepend",
+            "2",
+        ],
+    );
+    let t0 = Instant::now();
+    for a in [&n1.v4, &n1.v6, &n2.v4, &n2.v6] {
+        frr.wait_established(a, Duration::from_secs(30));
+    }
+    println!("all 4 sessions Established in FRR after {:?}", t0.elapsed());
+    for a in [&n1.v4, &n1.v6, &n2.v4, &n2.v6] {
+        let n = frr.neighbor(a).unwrap();
+        println!(
+            "FRR neighbor {a}: state={} remoteAs={} localAs={} type={} hold={}ms",
+            s(&n, "/bgpState"),
+            n["remoteAs"],
+            n["localAs"],
+            if n["remoteAs"] == n["localAs"] { "iBGP" } else { "eBGP" },
+            n["bgpTimerHoldTimeMsecs"]
+        );
+    }
+    m1.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+    m1.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+    m2.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+    m2.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+
+    let route = |p: &str| {
+        mooring_integration::poll(&format!("FRR has {p}"), Duration::from_secs(10), || {
+            let paths = frr.paths(p);
+            (!paths.is_empty()).then(|| paths[0].clone())
+        })
+    };
+    // eBGP, IPv4 session
+    let p = route(vip1);
+    println!("FRR {vip1}: {p}");
+    assert_eq!(s(&p, "/aspath/string"), "64513 64513 64513", "AS path with 2 prepends");
+    assert_eq!(nexthops(&p), vec![n1.v4.clone()], "next hop self");
+    assert_eq!(p["metric"], 50);
+    let comm = s(&p, "/community/string");
+    assert!(comm.contains("64513:100") && comm.contains("no-export"), "communities: {comm}");
+    assert_eq!(s(&p, "/largeCommunity/string"), "64513:1:2");
+    assert_eq!(p["peer"]["type"], "external");
+    // eBGP, IPv6 session (MD5, mooring passive)
+    let p = route(vip1_6);
+    println!("FRR {vip1_6}: {p}");
+    assert_eq!(s(&p, "/aspath/string"), "64513 64513 64513");
+    assert!(nexthops(&p).contains(&n1.v6), "IPv6 next hop self: {:?}", nexthops(&p));
+    assert_eq!(p["metric"], 50);
+    assert_eq!(s(&p, "/largeCommunity/string"), "64513:1:2");
+    // iBGP, IPv4 (MD5, mooring passive)
+    let p = route(vip2);
+    println!("FRR {vip2}: {p}");
+    assert_eq!(p["aspath"]["length"], 0, "iBGP: empty AS path, no prepend");
+    assert_eq!(nexthops(&p), vec![n2.v4.clone()]);
+    assert_eq!(p["metric"], 7);
+    assert_eq!(p["locPrf"], 300, "LOCAL_PREF on iBGP");
+    assert_eq!(s(&p, "/community/string"), "64512:200");
+    assert_eq!(s(&p, "/largeCommunity/string"), "64512:3:4");
+    assert_eq!(p["peer"]["type"], "internal");
+    // iBGP, IPv6 /64
+    let p = route(vip2_6);
+    println!("FRR {vip2_6}: {p}");
+    assert_eq!(p["aspath"]["length"], 0);
+    assert!(nexthops(&p).contains(&n2.v6), "IPv6 next hop: {:?}", nexthops(&p));
+    assert_eq!(p["locPrf"], 300);
+    assert_eq!(p["metric"], 7);
+    // Nothing leaked across families or sessions.
+    assert_eq!(frr.paths(vip1).len(), 1);
+    assert_eq!(frr.paths(vip2_6).len(), 1);
+
+    // Withdrawal: SIGTERM (Cease) for n1, SIGKILL for n2.
+    let t = Instant::now();
+    m1.signal(libc::SIGTERM);
+    mooring_integration::poll("FRR withdrew n1's routes", Duration::from_secs(5), || {
+        (frr.paths(vip1).is_empty() && frr.paths(vip1_6).is_empty()).then_some(())
+    });
+    println!("SIGTERM n1: routes gone from FRR after {:?}", t.elapsed());
+    assert!(lab.wait_exit(&m1, Duration::from_secs(5)), "mooring n1 exits on SIGTERM");
+    assert!(m1.output().contains("stopping"));
+    let t = Instant::now();
+    m2.signal(libc::SIGKILL);
+    mooring_integration::poll("FRR withdrew n2's routes", Duration::from_secs(15), || {
+        (frr.paths(vip2).is_empty() && frr.paths(vip2_6).is_empty()).then_some(())
+    });
+    println!("SIGKILL n2: routes gone from FRR after {:?}", t.elapsed());
+}
