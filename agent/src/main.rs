@@ -1,7 +1,5 @@
 //! The `mooring` command.
 
-mod announce;
-
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
@@ -19,7 +17,7 @@ struct Cli {
 enum Command {
     /// Peer with one or more routers and announce prefixes, printing
     /// session state changes.
-    Announce(Box<announce::AnnounceArgs>),
+    Announce(Box<mooring_agent::announce::AnnounceArgs>),
     /// Decode BGP messages given as hex (one message or a stream per line;
     /// lines may carry leading labels, as in the golden fixtures) and print them.
     Decode {
@@ -45,7 +43,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Announce(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            rt.block_on(announce::run(*args))
+            rt.block_on(mooring_agent::announce::run(*args))
         }
         Command::Decode { input, two_octet_as, add_path } => {
             let ctx = Negotiated {

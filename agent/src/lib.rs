@@ -1,0 +1,5 @@
+//! Mooring's agent: the pure desired-state model, the IPAM allocator,
+//! the sources that feed them, and the commands of the `mooring` binary.
+
+pub mod announce;
+pub mod model;

@@ -1,0 +1,4 @@
+//! The pure desired-state model: objects in, allocations and per-node
+//! announcements out. No IO here.
+
+pub mod ipam;
