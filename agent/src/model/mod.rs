@@ -2,3 +2,5 @@
 //! announcements out. No IO here.
 
 pub mod ipam;
+pub mod nodes;
+pub mod selector;
