@@ -1,0 +1,243 @@
+//! Objects in, desired state out: the VIP of every LoadBalancer Service
+//! of ours, and the routes a given node announces.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::ipam::{self, Allocation, IpFamily, Pool, PortKey, Request};
+use super::nodes::announcing_nodes;
+use super::selector;
+
+/// The load balancer class that selects Mooring.
+pub const LB_CLASS: &str = "mooring.io/bgp";
+/// Pool by annotation: ours, OpenELB's and MetalLB's (for migrations).
+pub const POOL_ANNOTATIONS: [&str; 3] =
+    ["mooring.io/eip", "eip.openelb.kubesphere.io/v1alpha2", "metallb.universe.tf/address-pool"];
+pub const IPS_ANNOTATION: &str = "mooring.io/loadBalancerIPs";
+pub const SHARE_ANNOTATION: &str = "mooring.io/allow-shared-ip";
+
+/// Route attributes an address pool gives its VIPs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advertisement {
+    pub communities: Vec<mooring_bgp::wire::Community>,
+    pub large_communities: Vec<mooring_bgp::wire::LargeCommunity>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    pub as_path_prepend: u8,
+    pub aggregation_length_v4: Option<u8>,
+    pub aggregation_length_v6: Option<u8>,
+}
+
+/// An address pool (an `Eip`), already parsed and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    pub pool: Pool,
+    /// Namespaces allowed by name; with `namespace_selector` both empty, all are.
+    pub namespaces: Vec<String>,
+    pub namespace_selector: Option<LabelSelector>,
+    pub advertisement: Advertisement,
+}
+
+/// Everything the model looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub pools: Vec<PoolConfig>,
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+    pub nodes: Vec<Node>,
+    pub namespaces: Vec<Namespace>,
+    /// Cordoned nodes stop announcing Cluster services.
+    pub exclude_cordoned: bool,
+}
+
+/// `namespace/name` of an object.
+pub fn key_of(svc: &Service) -> String {
+    format!("{}/{}", svc.metadata.namespace.as_deref().unwrap_or("default"), svc.metadata.name.as_deref().unwrap_or(""))
+}
+
+/// A Service is ours when it is a LoadBalancer with no class or ours.
+pub fn is_ours(svc: &Service) -> bool {
+    let Some(spec) = &svc.spec else { return false };
+    spec.type_.as_deref() == Some("LoadBalancer") && spec.load_balancer_class.as_deref().is_none_or(|c| c == LB_CLASS)
+}
+
+fn annotation<'a>(svc: &'a Service, key: &str) -> Option<&'a str> {
+    svc.metadata.annotations.as_ref()?.get(key).map(|s| s.as_str())
+}
+
+/// Addresses in the Service's status.
+pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect()
+}
+
+/// Problems with a Service's own spec, named by field (become Events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The allocation request of a Service.
+pub fn request_for(svc: &Service, snapshot: &Snapshot) -> (Request, Vec<SpecError>) {
+    let mut errors = vec![];
+    let spec = svc.spec.clone().unwrap_or_default();
+    let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+    let ns_labels: BTreeMap<String, String> = snapshot
+        .namespaces
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(ns))
+        .and_then(|n| n.metadata.labels.clone())
+        .unwrap_or_default();
+    let allowed_pools = snapshot
+        .pools
+        .iter()
+        .filter(|p| {
+            let open = p.namespaces.is_empty() && p.namespace_selector.is_none();
+            open || p.namespaces.iter().any(|n| n == ns)
+                || p.namespace_selector.as_ref().is_some_and(|s| selector::matches(s, &ns_labels))
+        })
+        .map(|p| p.pool.name.clone())
+        .collect();
+    let mut addresses = vec![];
+    let mut wanted: Vec<(String, &str)> = vec![];
+    if let Some(ip) = spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
+        wanted.push(("spec.loadBalancerIP".into(), ip));
+    }
+    if let Some(list) = annotation(svc, IPS_ANNOTATION) {
+        for ip in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            wanted.push((format!("metadata.annotations[{IPS_ANNOTATION}]"), ip));
+        }
+    }
+    for (field, ip) in wanted {
+        match ip.parse::<IpAddr>() {
+            Ok(a) if !addresses.contains(&a) => addresses.push(a),
+            Ok(_) => {}
+            Err(_) => errors.push(SpecError { field, message: format!("{ip:?} is not an IP address") }),
+        }
+    }
+    let families: Vec<IpFamily> = match spec.ip_families.as_deref() {
+        Some(f) if !f.is_empty() => f
+            .iter()
+            .filter_map(|x| match x.as_str() {
+                "IPv4" => Some(IpFamily::V4),
+                "IPv6" => Some(IpFamily::V6),
+                _ => None,
+            })
+            .collect(),
+        _ => addresses.first().map(|a| vec![IpFamily::of(a)]).unwrap_or_else(|| vec![IpFamily::V4]),
+    };
+    let ports = spec
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| PortKey { protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()), port: p.port })
+        .collect();
+    let request = Request {
+        key: key_of(svc),
+        created: svc.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+        families,
+        require_all_families: spec.ip_family_policy.as_deref() == Some("RequireDualStack"),
+        allowed_pools,
+        pool: POOL_ANNOTATIONS.iter().find_map(|a| annotation(svc, a)).map(str::to_string),
+        addresses,
+        current: status_ips(svc),
+        sharing_key: annotation(svc, SHARE_ANNOTATION).map(str::to_string),
+        ports,
+    };
+    (request, errors)
+}
+
+/// The model's answer for the whole cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Per Service (`namespace/name`): its addresses and problems.
+    pub allocations: BTreeMap<String, Allocation>,
+    pub spec_errors: BTreeMap<String, Vec<SpecError>>,
+}
+
+/// Allocate a VIP for every Service of ours.
+pub fn allocate(snapshot: &Snapshot) -> Desired {
+    let mut spec_errors = BTreeMap::new();
+    let mut requests = vec![];
+    for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
+        let (r, e) = request_for(svc, snapshot);
+        if !e.is_empty() {
+            spec_errors.insert(r.key.clone(), e);
+        }
+        requests.push(r);
+    }
+    let pools: Vec<Pool> = snapshot.pools.iter().map(|p| p.pool.clone()).collect();
+    Desired { allocations: ipam::allocate(&pools, &requests), spec_errors }
+}
+
+/// One route a node announces.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Announcement {
+    pub prefix: IpNet,
+    /// The Services behind it (`namespace/name`).
+    pub services: BTreeSet<String>,
+    pub pool: String,
+}
+
+/// The routes `node` announces, given the VIPs (from the allocator in
+/// standalone mode, from Service status in a cluster's speaker).
+pub fn announcements(
+    snapshot: &Snapshot,
+    vips: &BTreeMap<String, Vec<(IpAddr, String)>>,
+    node: &str,
+) -> BTreeMap<IpNet, Announcement> {
+    let mut out: BTreeMap<IpNet, Announcement> = BTreeMap::new();
+    for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
+        let key = key_of(svc);
+        let Some(addrs) = vips.get(&key) else { continue };
+        if !announcing_nodes(svc, &snapshot.endpoint_slices, &snapshot.nodes, snapshot.exclude_cordoned).contains(node)
+        {
+            continue;
+        }
+        for (addr, pool) in addrs {
+            let adv = snapshot.pools.iter().find(|p| &p.pool.name == pool).map(|p| &p.advertisement);
+            let len = match addr {
+                IpAddr::V4(_) => adv.and_then(|a| a.aggregation_length_v4).unwrap_or(32),
+                IpAddr::V6(_) => adv.and_then(|a| a.aggregation_length_v6).unwrap_or(128),
+            };
+            let Ok(prefix) = IpNet::new(*addr, len).map(|p| p.trunc()) else { continue };
+            let a = out.entry(prefix).or_insert_with(|| Announcement {
+                prefix,
+                services: BTreeSet::new(),
+                pool: pool.clone(),
+            });
+            a.services.insert(key.clone());
+        }
+    }
+    out
+}
+
+/// The speaker's route attributes for an announcement.
+pub fn route_attrs(snapshot: &Snapshot, a: &Announcement) -> mooring_bgp::speaker::RouteAttrs {
+    let adv =
+        snapshot.pools.iter().find(|p| p.pool.name == a.pool).map(|p| p.advertisement.clone()).unwrap_or_default();
+    mooring_bgp::speaker::RouteAttrs {
+        med: adv.med,
+        local_pref: adv.local_pref,
+        communities: adv.communities,
+        large_communities: adv.large_communities,
+        as_path_prepend: adv.as_path_prepend,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+#[path = "desired_tests.rs"]
+mod tests;

@@ -1,0 +1,147 @@
+use serde_json::json;
+
+use super::*;
+use crate::model::ipam::IpRange;
+
+fn obj<T: k8s_openapi::serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+fn service(name: &str, local: bool, extra: serde_json::Value) -> Service {
+    let mut v = json!({
+        "metadata": {"name": name, "namespace": "shop", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"type": "LoadBalancer", "externalTrafficPolicy": if local {"Local"} else {"Cluster"},
+                 "ports": [{"port": 80, "protocol": "TCP"}]}
+    });
+    merge(&mut v, extra);
+    obj(v)
+}
+
+fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+    match (a, b) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+fn node(name: &str) -> Node {
+    obj(
+        json!({"metadata": {"name": name}, "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.11"}]}}),
+    )
+}
+
+fn slice(service: &str, nodes: &[(&str, bool)]) -> EndpointSlice {
+    obj(json!({
+        "metadata": {"name": format!("{service}-1"), "namespace": "shop", "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "endpoints": nodes.iter().map(|(n, ready)| json!({"addresses": ["10.1.0.1"], "nodeName": n, "conditions": {"ready": ready}})).collect::<Vec<_>>()
+    }))
+}
+
+fn pool(name: &str, start: &str, end: &str) -> PoolConfig {
+    PoolConfig {
+        pool: Pool {
+            name: name.into(),
+            ranges: vec![IpRange { start: start.parse().unwrap(), end: end.parse().unwrap() }],
+            disabled: false,
+            priority: 0,
+            auto_assign: true,
+        },
+        namespaces: vec![],
+        namespace_selector: None,
+        advertisement: Advertisement { med: Some(10), ..Default::default() },
+    }
+}
+
+fn snapshot() -> Snapshot {
+    Snapshot {
+        pools: vec![pool("eip", "203.0.113.10", "203.0.113.20")],
+        services: vec![
+            service("local", true, json!({})),
+            service("cluster", false, json!({})),
+            service("clusterip", false, json!({"spec": {"type": "ClusterIP"}})),
+            service("other-class", false, json!({"spec": {"loadBalancerClass": "example.com/other"}})),
+        ],
+        endpoint_slices: vec![slice("local", &[("n1", true), ("n2", false)])],
+        nodes: vec![node("n1"), node("n2"), node("n3")],
+        namespaces: vec![],
+        exclude_cordoned: false,
+    }
+}
+
+fn vips(d: &Desired) -> BTreeMap<String, Vec<(IpAddr, String)>> {
+    d.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect()
+}
+
+#[test]
+fn only_our_load_balancers_get_addresses() {
+    let d = allocate(&snapshot());
+    assert_eq!(d.allocations.keys().collect::<Vec<_>>(), vec!["shop/cluster", "shop/local"]);
+    assert_eq!(d.allocations["shop/local"].addresses, vec![("203.0.113.11".parse().unwrap(), "eip".into())]);
+    assert_eq!(d.allocations["shop/cluster"].addresses, vec![("203.0.113.10".parse().unwrap(), "eip".into())]);
+}
+
+#[test]
+fn local_vip_only_from_nodes_with_ready_endpoints_cluster_vip_from_all() {
+    let s = snapshot();
+    let v = vips(&allocate(&s));
+    let n1: Vec<String> = announcements(&s, &v, "n1").keys().map(|p| p.to_string()).collect();
+    let n2: Vec<String> = announcements(&s, &v, "n2").keys().map(|p| p.to_string()).collect();
+    assert_eq!(n1, vec!["203.0.113.10/32", "203.0.113.11/32"]);
+    assert_eq!(n2, vec!["203.0.113.10/32"], "n2's endpoint is not ready");
+    let a = &announcements(&s, &v, "n1")[&"203.0.113.10/32".parse().unwrap()];
+    assert_eq!(route_attrs(&s, a).med, Some(10));
+}
+
+#[test]
+fn annotations_pick_pool_address_and_sharing() {
+    let mut s = snapshot();
+    s.pools.push(pool("other", "203.0.113.100", "203.0.113.110"));
+    s.services = vec![
+        service("a", false, json!({"metadata": {"annotations": {"metallb.universe.tf/address-pool": "other"}}})),
+        service("b", false, json!({"metadata": {"annotations": {"mooring.io/loadBalancerIPs": "203.0.113.15"}}})),
+        service("c", false, json!({"spec": {"loadBalancerIP": "not-an-ip"}})),
+    ];
+    let d = allocate(&s);
+    assert_eq!(d.allocations["shop/a"].addresses[0].0.to_string(), "203.0.113.100");
+    assert_eq!(d.allocations["shop/b"].addresses[0].0.to_string(), "203.0.113.15");
+    assert_eq!(d.spec_errors["shop/c"][0].field, "spec.loadBalancerIP");
+}
+
+#[test]
+fn namespace_rules_limit_pools() {
+    let mut s = snapshot();
+    s.pools[0].namespaces = vec!["elsewhere".into()];
+    let d = allocate(&s);
+    assert_eq!(d.allocations["shop/local"].errors, vec![ipam::AllocError::NoPool]);
+    s.pools[0].namespace_selector = Some(obj(json!({"matchLabels": {"team": "shop"}})));
+    s.namespaces = vec![obj(json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}))];
+    assert!(allocate(&s).allocations["shop/local"].errors.is_empty());
+}
+
+#[test]
+fn aggregation_length_announces_the_covering_prefix() {
+    let mut s = snapshot();
+    s.pools[0].advertisement.aggregation_length_v4 = Some(24);
+    let v = vips(&allocate(&s));
+    let n1 = announcements(&s, &v, "n1");
+    assert_eq!(n1.keys().map(|p| p.to_string()).collect::<Vec<_>>(), vec!["203.0.113.0/24"]);
+    assert_eq!(n1.values().next().unwrap().services.len(), 2);
+}
+
+#[test]
+fn same_inputs_in_any_order_give_the_same_answer() {
+    let s = snapshot();
+    let mut r = s.clone();
+    r.services.reverse();
+    r.nodes.reverse();
+    assert_eq!(allocate(&s), allocate(&r));
+    let (v1, v2) = (vips(&allocate(&s)), vips(&allocate(&r)));
+    for n in ["n1", "n2", "n3"] {
+        assert_eq!(announcements(&s, &v1, n), announcements(&r, &v2, n));
+    }
+}
