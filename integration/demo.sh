@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The lab demo: an FRR edge router with multipath, three nodes each running
-# Mooring's BGP speaker (`mooring announce`) for the same VIP with
-# next-hop self, and a client. Prints the router's BGP table and kernel
-# multipath route, fires connections at the VIP and prints how they spread.
+# `mooring standalone` from the same manifests (integration/lab/: a
+# BgpConf, a BgpPeer to the router, an Eip, two Services — one Local, one
+# Cluster — with EndpointSlices placing endpoints on some nodes), a TCP
+# responder per node, and a client. Prints the router's BGP table and
+# kernel multipath route for each VIP, fires connections at each VIP and
+# prints how they spread over the nodes.
 #
 #   sudo integration/demo.sh          # build, run, tear down
 #   sudo integration/demo.sh --keep   # leave the lab up (tear down: --down)
@@ -12,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN=${DEMO_RUN:-/tmp/mooring-demo}
-VIP=203.0.113.10
+VIPS=(203.0.113.10 203.0.113.11)   # web-cluster, web-local: assigned by the model from the Eip
 NODES=(demo-node1 demo-node2 demo-node3)
 EDGE=demo-edge CLIENT=demo-client
 EDGE_AS=64512 NODE_AS=64513
@@ -50,7 +53,7 @@ for n in "${NODES[@]}"; do
   ip -n "$EDGE" link set "e-$n" master br0 up
   ip -n "$n" addr add "198.18.0.1$i/24" dev eth0 && ip -n "$n" link set eth0 up
   ip -n "$n" route add default via 198.18.0.1
-  ip -n "$n" addr add "$VIP/32" dev lo
+  for v in "${VIPS[@]}"; do ip -n "$n" addr add "$v/32" dev lo; done
   i=$((i + 1))
 done
 ip link add e-client type veth peer name eth0 netns "$CLIENT"
@@ -80,37 +83,45 @@ chown -R frr:frr "$RUN"
 ip netns exec "$EDGE" /usr/lib/frr/zebra -d -N "$EDGE" -i "$RUN/zebra.pid"
 ip netns exec "$EDGE" /usr/lib/frr/bgpd -d -N "$EDGE" -f "$RUN/frr.conf" -i "$RUN/bgpd.pid"
 
-echo "== mooring speakers and a TCP responder on each node"
-i=1
+echo "== mooring standalone and a TCP responder on each node"
+cp -r integration/lab "$RUN/manifests"
 for n in "${NODES[@]}"; do
-  ip netns exec "$n" "$MOORING" announce --as $NODE_AS --router-id "198.18.0.1$i" --hostname "$n" \
-    --peer "198.18.0.1,as=$EDGE_AS,hold=3,connect-retry=1" --prefix "$VIP/32" >"$RUN/$n.log" 2>&1 &
+  ip netns exec "$n" env MOORING_LOG=info "$MOORING" standalone --node "$n" --config "$RUN/manifests" \
+    --state-dir "$RUN/$n-state" >"$RUN/$n.log" 2>&1 &
   echo $! >"$RUN/$n-speaker.pid"
   ip netns exec "$n" python3 -c "
 import socketserver
 class H(socketserver.BaseRequestHandler):
-    def handle(self): self.request.sendall(b'$n\n')
+    def handle(self): self.request.sendall(b'$n\\n')
 socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer(('$VIP', 8080), H).serve_forever()" >/dev/null 2>&1 &
+socketserver.ThreadingTCPServer(('0.0.0.0', 8080), H).serve_forever()" >/dev/null 2>&1 &
   echo $! >"$RUN/$n-responder.pid"
-  i=$((i + 1))
 done
 
-for _ in $(seq 100); do
-  [ "$(ip -n "$EDGE" route show "$VIP" | grep -c 'nexthop via')" -ge 3 ] && break; sleep 0.2
+want() { case $1 in 203.0.113.10) echo 3 ;; *) echo 2 ;; esac; }
+for v in "${VIPS[@]}"; do
+  for _ in $(seq 100); do
+    [ "$(ip -n "$EDGE" route show "$v" | grep -c 'nexthop via')" -ge "$(want "$v")" ] && break; sleep 0.2
+  done
 done
+echo; echo "== what node1 assigned (every node computes the same)"
+grep -h assigned "$RUN/demo-node1.log" | sed 's/.*INFO //'
 echo; echo "== edge: BGP sessions"
 vtysh -N "$EDGE" -c 'show bgp ipv4 unicast summary' 2>/dev/null | sed -n '/Neighbor/,/^$/p'
-echo "== edge: BGP table for $VIP"
-vtysh -N "$EDGE" -c "show bgp ipv4 unicast $VIP/32" 2>/dev/null
-echo "== edge: kernel route for $VIP"
-ip -n "$EDGE" route show "$VIP"
-echo "== $CONNECTIONS connections from the client to $VIP:8080"
-ip netns exec "$CLIENT" python3 -c "
+fail=0
+for v in "${VIPS[@]}"; do
+  echo "== edge: BGP table for $v"
+  vtysh -N "$EDGE" -c "show bgp ipv4 unicast $v/32" 2>/dev/null | grep -E 'Paths|from|Community' || true
+  echo "== edge: kernel route for $v"
+  ip -n "$EDGE" route show "$v"
+  echo "== $CONNECTIONS connections from the client to $v:8080 (want $(want "$v") nodes)"
+  ip netns exec "$CLIENT" python3 -c "
 import socket, collections
 c = collections.Counter()
 for _ in range($CONNECTIONS):
-    s = socket.create_connection(('$VIP', 8080), timeout=2); c[s.recv(64).decode().strip()] += 1; s.close()
-for k, v in sorted(c.items()): print(f'  {k}: {v} ({100*v/$CONNECTIONS:.0f}%)')
-if len(c) != 3: raise SystemExit('traffic did not reach all three nodes')"
-if [ "${1:-}" = --keep ]; then echo "lab left up; tear down with: sudo $0 --down"; fi
+    s = socket.create_connection(('$v', 8080), timeout=2); c[s.recv(64).decode().strip()] += 1; s.close()
+for k, n in sorted(c.items()): print(f'  {k}: {n} ({100*n/$CONNECTIONS:.0f}%)')
+if len(c) != $(want "$v"): raise SystemExit('traffic did not reach the expected nodes')" || fail=1
+done
+if [ "${1:-}" = --keep ]; then echo "lab left up (manifests in $RUN/manifests; edit them and watch the router); tear down with: sudo $0 --down"; fi
+exit $fail

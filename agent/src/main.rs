@@ -18,6 +18,10 @@ enum Command {
     /// Peer with one or more routers and announce prefixes, printing
     /// session state changes.
     Announce(Box<mooring_agent::announce::AnnounceArgs>),
+    /// Run the load balancer for one node from manifest files, without Kubernetes.
+    Standalone(Box<mooring_agent::standalone::StandaloneArgs>),
+    /// Print the CustomResourceDefinitions (YAML) for BgpConf, BgpPeer and Eip.
+    Crds,
     /// Decode BGP messages given as hex (one message or a stream per line;
     /// lines may carry leading labels, as in the golden fixtures) and print them.
     Decode {
@@ -36,14 +40,23 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOORING_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mooring_agent=info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Announce(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(mooring_agent::announce::run(*args))
+        }
+        Command::Standalone(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(mooring_agent::standalone::run(*args))
+        }
+        Command::Crds => {
+            print!("{}", mooring_crds::crds_yaml());
+            Ok(())
         }
         Command::Decode { input, two_octet_as, add_path } => {
             let ctx = Negotiated {

@@ -1,0 +1,143 @@
+//! Prometheus metrics and the health endpoints (`/metrics`, `/healthz`,
+//! `/readyz`), on a small HTTP/1.1 server.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use mooring_bgp::fsm::State;
+use mooring_bgp::speaker::Speaker;
+use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::warn;
+
+pub struct Metrics {
+    registry: Registry,
+    pub manifest_errors: IntGauge,
+    pub vips: IntGauge,
+    pub routes: IntGauge,
+    pub reloads: IntCounter,
+    pub ready: IntGauge,
+    session_up: IntGaugeVec,
+    prefixes_sent: IntGaugeVec,
+    prefixes_received: IntGaugeVec,
+    messages_sent: IntGaugeVec,
+    messages_received: IntGaugeVec,
+    flaps: IntGaugeVec,
+    speakers: Mutex<Vec<Speaker>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge = |n: &str, h: &str| {
+            let g = IntGauge::new(n, h).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let per_peer = |n: &str, h: &str| {
+            let g = IntGaugeVec::new(Opts::new(n, h), &["peer"]).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let reloads = IntCounter::new("mooring_config_reloads_total", "Configuration reloads").expect("valid metric");
+        registry.register(Box::new(reloads.clone())).expect("unique metric");
+        Metrics {
+            manifest_errors: gauge("mooring_manifest_errors", "Manifest documents that could not be used"),
+            vips: gauge("mooring_vips_allocated", "Addresses assigned to Services"),
+            routes: gauge("mooring_routes_announced", "Routes this node announces"),
+            ready: gauge("mooring_ready", "1 once the first configuration is applied"),
+            session_up: per_peer("mooring_bgp_session_established", "1 when the session is Established"),
+            prefixes_sent: per_peer("mooring_bgp_prefixes_sent", "Prefixes in the Adj-RIB-Out"),
+            prefixes_received: per_peer("mooring_bgp_prefixes_received", "Prefixes received"),
+            messages_sent: per_peer("mooring_bgp_messages_sent", "Messages sent"),
+            messages_received: per_peer("mooring_bgp_messages_received", "Messages received"),
+            flaps: per_peer("mooring_bgp_session_flaps", "Times the session left Established"),
+            reloads,
+            registry,
+            speakers: Mutex::new(vec![]),
+        }
+    }
+
+    /// Report this speaker's sessions (replacing any earlier speaker).
+    pub fn watch(&self, speaker: Speaker) {
+        *self.speakers.lock().expect("lock") = vec![speaker];
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        for g in [
+            &self.session_up,
+            &self.prefixes_sent,
+            &self.prefixes_received,
+            &self.messages_sent,
+            &self.messages_received,
+            &self.flaps,
+        ] {
+            g.reset();
+        }
+        for s in self.speakers.lock().expect("lock").iter() {
+            for p in s.peers() {
+                let peer = p.address.to_string();
+                let l = [peer.as_str()];
+                self.session_up.with_label_values(&l).set((p.state == State::Established) as i64);
+                self.prefixes_sent.with_label_values(&l).set(p.prefixes_sent as i64);
+                self.prefixes_received.with_label_values(&l).set(p.prefixes_received.values().sum::<u64>() as i64);
+                self.messages_sent.with_label_values(&l).set(p.messages_sent as i64);
+                self.messages_received.with_label_values(&l).set(p.messages_received as i64);
+                self.flaps.with_label_values(&l).set(p.flaps as i64);
+            }
+        }
+        let mut buf = vec![];
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            warn!("metrics encoding: {e}");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Serve the endpoints on `addr` in the background.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { continue };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let path = req.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = match path {
+                    "/metrics" => ("200 OK", metrics.render()),
+                    "/healthz" => ("200 OK", "ok\n".to_string()),
+                    "/readyz" if metrics.ready.get() == 1 => ("200 OK", "ready\n".to_string()),
+                    "/readyz" => ("503 Service Unavailable", "not ready\n".to_string()),
+                    _ => ("404 Not Found", "not found\n".to_string()),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,268 @@
+//! Kubernetes-style manifests from files: the standalone source.
+//!
+//! Every YAML document under a path (a file, or a directory read
+//! recursively for `*.yaml` / `*.yml`) is parsed into a typed object. A
+//! document that does not parse is reported with its file, document
+//! index, kind/name and field, and the object it described keeps its last
+//! good version; a file that is not valid YAML at all keeps every object
+//! it last gave.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use mooring_crds::{BgpConf, BgpPeer, Eip};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// One typed object.
+#[derive(Debug, Clone)]
+pub enum Object {
+    BgpConf(Box<BgpConf>),
+    BgpPeer(Box<BgpPeer>),
+    Eip(Box<Eip>),
+    Service(Box<Service>),
+    EndpointSlice(Box<EndpointSlice>),
+    Node(Box<Node>),
+    Namespace(Box<Namespace>),
+    Secret(Box<Secret>),
+}
+
+/// kind, namespace, name.
+pub type ObjectKey = (String, String, String);
+
+/// A document that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    /// Index of the document in its file, from 0.
+    pub document: usize,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    /// The field at fault (`spec.peerAs`), or empty.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} document {}", self.file.display(), self.document)?;
+        if let Some(k) = &self.kind {
+            write!(f, " ({k}")?;
+            if let Some(n) = &self.name {
+                write!(f, " {n}")?;
+            }
+            f.write_str(")")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, " field {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The objects loaded, where each came from, and what went wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Manifests {
+    pub objects: BTreeMap<ObjectKey, (PathBuf, Object)>,
+    pub errors: Vec<ManifestError>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: Option<HeadMeta>,
+}
+
+#[derive(Deserialize)]
+struct HeadMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+/// The kinds this source understands, with the API version each needs.
+const KINDS: [(&str, &str); 8] = [
+    ("BgpConf", "mooring.io/v1alpha1"),
+    ("BgpPeer", "mooring.io/v1alpha1"),
+    ("Eip", "mooring.io/v1alpha1"),
+    ("Service", "v1"),
+    ("EndpointSlice", "discovery.k8s.io/v1"),
+    ("Node", "v1"),
+    ("Namespace", "v1"),
+    ("Secret", "v1"),
+];
+
+fn typed<T: DeserializeOwned>(v: serde_yaml::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(v).map_err(|e| (e.path().to_string(), e.inner().to_string()))
+}
+
+fn parse_object(kind: &str, v: serde_yaml::Value) -> Result<Object, (String, String)> {
+    Ok(match kind {
+        "BgpConf" => Object::BgpConf(Box::new(typed(v)?)),
+        "BgpPeer" => Object::BgpPeer(Box::new(typed(v)?)),
+        "Eip" => Object::Eip(Box::new(typed(v)?)),
+        "Service" => Object::Service(Box::new(typed(v)?)),
+        "EndpointSlice" => Object::EndpointSlice(Box::new(typed(v)?)),
+        "Node" => Object::Node(Box::new(typed(v)?)),
+        "Namespace" => Object::Namespace(Box::new(typed(v)?)),
+        "Secret" => Object::Secret(Box::new(typed(v)?)),
+        _ => unreachable!("kind checked against KINDS"),
+    })
+}
+
+/// Files to read under `path`, sorted.
+fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for e in entries {
+            let hidden = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if e.is_dir() {
+                files_under(&e, out)?;
+            } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(e);
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+impl Manifests {
+    /// Load everything under `path`; `previous` supplies the last good
+    /// version of objects whose documents are broken now.
+    pub fn load(path: &Path, previous: Option<&Manifests>) -> Manifests {
+        let mut m = Manifests::default();
+        let mut files = vec![];
+        if let Err(e) = files_under(path, &mut files) {
+            m.errors.push(ManifestError {
+                file: path.to_path_buf(),
+                document: 0,
+                kind: None,
+                name: None,
+                field: String::new(),
+                message: format!("cannot read: {e}"),
+            });
+        }
+        let mut keep: BTreeSet<ObjectKey> = BTreeSet::new();
+        for file in files {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    m.file_failed(&file, 0, format!("cannot read: {e}"), previous);
+                    continue;
+                }
+            };
+            for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+                let value = match serde_yaml::Value::deserialize(doc) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // The YAML itself is broken: the file's previous objects stay.
+                        m.file_failed(&file, i, format!("invalid YAML: {e}"), previous);
+                        break;
+                    }
+                };
+                if value.is_null() {
+                    continue;
+                }
+                m.document(&file, i, value, previous, &mut keep);
+            }
+        }
+        if let Some(prev) = previous {
+            for k in keep {
+                if let Some(o) = prev.objects.get(&k) {
+                    m.objects.entry(k).or_insert_with(|| o.clone());
+                }
+            }
+        }
+        m
+    }
+
+    fn file_failed(&mut self, file: &Path, document: usize, message: String, previous: Option<&Manifests>) {
+        self.errors.push(ManifestError {
+            file: file.to_path_buf(),
+            document,
+            kind: None,
+            name: None,
+            field: String::new(),
+            message,
+        });
+        // Whatever this file parsed before this point is dropped too: keep the previous version whole.
+        self.objects.retain(|_, (f, _)| f != file);
+        if let Some(prev) = previous {
+            for (k, v) in prev.objects.iter().filter(|(_, (f, _))| f == file) {
+                self.objects.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    fn document(
+        &mut self,
+        file: &Path,
+        index: usize,
+        value: serde_yaml::Value,
+        _previous: Option<&Manifests>,
+        keep: &mut BTreeSet<ObjectKey>,
+    ) {
+        let err = |kind: Option<String>, name: Option<String>, field: String, message: String| ManifestError {
+            file: file.to_path_buf(),
+            document: index,
+            kind,
+            name,
+            field,
+            message,
+        };
+        let head: Head = match serde_yaml::from_value(value.clone()) {
+            Ok(h) => h,
+            Err(e) => {
+                self.errors.push(err(None, None, String::new(), format!("not a Kubernetes object: {e}")));
+                return;
+            }
+        };
+        let name = head.metadata.as_ref().and_then(|m| m.name.clone());
+        let namespace = head.metadata.as_ref().and_then(|m| m.namespace.clone()).unwrap_or_default();
+        let Some(kind) = head.kind.clone() else {
+            self.errors.push(err(None, name, "kind".into(), "missing".into()));
+            return;
+        };
+        let Some((_, api)) = KINDS.iter().find(|(k, _)| *k == kind) else {
+            self.errors.push(err(Some(kind), name, "kind".into(), "not a kind Mooring reads; ignored".into()));
+            return;
+        };
+        if head.api_version.as_deref() != Some(api) {
+            let got = head.api_version.clone().unwrap_or_default();
+            self.errors.push(err(Some(kind), name, "apiVersion".into(), format!("{got:?}, want {api:?}")));
+            return;
+        }
+        let Some(n) = name.clone().filter(|n| !n.is_empty()) else {
+            self.errors.push(err(Some(kind), None, "metadata.name".into(), "missing".into()));
+            return;
+        };
+        let key = (kind.clone(), namespace, n);
+        match parse_object(&kind, value) {
+            Ok(o) => {
+                if let Some((other, _)) = self.objects.get(&key) {
+                    let msg = format!("duplicate of an object in {}; this one wins", other.display());
+                    self.errors.push(err(Some(kind), name, String::new(), msg));
+                }
+                self.objects.insert(key, (file.to_path_buf(), o));
+            }
+            Err((field, message)) => {
+                self.errors.push(err(Some(kind), name, field, message));
+                keep.insert(key);
+            }
+        }
+    }
+}

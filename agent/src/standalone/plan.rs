@@ -1,0 +1,363 @@
+//! From objects to what one node's speaker must do: the speaker settings,
+//! its peers, and its routes. Pure: the standalone runner and the
+//! Kubernetes speaker both call it.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use mooring_bgp::fsm::GracefulRestartConfig;
+use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, RouteAttrs, SpeakerConfig};
+use mooring_bgp::wire::{Community, Family, LargeCommunity};
+use mooring_crds::{AddressFamily, BgpConf, BgpPeer, Eip, MaxPrefixAction};
+
+use crate::model::desired::{self, Advertisement, Desired, PoolConfig, Snapshot};
+use crate::model::ipam::{IpRange, Pool};
+use crate::model::selector;
+
+/// The objects the plan reads.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    pub confs: Vec<BgpConf>,
+    pub peers: Vec<BgpPeer>,
+    pub eips: Vec<Eip>,
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+    pub nodes: Vec<Node>,
+    pub namespaces: Vec<Namespace>,
+    pub secrets: Vec<Secret>,
+}
+
+/// A problem found while planning, named by object and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `Kind/name` or `Kind/namespace/name`.
+    pub object: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.object, self.message)
+        } else {
+            write!(f, "{} {}: {}", self.object, self.field, self.message)
+        }
+    }
+}
+
+fn problem(object: String, field: &str, message: impl Into<String>) -> Problem {
+    Problem { object, field: field.into(), message: message.into() }
+}
+
+/// What one node's speaker must do.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// `None` when there is no usable BgpConf.
+    pub speaker: Option<SpeakerConfig>,
+    pub peers: Vec<PeerConfig>,
+    pub routes: Vec<(IpNet, RouteAttrs)>,
+    pub desired: Desired,
+    pub problems: Vec<Problem>,
+}
+
+fn name(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    m.name.clone().unwrap_or_default()
+}
+
+/// The node's first IPv4 InternalIP.
+pub fn node_ipv4(node: &Node) -> Option<Ipv4Addr> {
+    node.status
+        .as_ref()?
+        .addresses
+        .iter()
+        .flatten()
+        .find_map(|a| (a.type_ == "InternalIP").then(|| a.address.parse::<Ipv4Addr>().ok()).flatten())
+}
+
+fn communities(list: &[String], object: &str, field: &str, problems: &mut Vec<Problem>) -> Vec<Community> {
+    list.iter()
+        .filter_map(|c| match c.parse() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(problem(object.into(), field, format!("{e}")));
+                None
+            }
+        })
+        .collect()
+}
+
+fn large_communities(list: &[String], object: &str, field: &str, problems: &mut Vec<Problem>) -> Vec<LargeCommunity> {
+    list.iter()
+        .filter_map(|c| match c.parse() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(problem(object.into(), field, format!("{e}")));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Eips into pools; an Eip whose addresses do not parse is left out (and reported).
+pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
+    let mut out = vec![];
+    for e in eips {
+        let obj = format!("Eip/{}", name(&e.metadata));
+        let ranges = match mooring_crds::parse_eip_ranges(&e.spec) {
+            Ok(r) => r,
+            Err(err) => {
+                problems.push(problem(obj, "spec.address", err.to_string()));
+                continue;
+            }
+        };
+        let s = &e.spec;
+        out.push(PoolConfig {
+            pool: Pool {
+                name: name(&e.metadata),
+                ranges: ranges.iter().map(|r| IpRange { start: r.start, end: r.end }).collect(),
+                disabled: s.disable,
+                priority: s.priority,
+                auto_assign: s.auto_assign,
+            },
+            namespaces: s.namespaces.clone(),
+            namespace_selector: s.namespace_selector.clone(),
+            advertisement: Advertisement {
+                communities: communities(&s.communities, &obj, "spec.communities", problems),
+                large_communities: large_communities(&s.large_communities, &obj, "spec.largeCommunities", problems),
+                local_pref: s.local_pref,
+                med: s.med,
+                as_path_prepend: s.as_path_prepend.unwrap_or(0),
+                aggregation_length_v4: s.aggregation_length,
+                aggregation_length_v6: None,
+            },
+        });
+    }
+    out
+}
+
+fn secret_value(secrets: &[Secret], ns: &str, n: &str, key: &str) -> Option<String> {
+    let s = secrets
+        .iter()
+        .find(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(n))?;
+    if let Some(v) = s.data.as_ref().and_then(|d| d.get(key)) {
+        return String::from_utf8(v.0.clone()).ok();
+    }
+    s.string_data.as_ref().and_then(|d| d.get(key)).cloned()
+}
+
+fn seconds(s: &str, obj: &str, field: &str, problems: &mut Vec<Problem>) -> Option<u16> {
+    match mooring_crds::parse_duration(s) {
+        Ok(d) if d.as_secs() <= u16::MAX as u64 => Some(d.as_secs() as u16),
+        Ok(_) => {
+            problems.push(problem(obj.into(), field, format!("{s} is too long")));
+            None
+        }
+        Err(e) => {
+            problems.push(problem(obj.into(), field, e.to_string()));
+            None
+        }
+    }
+}
+
+/// The peer configurations of the BgpPeers that select `node`.
+pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Vec<PeerConfig> {
+    let labels = node.and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
+    let mut out: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
+    for p in &objects.peers {
+        let obj = format!("BgpPeer/{}", name(&p.metadata));
+        let s = &p.spec;
+        if s.node_selector.as_ref().is_some_and(|sel| !selector::matches(sel, &labels)) {
+            continue;
+        }
+        let Ok(address) = s.peer_address.parse::<IpAddr>() else {
+            problems.push(problem(obj, "spec.peerAddress", format!("{:?} is not an IP address", s.peer_address)));
+            continue;
+        };
+        let mut c = PeerConfig::new(address, s.peer_as);
+        c.local_as = s.local_as;
+        c.port = match u16::try_from(s.port) {
+            Ok(p) if p > 0 => p,
+            _ => {
+                problems.push(problem(obj, "spec.port", format!("{} is not a port", s.port)));
+                continue;
+            }
+        };
+        match seconds(&s.hold_time, &obj, "spec.holdTime", problems) {
+            Some(h) if h == 0 || h >= 3 => c.hold_time = h,
+            Some(h) => {
+                problems.push(problem(obj, "spec.holdTime", format!("{h}s is not allowed (0 or at least 3 s)")));
+                continue;
+            }
+            None => continue,
+        }
+        if let Some(k) = &s.keepalive_time {
+            c.keepalive = seconds(k, &obj, "spec.keepaliveTime", problems);
+        }
+        c.passive = s.passive;
+        if let Some(src) = &s.source_address {
+            match src.parse() {
+                Ok(a) => c.source = Some(a),
+                Err(_) => problems.push(problem(obj.clone(), "spec.sourceAddress", format!("{src:?} is not an IP"))),
+            }
+        }
+        c.ebgp_multihop = s.ebgp_multihop;
+        c.md5_password = match (&s.password, &s.password_secret_ref) {
+            (Some(pw), _) => Some(pw.clone()),
+            (None, Some(r)) => match secret_value(&objects.secrets, &r.namespace, &r.name, &r.key) {
+                Some(pw) => Some(pw),
+                None => {
+                    let msg = format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key);
+                    problems.push(problem(obj, "spec.passwordSecretRef", msg));
+                    continue;
+                }
+            },
+            (None, None) => None,
+        };
+        if !s.families.is_empty() {
+            c.families = s
+                .families
+                .iter()
+                .map(|f| match f {
+                    AddressFamily::Ipv4Unicast => Family::IPV4_UNICAST,
+                    AddressFamily::Ipv6Unicast => Family::IPV6_UNICAST,
+                })
+                .collect();
+        }
+        c.max_prefixes = s
+            .max_prefixes
+            .as_ref()
+            .map(|m| MaxPrefixes { limit: m.limit as u64, teardown: matches!(m.action, MaxPrefixAction::Teardown) });
+        c.communities = communities(&s.communities, &obj, "spec.communities", problems);
+        c.large_communities = large_communities(&s.large_communities, &obj, "spec.largeCommunities", problems);
+        c.connect_retry = Duration::from_secs(5);
+        if let Some(n) = node {
+            // Next hops for the family the session's own address does not give.
+            for a in n.status.iter().flat_map(|s| s.addresses.iter().flatten()).filter(|a| a.type_ == "InternalIP") {
+                match a.address.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(v4)) if c.next_hop_v4.is_none() => c.next_hop_v4 = Some(v4),
+                    Ok(IpAddr::V6(v6)) if c.next_hop_v6.is_none() => c.next_hop_v6 = Some(v6),
+                    _ => {}
+                }
+            }
+        }
+        if out.insert(address, c).is_some() {
+            problems.push(problem(
+                obj,
+                "spec.peerAddress",
+                format!("{address} is used by another BgpPeer too; this one wins"),
+            ));
+        }
+    }
+    out.into_values().collect()
+}
+
+/// The speaker settings from the BgpConf named `default`.
+pub fn speaker_config(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Option<SpeakerConfig> {
+    let Some(conf) = objects.confs.iter().find(|c| c.metadata.name.as_deref() == Some("default")) else {
+        if !objects.confs.is_empty() {
+            problems.push(problem("BgpConf".into(), "metadata.name", "the BgpConf must be named \"default\""));
+        }
+        return None;
+    };
+    let obj = "BgpConf/default".to_string();
+    let s = &conf.spec;
+    let router_id = match &s.router_id {
+        Some(r) => match r.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                problems.push(problem(obj, "spec.routerId", format!("{r:?} is not an IPv4 address")));
+                return None;
+            }
+        },
+        None => match node.and_then(node_ipv4) {
+            Some(a) => a,
+            None => {
+                problems.push(problem(obj, "spec.routerId", "not set, and the node has no IPv4 InternalIP"));
+                return None;
+            }
+        },
+    };
+    let listen = match s.listen_port {
+        None | Some(0) => None,
+        Some(p) => match u16::try_from(p) {
+            Ok(p) => Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, p))),
+            Err(_) => {
+                problems.push(problem(obj, "spec.listenPort", format!("{p} is not a port")));
+                None
+            }
+        },
+    };
+    Some(SpeakerConfig {
+        local_as: s.as_number,
+        router_id,
+        listen,
+        hostname: s.hostname.clone().or_else(|| node.and_then(|n| n.metadata.name.clone())),
+        graceful_restart: s.graceful_restart.as_ref().filter(|g| g.enabled).map(|g| GracefulRestartConfig {
+            restart_time: g.restart_time,
+            restarting: false,
+            forwarding_preserved: true,
+        }),
+    })
+}
+
+/// Plan for `node`. `held` gives the addresses Services held before (the
+/// state directory in standalone mode), used where their status is empty.
+pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAddr>>, exclude_cordoned: bool) -> Plan {
+    let mut problems = vec![];
+    let node = objects.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
+    if node.is_none() {
+        problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
+    }
+    let mut services = objects.services.clone();
+    for svc in &mut services {
+        if desired::status_ips(svc).is_empty() {
+            if let Some(ips) = held.get(&desired::key_of(svc)) {
+                let ingress = ips
+                    .iter()
+                    .map(|ip| k8s_openapi::api::core::v1::LoadBalancerIngress {
+                        ip: Some(ip.to_string()),
+                        ..Default::default()
+                    })
+                    .collect();
+                let status = svc.status.get_or_insert_with(Default::default);
+                status.load_balancer = Some(k8s_openapi::api::core::v1::LoadBalancerStatus { ingress: Some(ingress) });
+            }
+        }
+    }
+    let snapshot = Snapshot {
+        pools: pools(&objects.eips, &mut problems),
+        services,
+        endpoint_slices: objects.endpoint_slices.clone(),
+        nodes: objects.nodes.clone(),
+        namespaces: objects.namespaces.clone(),
+        exclude_cordoned,
+    };
+    let desired = desired::allocate(&snapshot);
+    for (svc, errs) in &desired.spec_errors {
+        for e in errs {
+            problems.push(problem(format!("Service/{svc}"), &e.field, e.message.clone()));
+        }
+    }
+    for (svc, a) in &desired.allocations {
+        for e in &a.errors {
+            problems.push(problem(format!("Service/{svc}"), "", format!("{}: {e}", e.reason())));
+        }
+    }
+    let vips = desired.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect();
+    let routes = desired::announcements(&snapshot, &vips, node_name)
+        .into_values()
+        .map(|a| (a.prefix, desired::route_attrs(&snapshot, &a)))
+        .collect();
+    Plan {
+        speaker: speaker_config(objects, node, &mut problems),
+        peers: peers(objects, node, &mut problems),
+        routes,
+        desired,
+        problems,
+    }
+}

@@ -1,0 +1,77 @@
+//! `BgpConf`: the speaker's own BGP settings, one object named `default`.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::rules;
+
+/// Desired state of the `BgpConf`.
+// The printcolumn(...) lists repeat `type_ = ...`; clippy takes that for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mooring.io",
+    version = "v1alpha1",
+    kind = "BgpConf",
+    doc = "The BGP speaker settings of the cluster: one object, named default (like OpenELB's BgpConf).",
+    plural = "bgpconfs",
+    derive = "PartialEq",
+    validation = Rule::new(rules::BGPCONF_NAME_RULE).message("there is one BgpConf and it must be named 'default'"),
+    printcolumn(name = "AS", type_ = "integer", json_path = ".spec.as"),
+    printcolumn(name = "Router ID", type_ = "string", json_path = ".spec.routerId"),
+    printcolumn(name = "Listen Port", type_ = "integer", json_path = ".spec.listenPort"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpConfSpec {
+    /// Local AS number (1..=4294967294; 4-byte ASNs are supported).
+    #[serde(rename = "as")]
+    #[schemars(range(min = 1, max = 4_294_967_294u32))]
+    pub as_number: u32,
+
+    /// BGP identifier, an IPv4 address. Absent: each node uses its first IPv4 `InternalIP`
+    /// (from the Node object's `status.addresses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
+    #[x_kube(validation = Rule::new(rules::ROUTER_ID_RULE).message("routerId must be a non-zero IPv4 address"))]
+    pub router_id: Option<String>,
+
+    /// TCP port to accept BGP connections on. 0 or absent: do not listen (Mooring then
+    /// only connects out; peers must not be `passive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
+    pub listen_port: Option<i32>,
+
+    /// Graceful restart (RFC 4724) advertised to every peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulRestart>,
+
+    /// Hostname advertised in the FQDN capability. Absent: the node name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub hostname: Option<String>,
+}
+
+/// Graceful restart settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestart {
+    /// Advertise the graceful restart capability.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// Seconds a peer should keep our routes while we restart (1..=4095, default 120).
+    #[serde(default = "default_restart_time")]
+    #[schemars(range(min = 1, max = 4095))]
+    pub restart_time: u16,
+}
+
+fn default_restart_time() -> u16 {
+    120
+}
+
+impl Default for GracefulRestart {
+    fn default() -> Self {
+        Self { enabled: false, restart_time: default_restart_time() }
+    }
+}

@@ -1,0 +1,251 @@
+//! `BgpPeer`: one BGP neighbour that (selected) nodes peer with.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::rules;
+
+/// Desired state of a `BgpPeer`.
+// The printcolumn(...) lists repeat `type_ = ...`; clippy takes that for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mooring.io",
+    version = "v1alpha1",
+    kind = "BgpPeer",
+    doc = "A BGP neighbour that the selected nodes peer with (like OpenELB's BgpPeer).",
+    plural = "bgppeers",
+    status = "BgpPeerStatus",
+    derive = "PartialEq",
+    printcolumn(name = "Peer Address", type_ = "string", json_path = ".spec.peerAddress"),
+    printcolumn(name = "Peer AS", type_ = "integer", json_path = ".spec.peerAs"),
+    printcolumn(
+        name = "Established",
+        type_ = "integer",
+        json_path = ".status.established",
+        description = "nodes with an Established session"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new(rules::PASSWORD_EXCLUSIVE_RULE).message("set at most one of password and passwordSecretRef"),
+    validation = Rule::new(rules::keepalive_below_hold_rule())
+        .message("keepaliveTime must be above 0s and below holdTime (default 90s), or 0s when holdTime is 0s")
+)]
+pub struct BgpPeerSpec {
+    /// The neighbour's address, IPv4 or IPv6.
+    #[schemars(length(max = 45))]
+    #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message("peerAddress must be an IPv4 or IPv6 address"))]
+    pub peer_address: String,
+
+    /// The neighbour's AS number (1..=4294967294).
+    #[schemars(range(min = 1, max = 4_294_967_294u32))]
+    pub peer_as: u32,
+
+    /// Our AS number towards this peer; overrides `BgpConf` `spec.as`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4_294_967_294u32))]
+    pub local_as: Option<u32>,
+
+    /// The neighbour's TCP port.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+
+    /// Hold time proposed in OPEN, a duration like `90s` or `3m`: `0s` (no keepalives) or
+    /// 3s..=65535s. Default `90s`.
+    #[serde(default = "default_hold_time")]
+    #[schemars(pattern(rules::DURATION_PATTERN), length(min = 2, max = 20))]
+    #[x_kube(validation = Rule::new(rules::hold_time_rule()).message("holdTime must be 0s or between 3s and 65535s"))]
+    pub hold_time: String,
+
+    /// Keepalive interval; must be below `holdTime`. Absent: a third of the negotiated hold time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(rules::DURATION_PATTERN), length(min = 2, max = 20))]
+    #[x_kube(validation = Rule::new(rules::keepalive_time_rule()).message("keepaliveTime must be at most 21845s"))]
+    pub keepalive_time: Option<String>,
+
+    /// Wait for the neighbour to connect; never connect out.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub passive: bool,
+
+    /// Local address to connect from (IPv4 or IPv6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
+    #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message("sourceAddress must be an IPv4 or IPv6 address"))]
+    pub source_address: Option<String>,
+
+    /// TTL for an eBGP session to a neighbour that is not directly connected (1..=255).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 255))]
+    pub ebgp_multihop: Option<u8>,
+
+    /// TCP MD5 password (RFC 2385) read from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_ref: Option<SecretKeyRef>,
+
+    /// TCP MD5 password in plain text. Standalone mode only (no Kubernetes to read a Secret
+    /// from); in a cluster use `passwordSecretRef`. Not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 80))]
+    pub password: Option<String>,
+
+    /// Address families to negotiate. Default: both.
+    #[serde(default = "default_families")]
+    #[schemars(length(min = 1, max = 2))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub families: Vec<AddressFamily>,
+
+    /// Nodes that peer with this neighbour. Absent: every node running the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<LabelSelector>,
+
+    /// Limit on prefixes accepted from the neighbour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prefixes: Option<MaxPrefixes>,
+
+    /// Communities (`ASN:VALUE`, or `no-export`, `no-advertise`, `no-peer`,
+    /// `graceful-shutdown`, `blackhole`) added to every route sent to this peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(pattern(rules::COMMUNITY_PATTERN), length(max = 20)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[x_kube(validation = Rule::new(rules::communities_rule()).message("community halves must be at most 65535"))]
+    pub communities: Vec<String>,
+
+    /// Large communities (`A:B:C`, RFC 8092) added to every route sent to this peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(pattern(rules::LARGE_COMMUNITY_PATTERN), length(max = 32)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[x_kube(validation = Rule::new(rules::large_communities_rule()).message("large community parts must be at most 4294967295"))]
+    pub large_communities: Vec<String>,
+}
+
+fn default_port() -> i32 {
+    179
+}
+
+fn default_hold_time() -> String {
+    "90s".into()
+}
+
+fn default_families() -> Vec<AddressFamily> {
+    vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast]
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A reference to one key of a Secret (the CRD is cluster-scoped, so the namespace is required).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Secret namespace.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    /// Key within the Secret's data. Default `password`.
+    #[serde(default = "default_secret_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "password".into()
+}
+
+/// A BGP address family (AFI/SAFI).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AddressFamily {
+    /// IPv4 unicast (AFI 1, SAFI 1).
+    #[serde(rename = "ipv4-unicast")]
+    Ipv4Unicast,
+    /// IPv6 unicast (AFI 2, SAFI 1).
+    #[serde(rename = "ipv6-unicast")]
+    Ipv6Unicast,
+}
+
+/// Maximum-prefix limit.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxPrefixes {
+    /// Prefixes accepted from the neighbour before `action` is taken.
+    #[schemars(range(min = 1))]
+    pub limit: u32,
+    /// What to do past the limit. Default `teardown`.
+    #[serde(default)]
+    pub action: MaxPrefixAction,
+}
+
+/// What to do when a neighbour sends more than `maxPrefixes.limit` prefixes.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MaxPrefixAction {
+    /// Log and report in status; keep the session.
+    Warn,
+    /// Send a CEASE NOTIFICATION (maximum number of prefixes reached) and close the session.
+    #[default]
+    Teardown,
+}
+
+/// Observed state of a `BgpPeer`, written by the agents.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpPeerStatus {
+    /// Number of nodes whose session with this peer is Established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub established: Option<i32>,
+
+    /// One entry per node that peers with this neighbour, keyed by node name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["node".into()]))]
+    pub nodes: Vec<BgpPeerNodeStatus>,
+}
+
+/// One node's session with the peer.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpPeerNodeStatus {
+    /// Node name.
+    pub node: String,
+    /// BGP finite-state-machine state.
+    pub state: SessionState,
+    /// When the session last became Established (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub established_since: Option<Time>,
+    /// Prefixes currently advertised to the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefixes_sent: Option<i64>,
+    /// Prefixes currently accepted from the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefixes_received: Option<i64>,
+    /// The last error (NOTIFICATION sent or received, connection failure), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the agent last wrote this entry (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+}
+
+/// BGP session state (RFC 4271 section 8).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Idle.
+    Idle,
+    /// Connect.
+    Connect,
+    /// Active.
+    Active,
+    /// OpenSent.
+    OpenSent,
+    /// OpenConfirm.
+    OpenConfirm,
+    /// Established.
+    Established,
+}
