@@ -266,3 +266,86 @@ impl Manifests {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mooring-manifests-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    const PEER: &str = "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n";
+    const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n";
+
+    fn peer_as(m: &Manifests) -> Option<u32> {
+        m.objects.values().find_map(|(_, o)| match o {
+            Object::BgpPeer(p) => Some(p.spec.peer_as),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn loads_every_document_of_every_file() {
+        let d = dir("load");
+        std::fs::write(d.join("a.yaml"), format!("{PEER}---\n{NODE}")).unwrap();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/b.yml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n").unwrap();
+        std::fs::write(d.join("notes.txt"), "not yaml").unwrap();
+        let m = Manifests::load(&d, None);
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        assert_eq!(m.objects.len(), 3);
+        assert_eq!(peer_as(&m), Some(64512));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_broken_document_names_file_index_kind_name_and_field_and_keeps_the_last_good() {
+        let d = dir("broken");
+        std::fs::write(d.join("a.yaml"), format!("{NODE}---\n{PEER}")).unwrap();
+        let good = Manifests::load(&d, None);
+        std::fs::write(d.join("a.yaml"), format!("{NODE}---\n{}", PEER.replace("64512", "lots"))).unwrap();
+        let m = Manifests::load(&d, Some(&good));
+        assert_eq!(m.errors.len(), 1);
+        let e = &m.errors[0];
+        assert_eq!(
+            (e.document, e.kind.as_deref(), e.name.as_deref(), e.field.as_str()),
+            (1, Some("BgpPeer"), Some("edge"), "spec.peerAs")
+        );
+        assert!(e.to_string().contains("a.yaml document 1 (BgpPeer edge) field spec.peerAs"), "{e}");
+        assert_eq!(peer_as(&m), Some(64512), "the last good version stays in force");
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn invalid_yaml_keeps_the_files_previous_objects() {
+        let d = dir("yaml");
+        std::fs::write(d.join("a.yaml"), PEER).unwrap();
+        let good = Manifests::load(&d, None);
+        std::fs::write(d.join("a.yaml"), "kind: [unclosed\n").unwrap();
+        let m = Manifests::load(&d, Some(&good));
+        assert!(m.errors[0].message.contains("invalid YAML"), "{:?}", m.errors);
+        assert_eq!(peer_as(&m), Some(64512));
+        // Without a previous good version there is nothing to keep.
+        assert!(Manifests::load(&d, None).objects.is_empty());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn unknown_kinds_wrong_versions_and_missing_names_are_reported() {
+        let d = dir("kinds");
+        std::fs::write(
+            d.join("a.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n---\napiVersion: v2\nkind: Node\nmetadata: {name: y}\n---\napiVersion: v1\nkind: Node\nmetadata: {}\n---\n42\n",
+        )
+        .unwrap();
+        let m = Manifests::load(&d, None);
+        let fields: Vec<&str> = m.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["kind", "apiVersion", "metadata.name", ""]);
+        assert!(m.objects.is_empty());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

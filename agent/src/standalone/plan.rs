@@ -361,3 +361,66 @@ pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAd
         problems,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    fn objects() -> Objects {
+        Objects {
+            confs: vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: default}\nspec: {as: 64513}\n")],
+            peers: vec![
+                yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: a}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512, holdTime: 9s, nodeSelector: {matchLabels: {rack: r1}}, passwordSecretRef: {name: bgp, namespace: mooring, key: pw}}\n"),
+                yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: b}\nspec: {peerAddress: 198.18.0.2, peerAs: 64512, password: s3cret, communities: [\"64513:7\", no-export]}\n"),
+            ],
+            nodes: vec![
+                yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {rack: r1}}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: 198.18.0.11}]}\n"),
+                yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n2, labels: {rack: r2}}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.12}]}\n"),
+            ],
+            secrets: vec![yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: bgp, namespace: mooring}\nstringData: {pw: from-secret}\n")],
+            ..Objects::default()
+        }
+    }
+
+    #[test]
+    fn router_id_defaults_to_the_nodes_internal_ip() {
+        let p = plan(&objects(), "n1", &BTreeMap::new(), false);
+        let s = p.speaker.unwrap();
+        assert_eq!((s.local_as, s.router_id), (64513, "198.18.0.11".parse().unwrap()));
+        assert_eq!(s.listen, None, "listenPort absent: only dial out");
+    }
+
+    #[test]
+    fn node_selector_picks_peers_and_passwords_resolve() {
+        let p = plan(&objects(), "n1", &BTreeMap::new(), false);
+        let addrs: Vec<String> = p.peers.iter().map(|c| c.address.to_string()).collect();
+        assert_eq!(addrs, vec!["198.18.0.1", "198.18.0.2"]);
+        assert_eq!(p.peers[0].md5_password.as_deref(), Some("from-secret"));
+        assert_eq!(p.peers[0].hold_time, 9);
+        assert_eq!(p.peers[1].md5_password.as_deref(), Some("s3cret"));
+        assert_eq!(p.peers[1].communities, vec![Community::new(64513, 7), Community::NO_EXPORT]);
+        let p2 = plan(&objects(), "n2", &BTreeMap::new(), false);
+        assert_eq!(p2.peers.len(), 1, "peer a selects rack r1 only");
+    }
+
+    #[test]
+    fn problems_name_object_and_field() {
+        let mut o = objects();
+        o.secrets.clear();
+        o.peers.push(yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: c}\nspec: {peerAddress: nope, peerAs: 1}\n"));
+        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter().any(|t| t.starts_with("BgpPeer/a spec.passwordSecretRef: Secret mooring/bgp has no key")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.starts_with("BgpPeer/c spec.peerAddress")), "{text:?}");
+        let p = plan(&o, "ghost", &BTreeMap::new(), false);
+        assert!(p.speaker.is_none(), "no router id without a Node or spec.routerId");
+        assert!(p.problems.iter().any(|x| x.object == "Node/ghost"));
+    }
+}
