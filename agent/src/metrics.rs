@@ -24,6 +24,7 @@ pub struct Metrics {
     messages_sent: IntGaugeVec,
     messages_received: IntGaugeVec,
     flaps: IntGaugeVec,
+    pool_addresses: IntGaugeVec,
     speakers: Mutex<Vec<Speaker>>,
 }
 
@@ -65,10 +66,25 @@ impl Metrics {
             messages_sent: per_peer("mooring_bgp_messages_sent", "Messages sent"),
             messages_received: per_peer("mooring_bgp_messages_received", "Messages received"),
             flaps: per_peer("mooring_bgp_session_flaps", "Times the session left Established"),
+            pool_addresses: {
+                let g = IntGaugeVec::new(
+                    Opts::new("mooring_pool_addresses", "Addresses of a pool by state"),
+                    &["pool", "state"],
+                )
+                .expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             reloads,
             registry,
             speakers: Mutex::new(vec![]),
         }
+    }
+
+    /// A pool's used and free address counts.
+    pub fn pool(&self, name: &str, used: i64, free: i64) {
+        self.pool_addresses.with_label_values(&[name, "used"]).set(used);
+        self.pool_addresses.with_label_values(&[name, "free"]).set(free);
     }
 
     /// Report this speaker's sessions (replacing any earlier speaker).

@@ -2,6 +2,7 @@
 //! manifest files, with no Kubernetes.
 
 pub mod plan;
+pub mod pool_status;
 mod state;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,7 @@ struct Runner {
     speaker: Option<Speaker>,
     metrics: Arc<Metrics>,
     last_problems: Vec<String>,
+    last_pools: BTreeMap<String, pool_status::PoolStatus>,
 }
 
 impl Runner {
@@ -111,6 +113,19 @@ impl Runner {
         if let Err(e) = self.state.set(held) {
             error!("cannot write the state directory: {e:#}");
         }
+        let pools = pool_status::pool_statuses(&objects.eips, &plan.desired);
+        for (name, st) in &pools {
+            if self.last_pools.get(name) != Some(st) {
+                let conds: Vec<String> = st
+                    .conditions
+                    .iter()
+                    .map(|c| format!("{}={} ({}: {})", c.type_, c.status, c.reason, c.message))
+                    .collect();
+                info!(eip = %name, size = st.size, used = st.used, free = st.free, ready = st.ready, "pool status: {}", conds.join("; "));
+            }
+            self.metrics.pool(name, st.used, st.free);
+        }
+        self.last_pools = pools;
         self.metrics.vips.set(plan.desired.allocations.values().map(|a| a.addresses.len() as i64).sum());
         self.metrics.routes.set(plan.routes.len() as i64);
         self.drive(plan).await
@@ -190,6 +205,7 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
         speaker: None,
         metrics: metrics.clone(),
         last_problems: vec![],
+        last_pools: BTreeMap::new(),
     };
     runner.reload();
     runner.apply().await?;

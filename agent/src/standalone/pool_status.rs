@@ -1,0 +1,142 @@
+//! The status of every address pool (Eip): size, used, free, ready, and
+//! the conditions that explain a problem. Pure; the controller writes it
+//! to the Eip, standalone mode logs it and exports it as metrics.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use mooring_crds::Eip;
+
+use crate::model::desired::Desired;
+
+/// One condition, as in `metav1.Condition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCondition {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub size: i64,
+    pub used: i64,
+    pub free: i64,
+    pub ready: bool,
+    pub conditions: Vec<PoolCondition>,
+}
+
+fn sat(v: u128) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Status of each Eip, by name.
+pub fn pool_statuses(eips: &[Eip], desired: &Desired) -> BTreeMap<String, PoolStatus> {
+    let mut parsed = BTreeMap::new();
+    for e in eips {
+        parsed.insert(e.metadata.name.clone().unwrap_or_default(), mooring_crds::parse_eip_ranges(&e.spec));
+    }
+    let mut out = BTreeMap::new();
+    for e in eips {
+        let name = e.metadata.name.clone().unwrap_or_default();
+        let mut conditions = vec![];
+        let (size, ranges) = match &parsed[&name] {
+            Ok(r) => (r.iter().fold(0u128, |a, x| a.saturating_add(x.size())), r.clone()),
+            Err(err) => {
+                conditions.push(PoolCondition {
+                    type_: "Ready",
+                    status: false,
+                    reason: "InvalidAddress",
+                    message: format!("spec.address: {err}"),
+                });
+                (0, vec![])
+            }
+        };
+        if let Err(errs) = e.spec.validate() {
+            let msg: Vec<String> = errs.errors().iter().map(|f| format!("{}: {}", f.path, f.message)).collect();
+            if !conditions.iter().any(|c| c.reason == "InvalidAddress") {
+                conditions.push(PoolCondition {
+                    type_: "Ready",
+                    status: false,
+                    reason: "InvalidSpec",
+                    message: msg.join("; "),
+                });
+            }
+        }
+        // Overlaps with other pools: the same address in two pools.
+        let others: Vec<String> = parsed
+            .iter()
+            .filter(|(n, r)| {
+                **n != name && r.as_ref().is_ok_and(|r| r.iter().any(|x| ranges.iter().any(|y| x.overlaps(y))))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !others.is_empty() {
+            conditions.push(PoolCondition {
+                type_: "Overlapping",
+                status: true,
+                reason: "AddressesOverlap",
+                message: format!("addresses overlap with Eip {}", others.join(", ")),
+            });
+        }
+        let used: BTreeSet<IpAddr> = desired
+            .allocations
+            .values()
+            .flat_map(|a| a.addresses.iter())
+            .filter(|(_, p)| *p == name)
+            .map(|(ip, _)| *ip)
+            .collect();
+        let used = used.len() as u128;
+        let free = size.saturating_sub(used);
+        let invalid = conditions.iter().any(|c| c.type_ == "Ready");
+        if !invalid {
+            let (status, reason, message) = if e.spec.disable {
+                (false, "Disabled", "spec.disable is true: no new addresses are given out".to_string())
+            } else if free == 0 {
+                (false, "Exhausted", format!("all {size} addresses are in use"))
+            } else {
+                (true, "Available", format!("{free} of {size} addresses free"))
+            };
+            conditions.insert(0, PoolCondition { type_: "Ready", status, reason, message });
+        }
+        let ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status);
+        out.insert(name, PoolStatus { size: sat(size), used: sat(used), free: sat(free), ready, conditions });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ipam::Allocation;
+
+    fn eip(name: &str, addr: &str) -> Eip {
+        serde_yaml::from_str(&format!(
+            "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {{name: {name}}}\nspec: {{address: {addr}}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn size_used_free_and_conditions() {
+        let eips =
+            [eip("a", "203.0.113.0/30"), eip("b", "203.0.113.2-203.0.113.9"), eip("c", "203.0.113.20-203.0.113.19")];
+        let mut d = Desired::default();
+        d.allocations.insert(
+            "shop/web".into(),
+            Allocation { addresses: vec![("203.0.113.1".parse().unwrap(), "a".into())], errors: vec![] },
+        );
+        let s = pool_statuses(&eips, &d);
+        assert_eq!((s["a"].size, s["a"].used, s["a"].free, s["a"].ready), (4, 1, 3, true));
+        assert!(s["a"].conditions.iter().any(|c| c.type_ == "Overlapping" && c.message.contains("Eip b")));
+        assert!(!s["c"].ready);
+        assert_eq!(s["c"].conditions[0].reason, "InvalidAddress");
+        let full = [eip("one", "203.0.113.50/32")];
+        d.allocations.insert(
+            "shop/x".into(),
+            Allocation { addresses: vec![("203.0.113.50".parse().unwrap(), "one".into())], errors: vec![] },
+        );
+        assert_eq!(pool_statuses(&full, &d)["one"].conditions[0].reason, "Exhausted");
+    }
+}
