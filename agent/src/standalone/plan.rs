@@ -79,19 +79,11 @@ pub fn node_ipv4(node: &Node) -> Option<Ipv4Addr> {
         .find_map(|a| (a.type_ == "InternalIP").then(|| a.address.parse::<Ipv4Addr>().ok()).flatten())
 }
 
-fn communities(list: &[String], object: &str, field: &str, problems: &mut Vec<Problem>) -> Vec<Community> {
-    list.iter()
-        .filter_map(|c| match c.parse() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                problems.push(problem(object.into(), field, format!("{e}")));
-                None
-            }
-        })
-        .collect()
-}
-
-fn large_communities(list: &[String], object: &str, field: &str, problems: &mut Vec<Problem>) -> Vec<LargeCommunity> {
+/// Parse every entry of a list field, reporting (and skipping) the bad ones.
+fn parse_list<T: std::str::FromStr>(list: &[String], object: &str, field: &str, problems: &mut Vec<Problem>) -> Vec<T>
+where
+    T::Err: std::fmt::Display,
+{
     list.iter()
         .filter_map(|c| match c.parse() {
             Ok(c) => Some(c),
@@ -127,8 +119,13 @@ pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
             namespaces: s.namespaces.clone(),
             namespace_selector: s.namespace_selector.clone(),
             advertisement: Advertisement {
-                communities: communities(&s.communities, &obj, "spec.communities", problems),
-                large_communities: large_communities(&s.large_communities, &obj, "spec.largeCommunities", problems),
+                communities: parse_list::<Community>(&s.communities, &obj, "spec.communities", problems),
+                large_communities: parse_list::<LargeCommunity>(
+                    &s.large_communities,
+                    &obj,
+                    "spec.largeCommunities",
+                    problems,
+                ),
                 local_pref: s.local_pref,
                 med: s.med,
                 as_path_prepend: s.as_path_prepend.unwrap_or(0),
@@ -232,8 +229,9 @@ pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>
             .max_prefixes
             .as_ref()
             .map(|m| MaxPrefixes { limit: m.limit as u64, teardown: matches!(m.action, MaxPrefixAction::Teardown) });
-        c.communities = communities(&s.communities, &obj, "spec.communities", problems);
-        c.large_communities = large_communities(&s.large_communities, &obj, "spec.largeCommunities", problems);
+        c.communities = parse_list::<Community>(&s.communities, &obj, "spec.communities", problems);
+        c.large_communities =
+            parse_list::<LargeCommunity>(&s.large_communities, &obj, "spec.largeCommunities", problems);
         c.connect_retry = Duration::from_secs(5);
         if let Some(n) = node {
             // Next hops for the family the session's own address does not give.

@@ -78,7 +78,8 @@ impl NextHop {
         }
     }
 
-    fn encode(&self, out: &mut BytesMut) {
+    /// Length octet and address(es), as in MP_REACH_NLRI.
+    pub(crate) fn encode(&self, out: &mut BytesMut) {
         out.put_u8(self.encoded_len() as u8);
         match self {
             NextHop::V4(a) => out.put_slice(&a.octets()),

@@ -98,28 +98,12 @@ pub fn pack_announcements(
                 // MP_REACH_NLRI header: flags, type, 2-octet length, AFI,
                 // SAFI, next hop length and value, reserved.
                 let mut nh_bytes = BytesMut::new();
-                encode_next_hop(&nh, &mut nh_bytes);
-                let mp_fixed = 4 + 3 + nh_bytes.len() + 1;
+                nh.encode(&mut nh_bytes);
+                nh_bytes.put_u8(0); // reserved
+                let mp_fixed = 4 + 3 + nh_bytes.len();
                 let room = max.checked_sub(fixed + mp_fixed).ok_or(EncodeError::PrefixDoesNotFit)?;
                 for run in runs(nlri, ap, room) {
-                    let run = run?;
-                    let start = begin_message(out, msg_type::UPDATE);
-                    out.put_u16(0);
-                    let at = out.len();
-                    out.put_u16(0);
-                    out.put_u8(flags::OPTIONAL | flags::EXTENDED_LENGTH);
-                    out.put_u8(type_code::MP_REACH_NLRI);
-                    let mp_at = out.len();
-                    out.put_u16(0);
-                    out.put_u16(family.afi);
-                    out.put_u8(family.safi);
-                    out.put_slice(&nh_bytes);
-                    out.put_u8(0);
-                    run.iter().for_each(|n| n.encode(ap, out));
-                    patch_len(out, mp_at, "MP_REACH_NLRI")?;
-                    out.put_slice(&attr_bytes);
-                    patch_len(out, at, "path attributes")?;
-                    finish_message(out, start, max)?;
+                    mp_update(out, type_code::MP_REACH_NLRI, family, &nh_bytes, run?, ap, &attr_bytes, max)?;
                     count += 1;
                 }
             }
@@ -129,22 +113,36 @@ pub fn pack_announcements(
     write(out).inspect_err(|_| out.truncate(start_len))
 }
 
-fn encode_next_hop(nh: &NextHop, out: &mut BytesMut) {
-    match nh {
-        NextHop::V4(a) => {
-            out.put_u8(4);
-            out.put_slice(&a.octets());
-        }
-        NextHop::V6 { global, link_local: None } => {
-            out.put_u8(16);
-            out.put_slice(&global.octets());
-        }
-        NextHop::V6 { global, link_local: Some(l) } => {
-            out.put_u8(32);
-            out.put_slice(&global.octets());
-            out.put_slice(&l.octets());
-        }
-    }
+/// One UPDATE whose only NLRI travel in an MP attribute (`code`):
+/// MP_REACH_NLRI (with `head` = next hop and reserved octet) first, then
+/// `attrs`; or MP_UNREACH_NLRI (empty `head`, no `attrs`).
+#[allow(clippy::too_many_arguments)]
+fn mp_update(
+    out: &mut BytesMut,
+    code: u8,
+    family: Family,
+    head: &[u8],
+    run: &[Nlri],
+    add_path: bool,
+    attrs: &[u8],
+    max: usize,
+) -> Result<(), EncodeError> {
+    let start = begin_message(out, msg_type::UPDATE);
+    out.put_u16(0); // no withdrawn routes
+    let at = out.len();
+    out.put_u16(0);
+    out.put_u8(flags::OPTIONAL | flags::EXTENDED_LENGTH);
+    out.put_u8(code);
+    let mp_at = out.len();
+    out.put_u16(0);
+    out.put_u16(family.afi);
+    out.put_u8(family.safi);
+    out.put_slice(head);
+    run.iter().for_each(|n| n.encode(add_path, out));
+    patch_len(out, mp_at, "MP attribute")?;
+    out.put_slice(attrs);
+    patch_len(out, at, "path attributes")?;
+    finish_message(out, start, max)
 }
 
 /// Append UPDATEs withdrawing every prefix of `nlri` (one family): IPv4 in
@@ -171,21 +169,7 @@ pub fn pack_withdrawals(ctx: &Negotiated, nlri: &[Nlri], out: &mut BytesMut) -> 
             }
         } else {
             for run in runs(nlri, ap, max - HEADER_LEN - 4 - 4 - 3) {
-                let run = run?;
-                let start = begin_message(out, msg_type::UPDATE);
-                out.put_u16(0);
-                let at = out.len();
-                out.put_u16(0);
-                out.put_u8(flags::OPTIONAL | flags::EXTENDED_LENGTH);
-                out.put_u8(type_code::MP_UNREACH_NLRI);
-                let mp_at = out.len();
-                out.put_u16(0);
-                out.put_u16(family.afi);
-                out.put_u8(family.safi);
-                run.iter().for_each(|n| n.encode(ap, out));
-                patch_len(out, mp_at, "MP_UNREACH_NLRI")?;
-                patch_len(out, at, "path attributes")?;
-                finish_message(out, start, max)?;
+                mp_update(out, type_code::MP_UNREACH_NLRI, family, &[], run?, ap, &[], max)?;
                 count += 1;
             }
         }
