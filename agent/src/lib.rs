@@ -2,6 +2,7 @@
 //! the sources that feed them, and the commands of the `mooring` binary.
 
 pub mod announce;
+pub mod kube;
 pub mod metrics;
 pub mod model;
 pub mod sources;

@@ -9,6 +9,9 @@ use mooring_bgp::wire::{frame_len, Message, Negotiated};
 #[derive(Parser)]
 #[command(name = "mooring", version, about = "BGP/ECMP load balancer for bare-metal Kubernetes")]
 struct Cli {
+    /// Log as JSON lines (for log collectors).
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -20,6 +23,10 @@ enum Command {
     Announce(Box<mooring_agent::announce::AnnounceArgs>),
     /// Run the load balancer for one node from manifest files, without Kubernetes.
     Standalone(Box<mooring_agent::standalone::StandaloneArgs>),
+    /// Run the controller in a cluster (leader-elected; allocates VIPs, writes status and Events).
+    Controller(Box<mooring_agent::kube::controller::ControllerArgs>),
+    /// Run a node's speaker in a cluster (announces the node's routes, writes BgpPeer status).
+    Speaker(Box<mooring_agent::kube::speaker::SpeakerArgs>),
     /// Print the CustomResourceDefinitions (YAML) for BgpConf, BgpPeer and Eip.
     Crds,
     /// Decode BGP messages given as hex (one message or a stream per line;
@@ -37,15 +44,20 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOORING_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mooring_agent=info")),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match Cli::parse().command {
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !cli.log_json);
+    if cli.log_json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
+    match cli.command {
         Command::Announce(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(mooring_agent::announce::run(*args))
@@ -53,6 +65,14 @@ fn main() -> Result<()> {
         Command::Standalone(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(mooring_agent::standalone::run(*args))
+        }
+        Command::Controller(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(mooring_agent::kube::controller::run(*args))
+        }
+        Command::Speaker(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(mooring_agent::kube::speaker::run(*args))
         }
         Command::Crds => {
             print!("{}", mooring_crds::crds_yaml());

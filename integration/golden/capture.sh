@@ -178,6 +178,37 @@ gobgp_neighbor() {
 EOF
 }
 
+# GoBGP receiver of scenario <i>: AS 64512 in ns B (x.2), passive towards the
+# sender A's x.1 and ff0<i>::1 (one IPv4, one IPv6 session).
+# start_gobgp_receiver <scenario-index> <ns> <name> <sender-as>
+start_gobgp_receiver() {
+  local i=$1 ns=$2 name=$3 as=$4
+  { cat <<EOF
+[global.config]
+  as = 64512
+  router-id = "198.18.$i.2"
+EOF
+    gobgp_neighbor "198.18.$i.1" "$as" ipv4-unicast true false
+    gobgp_neighbor "2001:db8:ffff:ff0$i::1" "$as" ipv6-unicast true false
+  } >"$RUN/$name.toml"
+  start_gobgp "$ns" "$name" <"$RUN/$name.toml"
+}
+
+# Wait until that receiver has both IPv4 and both IPv6 routes of the sender in
+# its adj-in, then print its adj-in.
+# gobgp_wait_routes <scenario-index> <ns> <sender> <v4-prefix> <v4-prefix> <v6-prefix> <v6-prefix>
+gobgp_wait_routes() {
+  local i=$1 ns=$2 who=$3
+  wait_for 40 "GoBGP got $who's IPv4 routes" bash -c \
+    "ip netns exec $ns gobgp neighbor 198.18.$i.1 adj-in -a ipv4 | grep -q $4 &&
+     ip netns exec $ns gobgp neighbor 198.18.$i.1 adj-in -a ipv4 | grep -q $5"
+  wait_for 40 "GoBGP got $who's IPv6 routes" bash -c \
+    "ip netns exec $ns gobgp neighbor 2001:db8:ffff:ff0$i::1 adj-in -a ipv6 | grep -q $6 &&
+     ip netns exec $ns gobgp neighbor 2001:db8:ffff:ff0$i::1 adj-in -a ipv6 | grep -q $7"
+  gob "$ns" neighbor "198.18.$i.1" adj-in -a ipv4 >&2
+  gob "$ns" neighbor "2001:db8:ffff:ff0$i::1" adj-in -a ipv6 >&2
+}
+
 # ---------------------------------------------------------------- extraction
 
 extract() {  # pcap hex scenario-title ip=label...
@@ -272,15 +303,7 @@ scenario_frr() {
   log "scenario frr: FRR AS 4200000001 ($A) -> GoBGP AS 64512 ($B)"
   link 1 "$A" "$B"
   start_capture "$A" mgold1a "$RUN/frr.pcap"
-  { cat <<EOF
-[global.config]
-  as = 64512
-  router-id = "198.18.1.2"
-EOF
-    gobgp_neighbor 198.18.1.1 4200000001 ipv4-unicast true false
-    gobgp_neighbor 2001:db8:ffff:ff01::1 4200000001 ipv6-unicast true false
-  } >"$RUN/gobgp-frr-b.toml"
-  start_gobgp "$B" gobgp-frr-b <"$RUN/gobgp-frr-b.toml"
+  start_gobgp_receiver 1 "$B" gobgp-frr-b 4200000001
   start_frr "$A" mgold-frr-a <<'EOF'
 frr defaults traditional
 hostname mgold-frr-a
@@ -333,14 +356,7 @@ router bgp 4200000001
   neighbor 2001:db8:ffff:ff01::2 route-map OUT6 out
  exit-address-family
 EOF
-  wait_for 40 "GoBGP got FRR's IPv4 routes" bash -c \
-    "ip netns exec $B gobgp neighbor 198.18.1.1 adj-in -a ipv4 | grep -q 203.0.113.1/32 &&
-     ip netns exec $B gobgp neighbor 198.18.1.1 adj-in -a ipv4 | grep -q 203.0.113.0/24"
-  wait_for 40 "GoBGP got FRR's IPv6 routes" bash -c \
-    "ip netns exec $B gobgp neighbor 2001:db8:ffff:ff01::1 adj-in -a ipv6 | grep -q 2001:db8:ffff:1::/64 &&
-     ip netns exec $B gobgp neighbor 2001:db8:ffff:ff01::1 adj-in -a ipv6 | grep -q 2001:db8:ffff:1::1/128"
-  gob "$B" neighbor 198.18.1.1 adj-in -a ipv4 >&2
-  gob "$B" neighbor 2001:db8:ffff:ff01::1 adj-in -a ipv6 >&2
+  gobgp_wait_routes 1 "$B" FRR 203.0.113.1/32 203.0.113.0/24 2001:db8:ffff:1::/64 2001:db8:ffff:1::1/128
   sleep "$SETTLE"
   log "route refresh: FRR soft in (ipv4 + ipv6)"
   vty mgold-frr-a -c 'clear bgp ipv4 unicast * soft in' -c 'clear bgp ipv6 unicast * soft in'
@@ -440,15 +456,7 @@ scenario_bird() {
   log "scenario bird: BIRD AS 4200000003 ($A) -> GoBGP AS 64512 ($B)"
   link 3 "$A" "$B"
   start_capture "$A" mgold3a "$RUN/bird.pcap"
-  { cat <<EOF
-[global.config]
-  as = 64512
-  router-id = "198.18.3.2"
-EOF
-    gobgp_neighbor 198.18.3.1 4200000003 ipv4-unicast true false
-    gobgp_neighbor 2001:db8:ffff:ff03::1 4200000003 ipv6-unicast true false
-  } >"$RUN/gobgp-bird-b.toml"
-  start_gobgp "$B" gobgp-bird-b <"$RUN/gobgp-bird-b.toml"
+  start_gobgp_receiver 3 "$B" gobgp-bird-b 4200000003
   start_bird "$A" bird-bird-a <<'EOF'
 router id 198.18.3.1;
 protocol device { scan time 2; }
@@ -504,14 +512,7 @@ protocol bgp edge6 {
 }
 EOF
   local ctl="$RUN/bird-bird-a/bird.ctl"
-  wait_for 40 "GoBGP got BIRD's IPv4 routes" bash -c \
-    "ip netns exec $B gobgp neighbor 198.18.3.1 adj-in -a ipv4 | grep -q 203.0.113.96/27 &&
-     ip netns exec $B gobgp neighbor 198.18.3.1 adj-in -a ipv4 | grep -q 203.0.113.99/32"
-  wait_for 40 "GoBGP got BIRD's IPv6 routes" bash -c \
-    "ip netns exec $B gobgp neighbor 2001:db8:ffff:ff03::1 adj-in -a ipv6 | grep -q 2001:db8:ffff:3::/64 &&
-     ip netns exec $B gobgp neighbor 2001:db8:ffff:ff03::1 adj-in -a ipv6 | grep -q 2001:db8:ffff:3::3/128"
-  gob "$B" neighbor 198.18.3.1 adj-in -a ipv4 >&2
-  gob "$B" neighbor 2001:db8:ffff:ff03::1 adj-in -a ipv6 >&2
+  gobgp_wait_routes 3 "$B" BIRD 203.0.113.96/27 203.0.113.99/32 2001:db8:ffff:3::/64 2001:db8:ffff:3::3/128
   sleep "$SETTLE"
   log "route refresh: birdc reload in (edge4, edge6)"
   birdc -s "$ctl" reload in edge4 >&2

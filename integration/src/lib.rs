@@ -8,10 +8,15 @@
 //! started by PID, deletes its namespaces and removes its temp dir.
 
 mod daemons;
+mod interop;
 mod lab;
 mod util;
 
 pub use daemons::{edge_frr, Bird, Frr, GoBgp};
+pub use interop::{
+    check_withdrawal, start_interop_speakers, wait_daemon_established, wait_route, wait_speakers_established,
+    InteropVips, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+};
 pub use lab::{mooring_bin, Lab, Node, Proc};
 pub use util::{fib_nexthops, poll, run, run_ok, sh};
 

@@ -9,9 +9,10 @@
 //! | n2 v4   | IPv4   | iBGP | yes | passive | active  |
 //! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
 
-use std::time::{Duration, Instant};
-
-use mooring_integration::{poll, require_lab, Bird, Lab};
+use mooring_integration::{
+    check_withdrawal, require_lab, start_interop_speakers, wait_daemon_established, wait_route,
+    wait_speakers_established, Bird, InteropVips, Lab, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+};
 
 const ID: u8 = 3;
 
@@ -47,90 +48,24 @@ fn interop_bird() {
     let conf = format!(
         "router id {r4};\nprotocol device {{}}\n{}{}{}{}",
         proto("n1v4", &r4, &n1.v4, 64513, false, true, None),
-        proto("n1v6", &r6, &n1.v6, 64513, true, false, Some("s2-secret")),
-        proto("n2v4", &r4, &n2.v4, 64512, false, false, Some("s3-secret")),
+        proto("n1v6", &r6, &n1.v6, 64513, true, false, Some(EBGP_V6_PASSWORD)),
+        proto("n2v4", &r4, &n2.v4, 64512, false, false, Some(IBGP_V4_PASSWORD)),
         proto("n2v6", &r6, &n2.v6, 64512, true, true, None),
     );
     let bird = Bird::start(&lab, &lab.router, &conf);
 
-    let (vip1, vip1_6) = ("203.0.113.31/32", "2001:db8:ffff:3::1/128");
-    let (vip2, vip2_6) = ("203.0.113.32/32", "2001:db8:ffff:103::/64");
-    let m1 = lab.mooring(
-        &n1.ns,
-        "mooring-n1",
-        &[
-            "--as",
-            "64513",
-            "--router-id",
-            &n1.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,hold=9,connect-retry=1,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,passive,md5=s2-secret,hold=9,families=ipv6"),
-            "--prefix",
-            vip1,
-            "--prefix",
-            vip1_6,
-            "--med",
-            "50",
-            "--community",
-            "64513:100",
-            "--community",
-            "no-export",
-            "--large-community",
-            "64513:1:2",
-            "--prepend",
-            "2",
-        ],
-    );
-    let m2 = lab.mooring(
-        &n2.ns,
-        "mooring-n2",
-        &[
-            "--as",
-            "64512",
-            "--router-id",
-            &n2.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,passive,md5=s3-secret,hold=9,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,hold=9,connect-retry=1,families=ipv6"),
-            "--prefix",
-            vip2,
-            "--prefix",
-            vip2_6,
-            "--med",
-            "7",
-            "--local-pref",
-            "300",
-            "--community",
-            "64512:200",
-            "--large-community",
-            "64512:3:4",
-            "--prepend",
-            "2",
-        ],
-    );
-    let t0 = Instant::now();
-    for p in ["n1v4", "n1v6", "n2v4", "n2v6"] {
-        bird.wait_established(p, Duration::from_secs(30));
-    }
-    println!("all 4 sessions Established in BIRD after {:?}", t0.elapsed());
-    println!("{}", bird.birdc("show protocols"));
-    for m in [&m1, &m2] {
-        m.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-        m.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-    }
-    let route = |p: &str| {
-        poll(&format!("BIRD has {p}"), Duration::from_secs(10), || {
-            let out = bird.route_all(p);
-            (!out.is_empty()).then_some(out)
-        })
+    let vips = InteropVips {
+        ebgp_v4: "203.0.113.31/32",
+        ebgp_v6: "2001:db8:ffff:3::1/128",
+        ibgp_v4: "203.0.113.32/32",
+        ibgp_v6: "2001:db8:ffff:103::/64",
     };
+    let (vip1, vip1_6, vip2, vip2_6) = (vips.ebgp_v4, vips.ebgp_v6, vips.ibgp_v4, vips.ibgp_v6);
+    let (m1, m2) = start_interop_speakers(&lab, &n1, &n2, &vips);
+    wait_daemon_established("BIRD", &["n1v4", "n1v6", "n2v4", "n2v6"], |p, t| bird.wait_established(p, t));
+    println!("{}", bird.birdc("show protocols"));
+    wait_speakers_established(&lab, &m1, &m2);
+    let route = |p: &str| wait_route("BIRD", p, |p| Some(bird.route_all(p)).filter(|out| !out.is_empty()));
     // eBGP, IPv4
     let out = route(vip1);
     println!("BIRD {vip1}:\n{out}");
@@ -168,18 +103,6 @@ fn interop_bird() {
     assert_eq!(field(&out, "BGP.med:"), "7");
 
     // Withdrawal: SIGTERM (Cease) for n1, SIGKILL for n2.
-    let t = Instant::now();
-    m1.signal(libc::SIGTERM);
-    poll("BIRD dropped n1's routes", Duration::from_secs(5), || {
-        (bird.route_all(vip1).is_empty() && bird.route_all(vip1_6).is_empty()).then_some(())
-    });
-    println!("SIGTERM n1: routes gone from BIRD after {:?}", t.elapsed());
-    assert!(lab.wait_exit(&m1, Duration::from_secs(5)), "mooring n1 exits on SIGTERM");
-    let t = Instant::now();
-    m2.signal(libc::SIGKILL);
-    poll("BIRD dropped n2's routes", Duration::from_secs(15), || {
-        (bird.route_all(vip2).is_empty() && bird.route_all(vip2_6).is_empty()).then_some(())
-    });
-    println!("SIGKILL n2: routes gone from BIRD after {:?}", t.elapsed());
+    check_withdrawal(&lab, "BIRD", &m1, &m2, &vips, |p| bird.route_all(p).is_empty());
     println!("{}", bird.birdc("show protocols"));
 }

@@ -9,9 +9,10 @@
 //! | n2 v4   | IPv4   | iBGP | yes | passive | active  |
 //! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
 
-use std::time::{Duration, Instant};
-
-use mooring_integration::{require_lab, Frr, Lab};
+use mooring_integration::{
+    check_withdrawal, require_lab, start_interop_speakers, wait_daemon_established, wait_route,
+    wait_speakers_established, Frr, InteropVips, Lab, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+};
 use serde_json::Value;
 
 const ID: u8 = 1;
@@ -30,7 +31,7 @@ fn interop_frr() {
     let lab = Lab::new(ID);
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
-    let (r4, r6) = (lab.router_v4.clone(), lab.router_v6.clone());
+    let r4 = lab.router_v4.clone();
     let conf = format!(
         "frr defaults datacenter
 hostname mit{ID}
@@ -42,11 +43,11 @@ router bgp 64512
  neighbor {n1v4} passive
  neighbor {n1v4} timers 3 9
  neighbor {n1v6} remote-as 64513
- neighbor {n1v6} password s2-secret
+ neighbor {n1v6} password {EBGP_V6_PASSWORD}
  neighbor {n1v6} timers 3 9
  neighbor {n1v6} timers connect 1
  neighbor {n2v4} remote-as 64512
- neighbor {n2v4} password s3-secret
+ neighbor {n2v4} password {IBGP_V4_PASSWORD}
  neighbor {n2v4} timers 3 9
  neighbor {n2v4} timers connect 1
  neighbor {n2v6} remote-as 64512
@@ -64,73 +65,15 @@ router bgp 64512
     );
     let frr = Frr::start(&lab, &lab.router, &conf);
 
-    let (vip1, vip1_6) = ("203.0.113.11/32", "2001:db8:ffff:1::1/128");
-    let (vip2, vip2_6) = ("203.0.113.12/32", "2001:db8:ffff:101::/64");
-    let m1 = lab.mooring(
-        &n1.ns,
-        "mooring-n1",
-        &[
-            "--as",
-            "64513",
-            "--router-id",
-            &n1.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,hold=9,connect-retry=1,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,passive,md5=s2-secret,hold=9,families=ipv6"),
-            "--prefix",
-            vip1,
-            "--prefix",
-            vip1_6,
-            "--med",
-            "50",
-            "--community",
-            "64513:100",
-            "--community",
-            "no-export",
-            "--large-community",
-            "64513:1:2",
-            "--prepend",
-            "2",
-        ],
-    );
-    let m2 = lab.mooring(
-        &n2.ns,
-        "mooring-n2",
-        &[
-            "--as",
-            "64512",
-            "--router-id",
-            &n2.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,passive,md5=s3-secret,hold=9,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,hold=9,connect-retry=1,families=ipv6"),
-            "--prefix",
-            vip2,
-            "--prefix",
-            vip2_6,
-            "--med",
-            "7",
-            "--local-pref",
-            "300",
-            "--community",
-            "64512:200",
-            "--large-community",
-            "64512:3:4",
-            "--prepend",
-            "2",
-        ],
-    );
-    let t0 = Instant::now();
-    for a in [&n1.v4, &n1.v6, &n2.v4, &n2.v6] {
-        frr.wait_established(a, Duration::from_secs(30));
-    }
-    println!("all 4 sessions Established in FRR after {:?}", t0.elapsed());
+    let vips = InteropVips {
+        ebgp_v4: "203.0.113.11/32",
+        ebgp_v6: "2001:db8:ffff:1::1/128",
+        ibgp_v4: "203.0.113.12/32",
+        ibgp_v6: "2001:db8:ffff:101::/64",
+    };
+    let (vip1, vip1_6, vip2, vip2_6) = (vips.ebgp_v4, vips.ebgp_v6, vips.ibgp_v4, vips.ibgp_v6);
+    let (m1, m2) = start_interop_speakers(&lab, &n1, &n2, &vips);
+    wait_daemon_established("FRR", &[&n1.v4, &n1.v6, &n2.v4, &n2.v6], |a, t| frr.wait_established(a, t));
     for a in [&n1.v4, &n1.v6, &n2.v4, &n2.v6] {
         let n = frr.neighbor(a).unwrap();
         println!(
@@ -142,17 +85,9 @@ router bgp 64512
             n["bgpTimerHoldTimeMsecs"]
         );
     }
-    m1.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-    m1.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-    m2.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-    m2.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+    wait_speakers_established(&lab, &m1, &m2);
 
-    let route = |p: &str| {
-        mooring_integration::poll(&format!("FRR has {p}"), Duration::from_secs(10), || {
-            let paths = frr.paths(p);
-            (!paths.is_empty()).then(|| paths[0].clone())
-        })
-    };
+    let route = |p: &str| wait_route("FRR", p, |p| frr.paths(p).into_iter().next());
     // eBGP, IPv4 session
     let p = route(vip1);
     println!("FRR {vip1}: {p}");
@@ -192,18 +127,6 @@ router bgp 64512
     assert_eq!(frr.paths(vip2_6).len(), 1);
 
     // Withdrawal: SIGTERM (Cease) for n1, SIGKILL for n2.
-    let t = Instant::now();
-    m1.signal(libc::SIGTERM);
-    mooring_integration::poll("FRR withdrew n1's routes", Duration::from_secs(5), || {
-        (frr.paths(vip1).is_empty() && frr.paths(vip1_6).is_empty()).then_some(())
-    });
-    println!("SIGTERM n1: routes gone from FRR after {:?}", t.elapsed());
-    assert!(lab.wait_exit(&m1, Duration::from_secs(5)), "mooring n1 exits on SIGTERM");
-    assert!(m1.output().contains("stopping"));
-    let t = Instant::now();
-    m2.signal(libc::SIGKILL);
-    mooring_integration::poll("FRR withdrew n2's routes", Duration::from_secs(15), || {
-        (frr.paths(vip2).is_empty() && frr.paths(vip2_6).is_empty()).then_some(())
-    });
-    println!("SIGKILL n2: routes gone from FRR after {:?}", t.elapsed());
+    check_withdrawal(&lab, "FRR", &m1, &m2, &vips, |p| frr.paths(p).is_empty());
+    assert!(m1.output().contains("stopping"), "mooring n1 logged its stop on SIGTERM");
 }

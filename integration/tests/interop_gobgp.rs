@@ -9,9 +9,10 @@
 //! | n2 v4   | IPv4   | iBGP | yes | passive | active  |
 //! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
 
-use std::time::{Duration, Instant};
-
-use mooring_integration::{poll, require_lab, GoBgp, Lab};
+use mooring_integration::{
+    check_withdrawal, require_lab, start_interop_speakers, wait_daemon_established, wait_route,
+    wait_speakers_established, GoBgp, InteropVips, Lab, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+};
 use serde_json::Value;
 
 const ID: u8 = 2;
@@ -85,93 +86,27 @@ fn interop_gobgp() {
     let lab = Lab::new(ID);
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
-    let (r4, r6) = (lab.router_v4.clone(), lab.router_v6.clone());
+    let r4 = lab.router_v4.clone();
     let conf = format!(
         "[global.config]\n  as = 64512\n  router-id = \"{r4}\"\n  port = 179\n{}{}{}{}",
         neighbor(&n1.v4, 64513, "ipv4", true, None),
-        neighbor(&n1.v6, 64513, "ipv6", false, Some("s2-secret")),
-        neighbor(&n2.v4, 64512, "ipv4", false, Some("s3-secret")),
+        neighbor(&n1.v6, 64513, "ipv6", false, Some(EBGP_V6_PASSWORD)),
+        neighbor(&n2.v4, 64512, "ipv4", false, Some(IBGP_V4_PASSWORD)),
         neighbor(&n2.v6, 64512, "ipv6", true, None),
     );
     let gobgp = GoBgp::start(&lab, &lab.router, &conf);
 
-    let (vip1, vip1_6) = ("203.0.113.21/32", "2001:db8:ffff:2::1/128");
-    let (vip2, vip2_6) = ("203.0.113.22/32", "2001:db8:ffff:102::/64");
-    let m1 = lab.mooring(
-        &n1.ns,
-        "mooring-n1",
-        &[
-            "--as",
-            "64513",
-            "--router-id",
-            &n1.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,hold=9,connect-retry=1,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,passive,md5=s2-secret,hold=9,families=ipv6"),
-            "--prefix",
-            vip1,
-            "--prefix",
-            vip1_6,
-            "--med",
-            "50",
-            "--community",
-            "64513:100",
-            "--community",
-            "no-export",
-            "--large-community",
-            "64513:1:2",
-            "--prepend",
-            "2",
-        ],
-    );
-    let m2 = lab.mooring(
-        &n2.ns,
-        "mooring-n2",
-        &[
-            "--as",
-            "64512",
-            "--router-id",
-            &n2.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,passive,md5=s3-secret,hold=9,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,hold=9,connect-retry=1,families=ipv6"),
-            "--prefix",
-            vip2,
-            "--prefix",
-            vip2_6,
-            "--med",
-            "7",
-            "--local-pref",
-            "300",
-            "--community",
-            "64512:200",
-            "--large-community",
-            "64512:3:4",
-            "--prepend",
-            "2",
-        ],
-    );
-    let t0 = Instant::now();
-    for a in [&n1.v4, &n1.v6, &n2.v4, &n2.v6] {
-        gobgp.wait_established(a, Duration::from_secs(30));
-    }
-    println!("all 4 sessions established in GoBGP after {:?}", t0.elapsed());
-    for m in [&m1, &m2] {
-        m.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-        m.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
-    }
-    let route = |p: &str| {
-        poll(&format!("GoBGP has {p}"), Duration::from_secs(10), || {
-            let paths = gobgp.paths(p);
-            (!paths.is_empty()).then(|| paths[0].clone())
-        })
+    let vips = InteropVips {
+        ebgp_v4: "203.0.113.21/32",
+        ebgp_v6: "2001:db8:ffff:2::1/128",
+        ibgp_v4: "203.0.113.22/32",
+        ibgp_v6: "2001:db8:ffff:102::/64",
     };
+    let (vip1, vip1_6, vip2, vip2_6) = (vips.ebgp_v4, vips.ebgp_v6, vips.ibgp_v4, vips.ibgp_v6);
+    let (m1, m2) = start_interop_speakers(&lab, &n1, &n2, &vips);
+    wait_daemon_established("GoBGP", &[&n1.v4, &n1.v6, &n2.v4, &n2.v6], |a, t| gobgp.wait_established(a, t));
+    wait_speakers_established(&lab, &m1, &m2);
+    let route = |p: &str| wait_route("GoBGP", p, |p| gobgp.paths(p).into_iter().next());
     // eBGP, IPv4
     let p = route(vip1);
     println!("GoBGP {vip1}: {p}");
@@ -209,17 +144,5 @@ fn interop_gobgp() {
     assert_eq!(gobgp.paths(vip2_6).len(), 1);
 
     // Withdrawal: SIGTERM (Cease) for n1, SIGKILL for n2.
-    let t = Instant::now();
-    m1.signal(libc::SIGTERM);
-    poll("GoBGP dropped n1's routes", Duration::from_secs(5), || {
-        (gobgp.paths(vip1).is_empty() && gobgp.paths(vip1_6).is_empty()).then_some(())
-    });
-    println!("SIGTERM n1: routes gone from GoBGP after {:?}", t.elapsed());
-    assert!(lab.wait_exit(&m1, Duration::from_secs(5)), "mooring n1 exits on SIGTERM");
-    let t = Instant::now();
-    m2.signal(libc::SIGKILL);
-    poll("GoBGP dropped n2's routes", Duration::from_secs(15), || {
-        (gobgp.paths(vip2).is_empty() && gobgp.paths(vip2_6).is_empty()).then_some(())
-    });
-    println!("SIGKILL n2: routes gone from GoBGP after {:?}", t.elapsed());
+    check_withdrawal(&lab, "GoBGP", &m1, &m2, &vips, |p| gobgp.paths(p).is_empty());
 }

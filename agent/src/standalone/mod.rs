@@ -132,30 +132,35 @@ impl Runner {
     }
 
     async fn drive(&mut self, plan: Plan) -> Result<()> {
-        let Some(cfg) = plan.speaker else {
-            if let Some(s) = self.speaker.take() {
-                warn!("no usable BgpConf: stopping every session");
-                s.shutdown(Some("BgpConf removed")).await;
-            }
-            return Ok(());
-        };
-        let restart = self.speaker.as_ref().is_some_and(|s| !same_speaker(s.config(), &cfg));
-        if restart {
-            info!("BgpConf changed: restarting the speaker");
-            if let Some(s) = self.speaker.take() {
-                s.shutdown(Some("BgpConf changed")).await;
-            }
-        }
-        if self.speaker.is_none() {
-            let s = Speaker::start(cfg).await.context("starting the BGP speaker")?;
-            self.metrics.watch(s.clone());
-            self.speaker = Some(s);
-        }
-        let speaker = self.speaker.as_ref().expect("started above");
-        speaker.set_routes(plan.routes);
-        sync_peers(speaker, plan.peers).await;
-        Ok(())
+        drive(&mut self.speaker, &self.metrics, plan).await
     }
+}
+
+/// Bring the speaker to the plan: start it, restart it when the BgpConf
+/// changed, stop it when there is none; routes and peers as a difference.
+pub async fn drive(speaker: &mut Option<Speaker>, metrics: &Metrics, plan: Plan) -> Result<()> {
+    let Some(cfg) = plan.speaker else {
+        if let Some(s) = speaker.take() {
+            warn!("no usable BgpConf: stopping every session");
+            s.shutdown(Some("BgpConf removed")).await;
+        }
+        return Ok(());
+    };
+    if speaker.as_ref().is_some_and(|s| !same_speaker(s.config(), &cfg)) {
+        info!("BgpConf changed: restarting the speaker");
+        if let Some(s) = speaker.take() {
+            s.shutdown(Some("BgpConf changed")).await;
+        }
+    }
+    if speaker.is_none() {
+        let s = Speaker::start(cfg).await.context("starting the BGP speaker")?;
+        metrics.watch(s.clone());
+        *speaker = Some(s);
+    }
+    let s = speaker.as_ref().expect("started above");
+    s.set_routes(plan.routes);
+    sync_peers(s, plan.peers).await;
+    Ok(())
 }
 
 fn same_speaker(a: &SpeakerConfig, b: &SpeakerConfig) -> bool {

@@ -303,14 +303,15 @@ pub fn speaker_config(objects: &Objects, node: Option<&Node>, problems: &mut Vec
     })
 }
 
-/// Plan for `node`. `held` gives the addresses Services held before (the
-/// state directory in standalone mode), used where their status is empty.
-pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAddr>>, exclude_cordoned: bool) -> Plan {
-    let mut problems = vec![];
-    let node = objects.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
-    if node.is_none() {
-        problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
-    }
+/// The model's input from the objects. `held` gives the addresses
+/// Services held before (the state directory in standalone mode), used
+/// where their status is empty.
+pub fn snapshot(
+    objects: &Objects,
+    held: &BTreeMap<String, Vec<IpAddr>>,
+    exclude_cordoned: bool,
+    problems: &mut Vec<Problem>,
+) -> Snapshot {
     let mut services = objects.services.clone();
     for svc in &mut services {
         if desired::status_ips(svc).is_empty() {
@@ -327,15 +328,18 @@ pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAd
             }
         }
     }
-    let snapshot = Snapshot {
-        pools: pools(&objects.eips, &mut problems),
+    Snapshot {
+        pools: pools(&objects.eips, problems),
         services,
         endpoint_slices: objects.endpoint_slices.clone(),
         nodes: objects.nodes.clone(),
         namespaces: objects.namespaces.clone(),
         exclude_cordoned,
-    };
-    let desired = desired::allocate(&snapshot);
+    }
+}
+
+/// Allocation problems as named problems.
+pub fn allocation_problems(desired: &Desired, problems: &mut Vec<Problem>) {
     for (svc, errs) in &desired.spec_errors {
         for e in errs {
             problems.push(problem(format!("Service/{svc}"), &e.field, e.message.clone()));
@@ -346,10 +350,36 @@ pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAd
             problems.push(problem(format!("Service/{svc}"), "", format!("{}: {e}", e.reason())));
         }
     }
+}
+
+/// Plan for `node`, allocating (standalone mode: every node computes the
+/// same allocation).
+pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAddr>>, exclude_cordoned: bool) -> Plan {
+    let mut problems = vec![];
+    let snap = snapshot(objects, held, exclude_cordoned, &mut problems);
+    let desired = desired::allocate(&snap);
+    allocation_problems(&desired, &mut problems);
     let vips = desired.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect();
-    let routes = desired::announcements(&snapshot, &vips, node_name)
+    plan_with_vips(objects, &snap, node_name, &vips, desired, problems)
+}
+
+/// Plan for `node` with VIPs decided elsewhere (a cluster's speaker takes
+/// them from Service status and never allocates).
+pub fn plan_with_vips(
+    objects: &Objects,
+    snap: &Snapshot,
+    node_name: &str,
+    vips: &BTreeMap<String, Vec<(IpAddr, String)>>,
+    desired: Desired,
+    mut problems: Vec<Problem>,
+) -> Plan {
+    let node = objects.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
+    if node.is_none() {
+        problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
+    }
+    let routes = desired::announcements(snap, vips, node_name)
         .into_values()
-        .map(|a| (a.prefix, desired::route_attrs(&snapshot, &a)))
+        .map(|a| (a.prefix, desired::route_attrs(snap, &a)))
         .collect();
     Plan {
         speaker: speaker_config(objects, node, &mut problems),
@@ -358,6 +388,21 @@ pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAd
         desired,
         problems,
     }
+}
+
+/// The VIPs in Service status, with the pool each lies in.
+pub fn vips_from_status(snap: &Snapshot) -> BTreeMap<String, Vec<(IpAddr, String)>> {
+    let mut out = BTreeMap::new();
+    for svc in snap.services.iter().filter(|s| desired::is_ours(s)) {
+        let addrs: Vec<(IpAddr, String)> = desired::status_ips(svc)
+            .into_iter()
+            .filter_map(|ip| snap.pools.iter().find(|p| p.pool.contains(ip)).map(|p| (ip, p.pool.name.clone())))
+            .collect();
+        if !addrs.is_empty() {
+            out.insert(desired::key_of(svc), addrs);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,10 @@
+//! Kubernetes mode: the controller (allocates, writes Service and Eip
+//! status and Events, one leader by Lease) and the speaker (announces its
+//! node's routes, writes its sessions into BgpPeer status). Both feed the
+//! watched objects into the same model as standalone mode.
+
+pub mod controller;
+pub mod leader;
+pub mod speaker;
+pub mod status;
+pub mod stores;

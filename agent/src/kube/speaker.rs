@@ -1,0 +1,151 @@
+//! `mooring speaker`: one per node (DaemonSet, hostNetwork). Announces
+//! the node's routes for the VIPs in Service status (it never allocates)
+//! and writes its sessions into BgpPeer status — each node owns its own
+//! entry of `status.nodes` through server-side apply with a per-node field
+//! manager, so nodes never overwrite each other.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use kube::api::{Api, Patch, PatchParams};
+use kube::Client;
+use mooring_bgp::fsm::State;
+use mooring_bgp::speaker::{PeerStatus, Speaker};
+use mooring_crds::BgpPeer;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::stores::Stores;
+use crate::metrics::Metrics;
+use crate::standalone::plan::{self, Objects};
+
+#[derive(clap::Args, Debug)]
+pub struct SpeakerArgs {
+    /// This node's name (from the downward API: spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    pub node: String,
+    #[arg(long, default_value = "0.0.0.0:9473")]
+    pub metrics_addr: SocketAddr,
+    /// Cordoned nodes stop announcing Cluster services.
+    #[arg(long)]
+    pub exclude_cordoned: bool,
+    /// On SIGTERM close sessions without a NOTIFICATION, so routers keep
+    /// our routes for the graceful-restart time.
+    #[arg(long)]
+    pub graceful_stop: bool,
+}
+
+/// The field manager of one node's BgpPeer status entries.
+pub fn field_manager(node: &str) -> String {
+    format!("mooring-speaker-{node}")
+}
+
+/// The server-side apply body of one node's entry in a BgpPeer's status.
+pub fn peer_status_apply(node: &str, s: &PeerStatus) -> serde_json::Value {
+    let since = s.established_since.and_then(|t| {
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64;
+        k8s_openapi::jiff::Timestamp::from_second(secs).ok().map(|t| t.to_string())
+    });
+    serde_json::json!({
+        "apiVersion": "mooring.io/v1alpha1",
+        "kind": "BgpPeer",
+        "status": {"nodes": [{
+            "node": node,
+            "state": s.state.name(),
+            "establishedSince": since,
+            "prefixesSent": s.prefixes_sent,
+            "prefixesReceived": s.prefixes_received.values().sum::<u64>(),
+            "lastError": s.last_error,
+        }]}
+    })
+}
+
+/// Write each session's entry into its BgpPeer's status, where it changed
+/// since the last write (`written`, by BgpPeer name).
+pub async fn write_peer_status(
+    api: &Api<BgpPeer>,
+    node: &str,
+    objects: &Objects,
+    sessions: &[PeerStatus],
+    written: &mut BTreeMap<String, serde_json::Value>,
+) -> usize {
+    let pp = PatchParams::apply(&field_manager(node)).force();
+    let names = peer_names(objects);
+    let mut writes = 0;
+    for st in sessions {
+        let Some(name) = names.get(&st.address) else { continue };
+        let body = peer_status_apply(node, st);
+        if written.get(name) == Some(&body) {
+            continue;
+        }
+        match api.patch_status(name, &pp, &Patch::Apply(&body)).await {
+            Ok(_) => {
+                writes += 1;
+                written.insert(name.clone(), body);
+            }
+            Err(e) => warn!(bgppeer = %name, "cannot write status: {e}"),
+        }
+    }
+    writes
+}
+
+/// The BgpPeer objects (by name) whose address is this session's peer.
+fn peer_names(objects: &Objects) -> BTreeMap<std::net::IpAddr, String> {
+    objects.peers.iter().filter_map(|p| Some((p.spec.peer_address.parse().ok()?, p.metadata.name.clone()?))).collect()
+}
+
+/// Run the speaker until SIGTERM.
+pub async fn run(args: SpeakerArgs) -> Result<()> {
+    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let metrics = Arc::new(Metrics::new());
+    crate::metrics::serve(args.metrics_addr, metrics.clone()).await?;
+    let (tx, mut changes) = mpsc::unbounded_channel();
+    let stores = Stores::start(&client, true, tx);
+    stores.ready().await;
+    let mut speaker: Option<Speaker> = None;
+    let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let api: Api<BgpPeer> = Api::all(client.clone());
+    let mut dirty = true;
+    loop {
+        if dirty {
+            dirty = false;
+            let objects = stores.objects();
+            let mut problems = vec![];
+            let snap = plan::snapshot(&objects, &BTreeMap::new(), args.exclude_cordoned, &mut problems);
+            let vips = plan::vips_from_status(&snap);
+            let p = plan::plan_with_vips(&objects, &snap, &args.node, &vips, Default::default(), problems);
+            for pr in &p.problems {
+                warn!("{pr}");
+            }
+            metrics.routes.set(p.routes.len() as i64);
+            if let Err(e) = crate::standalone::drive(&mut speaker, &metrics, p).await {
+                warn!("{e:#}");
+            }
+            metrics.ready.set(1);
+        }
+        tokio::select! {
+            Some(()) = changes.recv() => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while changes.try_recv().is_ok() {}
+                dirty = true;
+            }
+            _ = tick.tick() => {
+                let sessions = speaker.as_ref().map(|s| s.peers()).unwrap_or_default();
+                write_peer_status(&api, &args.node, &stores.objects(), &sessions, &mut written).await;
+            }
+            _ = term.recv() => break,
+        }
+    }
+    info!("stopping");
+    if let Some(s) = speaker.take() {
+        let established = s.peers().iter().filter(|p| p.state == State::Established).count();
+        info!(established, graceful = args.graceful_stop, "closing sessions");
+        s.shutdown(if args.graceful_stop { None } else { Some("mooring speaker stopping") }).await;
+    }
+    Ok(())
+}

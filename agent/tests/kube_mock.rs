@@ -1,0 +1,279 @@
+//! The Kubernetes layer against a mocked API server at the HTTP level
+//! (the tower-test pattern of kube-rs' controller-rs): every request the
+//! controller, the leader election and the speaker make is asserted —
+//! method, path, query (field manager), content type and body.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use http::{Method, Request, Response};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::client::Body;
+use kube::{Api, Client};
+use mooring_agent::kube::controller::Reconciler;
+use mooring_agent::kube::leader::{try_acquire, LeaseConfig, Outcome};
+use mooring_agent::kube::speaker::write_peer_status;
+use mooring_agent::standalone::plan::Objects;
+use mooring_bgp::fsm::State;
+use mooring_bgp::speaker::PeerStatus;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tower_test::mock::{self, Handle};
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+fn mock_client() -> (Client, ApiHandle) {
+    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (Client::new(svc, "default"), handle)
+}
+
+/// One expected request: returns its query string, JSON body and content
+/// type; answers `reply` with `status`.
+async fn expect(
+    handle: &mut ApiHandle,
+    method: Method,
+    path: &str,
+    status: u16,
+    reply: Value,
+) -> (String, Value, String) {
+    let (req, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("no request; expected {method} {path}"))
+        .expect("the client is gone");
+    assert_eq!(req.method(), method, "{}", req.uri());
+    assert_eq!(req.uri().path(), path);
+    let query = req.uri().query().unwrap_or("").to_string();
+    let ctype = req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = req.into_body().collect_bytes().await.unwrap();
+    let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+    // `Value::Null`: answer with what was sent, as the API server does for a create.
+    let reply = if reply.is_null() { body.clone() } else { reply };
+    send.send_response(
+        Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap(),
+    );
+    (query, body, ctype)
+}
+
+fn eip_reply() -> Value {
+    json!({"apiVersion": "mooring.io/v1alpha1", "kind": "Eip", "metadata": {"name": "pool"}, "spec": {"address": "203.0.113.10/32"}})
+}
+
+fn peer_reply() -> Value {
+    json!({"apiVersion": "mooring.io/v1alpha1", "kind": "BgpPeer", "metadata": {"name": "edge"},
+           "spec": {"peerAddress": "198.18.0.1", "peerAs": 64512}})
+}
+
+fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
+    serde_yaml::from_str(s).unwrap()
+}
+
+fn objects(status_ip: Option<&str>) -> Objects {
+    let status =
+        status_ip.map(|ip| format!("status: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}")).unwrap_or_default();
+    Objects {
+        eips: vec![yaml(
+            "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: pool, generation: 1}\nspec: {address: 203.0.113.10-203.0.113.11}\n",
+        )],
+        services: vec![yaml(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop, uid: u1}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n{status}\n"
+        ))],
+        ..Objects::default()
+    }
+}
+
+#[tokio::test]
+async fn controller_assigns_writes_status_event_and_eip_status() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-0", false);
+    let objs = objects(None);
+    let server = tokio::spawn(async move {
+        let (q, body, ctype) =
+            expect(&mut api, Method::PATCH, "/api/v1/namespaces/shop/services/web/status", 200, json!({})).await;
+        assert_eq!(q, "&fieldManager=mooring-controller");
+        assert_eq!(ctype, "application/merge-patch+json");
+        assert_eq!(body, json!({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10", "ipMode": "VIP"}]}}}));
+        let (_, ev, _) =
+            expect(&mut api, Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events", 201, Value::Null).await;
+        assert_eq!(ev["reason"], "IPAllocated");
+        assert_eq!(ev["type"], "Normal");
+        assert_eq!(ev["note"], "assigned 203.0.113.10 from Eip pool");
+        assert_eq!(ev["regarding"]["name"], "web");
+        assert_eq!(ev["reportingController"], "mooring-controller");
+        let (q, body, _) =
+            expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/eips/pool/status", 200, eip_reply()).await;
+        assert_eq!(q, "&fieldManager=mooring-controller");
+        let st = &body["status"];
+        assert_eq!((st["size"].clone(), st["used"].clone(), st["free"].clone()), (json!(2), json!(1), json!(1)));
+        assert_eq!(st["conditions"][0]["type"], "Ready");
+        api
+    });
+    assert_eq!(r.reconcile(&objs, &leading).await, 2);
+    let mut api = server.await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err(), "no more requests");
+}
+
+#[tokio::test]
+async fn controller_keeps_held_addresses_and_writes_nothing_when_in_sync() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-1", false);
+    // The Service already holds .11 (a restart, a failover): kept, no write.
+    let mut objs = objects(Some("203.0.113.11"));
+    objs.eips[0].status = Some(
+        serde_json::from_value(json!({"size": 2, "used": 1, "free": 1, "ready": true,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Available", "message": "1 of 2 addresses free",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}))
+        .unwrap(),
+    );
+    let server = tokio::spawn(async move {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), api.next_request()).await.is_err(),
+            "no write expected"
+        );
+    });
+    assert_eq!(r.reconcile(&objs, &leading).await, 0);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deposed_leader_writes_nothing() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(false);
+    let mut r = Reconciler::new(client, "controller-0", false);
+    let server = tokio::spawn(async move {
+        assert!(tokio::time::timeout(Duration::from_millis(300), api.next_request()).await.is_err());
+    });
+    assert_eq!(r.reconcile(&objects(None), &leading).await, 0);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn exhausted_pool_is_a_warning_event() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-0", false);
+    let mut objs = objects(None);
+    objs.eips[0].spec.address = Some("203.0.113.10/32".into());
+    objs.services.push(yaml(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop, uid: u2}\nspec: {type: LoadBalancer, ports: [{port: 81}]}\n",
+    ));
+    let server = tokio::spawn(async move {
+        // Writes follow the Services' order: web first. shop/api sorts first
+        // in allocation and gets the only address; web gets a Warning.
+        let (_, ev, _) =
+            expect(&mut api, Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events", 201, Value::Null).await;
+        assert_eq!(
+            (ev["type"].clone(), ev["reason"].clone(), ev["regarding"]["name"].clone()),
+            (json!("Warning"), json!("PoolExhausted"), json!("web"))
+        );
+        expect(&mut api, Method::PATCH, "/api/v1/namespaces/shop/services/api/status", 200, json!({})).await;
+        let (_, ev, _) =
+            expect(&mut api, Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events", 201, Value::Null).await;
+        assert_eq!((ev["reason"].clone(), ev["regarding"]["name"].clone()), (json!("IPAllocated"), json!("api")));
+        expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/eips/pool/status", 200, eip_reply()).await;
+    });
+    r.reconcile(&objs, &leading).await;
+    server.await.unwrap();
+}
+
+fn lease(holder: &str, renewed_secs_ago: i64) -> Value {
+    let t = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+           "metadata": {"name": "mooring-controller", "namespace": "mooring-system", "resourceVersion": "7"},
+           "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "renewTime": t.to_string(), "leaseTransitions": 3}})
+}
+
+const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/mooring-system/leases/mooring-controller";
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason})
+}
+
+#[tokio::test]
+async fn leader_election_create_renew_wait_and_take_over() {
+    let (client, mut api) = mock_client();
+    let leases: Api<Lease> = Api::namespaced(client, "mooring-system");
+    let cfg = LeaseConfig::new("mooring-controller", "controller-0");
+    let server = tokio::spawn(async move {
+        // 1. No lease: create it.
+        expect(&mut api, Method::GET, LEASE, 404, status(404, "NotFound")).await;
+        let (_, body, _) = expect(
+            &mut api,
+            Method::POST,
+            "/apis/coordination.k8s.io/v1/namespaces/mooring-system/leases",
+            201,
+            lease("controller-0", 0),
+        )
+        .await;
+        assert_eq!(body["spec"]["holderIdentity"], "controller-0");
+        assert_eq!(body["spec"]["leaseDurationSeconds"], 15);
+        // 2. Ours: renew, with the resourceVersion (compare-and-swap).
+        expect(&mut api, Method::GET, LEASE, 200, lease("controller-0", 4)).await;
+        let (_, body, _) = expect(&mut api, Method::PUT, LEASE, 200, lease("controller-0", 0)).await;
+        assert_eq!(body["metadata"]["resourceVersion"], "7");
+        assert_eq!(body["spec"]["leaseTransitions"], 3);
+        // 3. Someone else's, fresh: wait, no write.
+        expect(&mut api, Method::GET, LEASE, 200, lease("controller-1", 2)).await;
+        // 4. Someone else's, expired: take over.
+        expect(&mut api, Method::GET, LEASE, 200, lease("controller-1", 60)).await;
+        let (_, body, _) = expect(&mut api, Method::PUT, LEASE, 200, lease("controller-0", 0)).await;
+        assert_eq!(body["spec"]["holderIdentity"], "controller-0");
+        assert_eq!(body["spec"]["leaseTransitions"], 4);
+        // 5. Lost the race (409): not leading.
+        expect(&mut api, Method::GET, LEASE, 200, lease("controller-1", 60)).await;
+        expect(&mut api, Method::PUT, LEASE, 409, status(409, "Conflict")).await;
+    });
+    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::Acquired);
+    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::Renewed);
+    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::HeldByOther);
+    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::Acquired);
+    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::HeldByOther);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn speaker_applies_its_own_bgppeer_status_entry() {
+    let (client, mut api) = mock_client();
+    let peers: Api<mooring_crds::BgpPeer> = Api::all(client);
+    let objs = Objects {
+        peers: vec![yaml(
+            "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n",
+        )],
+        ..Objects::default()
+    };
+    let st = PeerStatus {
+        address: "198.18.0.1".parse().unwrap(),
+        remote_as: 64512,
+        state: State::Established,
+        established_since: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000)),
+        remote_id: None,
+        peer_hostname: None,
+        families: vec![],
+        last_error: None,
+        messages_sent: 3,
+        messages_received: 3,
+        updates_sent: 1,
+        updates_received: 0,
+        prefixes_sent: 2,
+        prefixes_received: BTreeMap::new(),
+        flaps: 0,
+    };
+    let server = tokio::spawn(async move {
+        let (q, body, ctype) =
+            expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/bgppeers/edge/status", 200, peer_reply()).await;
+        assert_eq!(q, "&force=true&fieldManager=mooring-speaker-node1");
+        assert_eq!(ctype, "application/apply-patch+yaml");
+        let entry = &body["status"]["nodes"][0];
+        assert_eq!((entry["node"].clone(), entry["state"].clone()), (json!("node1"), json!("Established")));
+        assert_eq!(entry["prefixesSent"], 2);
+        assert_eq!(entry["establishedSince"], "2025-11-24T16:00:00Z");
+        api
+    });
+    let mut written = BTreeMap::new();
+    assert_eq!(write_peer_status(&peers, "node1", &objs, std::slice::from_ref(&st), &mut written).await, 1);
+    let mut api = server.await.unwrap();
+    // Unchanged: not written again.
+    assert_eq!(write_peer_status(&peers, "node1", &objs, &[st], &mut written).await, 0);
+    assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
+}

@@ -1,0 +1,158 @@
+//! The Mooring side of the interop tests against FRR, GoBGP and BIRD: the
+//! same two speakers and the same session matrix for every daemon, which
+//! runs on the router (AS 64512, `lab.router_v4` / `lab.router_v6`).
+//!
+//! | session | family | type | MD5                   | mooring | daemon  |
+//! |---------|--------|------|-----------------------|---------|---------|
+//! | n1 v4   | IPv4   | eBGP | no                    | active  | passive |
+//! | n1 v6   | IPv6   | eBGP | [`EBGP_V6_PASSWORD`]  | passive | active  |
+//! | n2 v4   | IPv4   | iBGP | [`IBGP_V4_PASSWORD`]  | passive | active  |
+//! | n2 v6   | IPv6   | iBGP | no                    | active  | passive |
+
+use std::time::{Duration, Instant};
+
+use crate::lab::{Lab, Node, Proc};
+use crate::util::poll;
+
+/// TCP MD5 password of the eBGP IPv6 session (n1 v6).
+pub const EBGP_V6_PASSWORD: &str = "s2-secret";
+/// TCP MD5 password of the iBGP IPv4 session (n2 v4).
+pub const IBGP_V4_PASSWORD: &str = "s3-secret";
+
+/// The prefixes each speaker announces (one test's own, so that the tests
+/// can run in parallel without sharing anything).
+#[derive(Debug, Clone, Copy)]
+pub struct InteropVips<'a> {
+    /// Announced by n1 (eBGP, AS 64513) over IPv4.
+    pub ebgp_v4: &'a str,
+    /// Announced by n1 (eBGP, AS 64513) over IPv6.
+    pub ebgp_v6: &'a str,
+    /// Announced by n2 (iBGP, AS 64512) over IPv4.
+    pub ibgp_v4: &'a str,
+    /// Announced by n2 (iBGP, AS 64512) over IPv6.
+    pub ibgp_v6: &'a str,
+}
+
+/// Start `mooring announce` on `n1` (eBGP, AS 64513: MED 50, communities
+/// 64513:100 and no-export, large community 64513:1:2, 2 prepends) and on
+/// `n2` (iBGP, AS 64512: MED 7, LOCAL_PREF 300, community 64512:200, large
+/// community 64512:3:4, 2 prepends, which iBGP ignores), both peering with
+/// the router over IPv4 and IPv6 as in the module table (hold time 9 s).
+/// Returns (n1's speaker, n2's speaker).
+pub fn start_interop_speakers(lab: &Lab, n1: &Node, n2: &Node, vips: &InteropVips) -> (Proc, Proc) {
+    let (r4, r6) = (&lab.router_v4, &lab.router_v6);
+    let m1 = lab.mooring(
+        &n1.ns,
+        "mooring-n1",
+        &[
+            "--as",
+            "64513",
+            "--router-id",
+            &n1.v4,
+            "--listen",
+            "[::]:179",
+            "--peer",
+            &format!("{r4},as=64512,hold=9,connect-retry=1,families=ipv4"),
+            "--peer",
+            &format!("{r6},as=64512,passive,md5={EBGP_V6_PASSWORD},hold=9,families=ipv6"),
+            "--prefix",
+            vips.ebgp_v4,
+            "--prefix",
+            vips.ebgp_v6,
+            "--med",
+            "50",
+            "--community",
+            "64513:100",
+            "--community",
+            "no-export",
+            "--large-community",
+            "64513:1:2",
+            "--prepend",
+            "2",
+        ],
+    );
+    let m2 = lab.mooring(
+        &n2.ns,
+        "mooring-n2",
+        &[
+            "--as",
+            "64512",
+            "--router-id",
+            &n2.v4,
+            "--listen",
+            "[::]:179",
+            "--peer",
+            &format!("{r4},as=64512,passive,md5={IBGP_V4_PASSWORD},hold=9,families=ipv4"),
+            "--peer",
+            &format!("{r6},as=64512,hold=9,connect-retry=1,families=ipv6"),
+            "--prefix",
+            vips.ibgp_v4,
+            "--prefix",
+            vips.ibgp_v6,
+            "--med",
+            "7",
+            "--local-pref",
+            "300",
+            "--community",
+            "64512:200",
+            "--large-community",
+            "64512:3:4",
+            "--prepend",
+            "2",
+        ],
+    );
+    (m1, m2)
+}
+
+/// Wait (30 s each) until `daemon` has every one of `sessions` (peer
+/// addresses or protocol names, as `wait` takes them) Established; `wait`
+/// panics when one is not after the timeout it is given.
+pub fn wait_daemon_established(daemon: &str, sessions: &[impl AsRef<str>], wait: impl Fn(&str, Duration)) {
+    let t0 = Instant::now();
+    for s in sessions {
+        wait(s.as_ref(), Duration::from_secs(30));
+    }
+    println!("all {} sessions Established in {daemon} after {:?}", sessions.len(), t0.elapsed());
+}
+
+/// Wait (5 s each) until both speakers logged their IPv4 and their IPv6
+/// session with the router as Established.
+pub fn wait_speakers_established(lab: &Lab, m1: &Proc, m2: &Proc) {
+    let (r4, r6) = (&lab.router_v4, &lab.router_v6);
+    for m in [m1, m2] {
+        m.wait_count(&format!("{r4} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+        m.wait_count(&format!("{r6} OpenConfirm -> Established"), 1, Duration::from_secs(5));
+    }
+}
+
+/// Poll (10 s) until `lookup(prefix)` finds the route in `daemon`.
+pub fn wait_route<T>(daemon: &str, prefix: &str, mut lookup: impl FnMut(&str) -> Option<T>) -> T {
+    poll(&format!("{daemon} has {prefix}"), Duration::from_secs(10), || lookup(prefix))
+}
+
+/// Withdrawal: SIGTERM (Cease) n1's speaker, its routes must be gone from
+/// `daemon` within 5 s and it must exit within 5 s; then SIGKILL n2's
+/// speaker, its routes must be gone within 15 s (hold time 9 s).
+/// `gone(prefix)` is true when `daemon` has no route for `prefix`.
+pub fn check_withdrawal(
+    lab: &Lab,
+    daemon: &str,
+    m1: &Proc,
+    m2: &Proc,
+    vips: &InteropVips,
+    gone: impl Fn(&str) -> bool,
+) {
+    let t = Instant::now();
+    m1.signal(libc::SIGTERM);
+    poll(&format!("{daemon} dropped n1's routes"), Duration::from_secs(5), || {
+        (gone(vips.ebgp_v4) && gone(vips.ebgp_v6)).then_some(())
+    });
+    println!("SIGTERM n1: routes gone from {daemon} after {:?}", t.elapsed());
+    assert!(lab.wait_exit(m1, Duration::from_secs(5)), "mooring n1 exits on SIGTERM");
+    let t = Instant::now();
+    m2.signal(libc::SIGKILL);
+    poll(&format!("{daemon} dropped n2's routes"), Duration::from_secs(15), || {
+        (gone(vips.ibgp_v4) && gone(vips.ibgp_v6)).then_some(())
+    });
+    println!("SIGKILL n2: routes gone from {daemon} after {:?}", t.elapsed());
+}
