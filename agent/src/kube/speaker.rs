@@ -36,6 +36,10 @@ pub struct SpeakerArgs {
     /// our routes for the graceful-restart time.
     #[arg(long)]
     pub graceful_stop: bool,
+    /// While the node is cordoned, announce with GRACEFUL_SHUTDOWN (RFC 8326)
+    /// and LOCAL_PREF 0 so routers drain it before anything is withdrawn.
+    #[arg(long)]
+    pub graceful_shutdown_on_cordon: bool,
 }
 
 /// The field manager of one node's BgpPeer status entries.
@@ -118,7 +122,10 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
             let mut problems = vec![];
             let snap = plan::snapshot(&objects, &BTreeMap::new(), args.exclude_cordoned, &mut problems);
             let vips = plan::vips_from_status(&snap);
-            let p = plan::plan_with_vips(&objects, &snap, &args.node, &vips, Default::default(), problems);
+            let mut p = plan::plan_with_vips(&objects, &snap, &args.node, &vips, Default::default(), problems);
+            if args.graceful_shutdown_on_cordon && plan::node_cordoned(&objects, &args.node) {
+                plan::graceful_shutdown(&mut p);
+            }
             for pr in &p.problems {
                 warn!("{pr}");
             }

@@ -42,6 +42,10 @@ pub struct StandaloneArgs {
     /// our routes for the graceful-restart time.
     #[arg(long)]
     pub graceful_stop: bool,
+    /// While this node's Node is cordoned, announce with GRACEFUL_SHUTDOWN
+    /// (RFC 8326) and LOCAL_PREF 0 so routers drain it first.
+    #[arg(long)]
+    pub graceful_shutdown_on_cordon: bool,
 }
 
 /// Sort loaded objects into the plan's input.
@@ -84,7 +88,10 @@ impl Runner {
 
     async fn apply(&mut self) -> Result<()> {
         let objects = objects(&self.manifests);
-        let plan = plan::plan(&objects, &self.args.node, &self.state.get(), self.args.exclude_cordoned);
+        let mut plan = plan::plan(&objects, &self.args.node, &self.state.get(), self.args.exclude_cordoned);
+        if self.args.graceful_shutdown_on_cordon && plan::node_cordoned(&objects, &self.args.node) {
+            plan::graceful_shutdown(&mut plan);
+        }
         let problems: Vec<String> = plan.problems.iter().map(|p| p.to_string()).collect();
         if problems != self.last_problems {
             for p in &problems {

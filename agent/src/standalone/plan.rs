@@ -390,6 +390,28 @@ pub fn plan_with_vips(
     }
 }
 
+/// Whether the node is cordoned (spec.unschedulable).
+pub fn node_cordoned(objects: &Objects, node: &str) -> bool {
+    objects
+        .nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))
+        .and_then(|n| n.spec.as_ref()?.unschedulable)
+        .unwrap_or(false)
+}
+
+/// RFC 8326 graceful shutdown: before a planned withdraw (a drained node),
+/// keep announcing but with the GRACEFUL_SHUTDOWN community and LOCAL_PREF
+/// 0, so routers move traffic to the other nodes first.
+pub fn graceful_shutdown(plan: &mut Plan) {
+    for (_, attrs) in &mut plan.routes {
+        if !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
+            attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
+        }
+        attrs.local_pref = Some(0);
+    }
+}
+
 /// The VIPs in Service status, with the pool each lies in.
 pub fn vips_from_status(snap: &Snapshot) -> BTreeMap<String, Vec<(IpAddr, String)>> {
     let mut out = BTreeMap::new();
@@ -448,6 +470,18 @@ mod tests {
         assert_eq!(p.peers[1].communities, vec![Community::new(64513, 7), Community::NO_EXPORT]);
         let p2 = plan(&objects(), "n2", &BTreeMap::new(), false);
         assert_eq!(p2.peers.len(), 1, "peer a selects rack r1 only");
+    }
+
+    #[test]
+    fn cordoned_node_announces_with_graceful_shutdown() {
+        let mut o = objects();
+        o.nodes[0].spec =
+            Some(k8s_openapi::api::core::v1::NodeSpec { unschedulable: Some(true), ..Default::default() });
+        assert!(node_cordoned(&o, "n1") && !node_cordoned(&o, "n2"));
+        let mut p = Plan { routes: vec![("203.0.113.10/32".parse().unwrap(), Default::default())], ..Plan::default() };
+        graceful_shutdown(&mut p);
+        assert_eq!(p.routes[0].1.communities, vec![Community::GRACEFUL_SHUTDOWN]);
+        assert_eq!(p.routes[0].1.local_pref, Some(0));
     }
 
     #[test]
