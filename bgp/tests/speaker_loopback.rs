@@ -190,3 +190,36 @@ async fn unconfigured_and_garbage_connections_do_not_disturb_sessions() {
 fn tracing_subscriber_init() {
     let _ = tracing_subscriber::fmt().with_env_filter("mooring_bgp=debug").with_test_writer().try_init();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restart_receiver_keeps_stale_routes_for_the_restart_time() {
+    tracing_subscriber_init();
+    use mooring_bgp::fsm::GracefulRestartConfig;
+    let port = 17906;
+    let b = speaker(64512, "10.0.0.3", Some(&format!("127.0.0.3:{port}"))).await;
+    let a = Speaker::start(SpeakerConfig {
+        local_as: 64513,
+        router_id: "10.0.0.2".parse().unwrap(),
+        listen: None,
+        hostname: None,
+        graceful_restart: Some(GracefulRestartConfig {
+            restart_time: 2,
+            restarting: false,
+            forwarding_preserved: true,
+        }),
+    })
+    .await
+    .unwrap();
+    b.add_peer(PeerConfig { passive: true, import: true, ..peer("127.0.0.2", 64513, port, "127.0.0.3") }).unwrap();
+    a.add_peer(peer("127.0.0.3", 64512, port, "127.0.0.2")).unwrap();
+    a.announce_many((0..50).map(|i| (v4(i), RouteAttrs::default())));
+    wait_for("50 routes at B", Duration::from_secs(10), || received(&b) == 50).await;
+    // A goes away without a NOTIFICATION (a restart): B keeps the routes...
+    a.shutdown(None).await;
+    wait_for("B sees the session drop", Duration::from_secs(5), || status(&b, "127.0.0.2").state != State::Established)
+        .await;
+    assert_eq!(received(&b), 50, "routes kept (stale) while the peer restarts");
+    // ...until the restart time (2 s) runs out.
+    wait_for("stale routes purged", Duration::from_secs(5), || received(&b) == 0).await;
+    b.shutdown(None).await;
+}

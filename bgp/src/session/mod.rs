@@ -41,6 +41,9 @@ pub trait Handler: Send + 'static {
     fn route_refresh(&mut self, family: Family, out: &mut BytesMut);
     /// The session left Established.
     fn down(&mut self, reason: &DownReason);
+    /// Called about once a second: time-based housekeeping (stale routes
+    /// of a peer restarting gracefully expire here).
+    fn tick(&mut self) {}
     /// Counters: a message was sent / received.
     fn count_sent(&mut self, messages: usize, updates: usize);
     fn count_received(&mut self, message: &Message);
@@ -176,7 +179,7 @@ impl<H: Handler> Session<H> {
     /// nothing is left, then write what was produced.
     async fn pump(&mut self) {
         loop {
-            while let Some(ev) = self.events.pop_front() {
+            while let Some(ev) = self.events.pop_front().or_else(|| self.next_message()) {
                 let now = std::time::Instant::now();
                 for a in self.fsm.handle(ev, now) {
                     self.act(a);
@@ -295,6 +298,8 @@ impl<H: Handler> Session<H> {
         let peer = self.transport.remote;
         self.events.push_back(Event::Start);
         self.pump().await;
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if self.shutting_down && self.fsm.state() == State::Idle {
                 break;
@@ -341,6 +346,7 @@ impl<H: Handler> Session<H> {
                         self.handler.routes_changed(&mut self.wbuf);
                     }
                 }
+                _ = housekeeping.tick() => self.handler.tick(),
                 _ = sleep_until(next_timer), if next_timer.is_some() => {
                     let now = TokioInstant::now();
                     for t in TIMERS {
@@ -357,37 +363,39 @@ impl<H: Handler> Session<H> {
         self.flush().await;
     }
 
-    /// Bytes arrived (or the connection ended): frame and decode them.
+    /// Bytes arrived (they wait in the read buffer), or the connection ended.
     fn received(&mut self, r: io::Result<usize>) {
-        match r {
-            Ok(0) | Err(_) => {
-                self.conn = None;
-                self.events.push_back(Event::Closed);
-            }
-            Ok(_) => {
-                let conn = self.conn.as_mut().expect("reading a connection");
-                loop {
-                    match frame_len(&conn.rbuf, self.rx.max_message_len()) {
-                        Ok(Some(len)) if conn.rbuf.len() >= len => {
-                            let frame = conn.rbuf.split_to(len);
-                            match Message::decode(&frame, &self.rx) {
-                                Ok(m) => {
-                                    self.handler.count_received(&m);
-                                    self.events.push_back(Event::Message(m));
-                                }
-                                Err(e) => {
-                                    self.events.push_back(Event::DecodeError(e));
-                                    break;
-                                }
-                            }
-                        }
-                        Ok(_) => break,
-                        Err(e) => {
-                            self.events.push_back(Event::DecodeError(e));
-                            break;
-                        }
+        if matches!(r, Ok(0) | Err(_)) {
+            self.conn = None;
+            self.events.push_back(Event::Closed);
+        }
+    }
+
+    /// The next whole message in the read buffer, decoded with what the
+    /// session has negotiated *by now*: messages are taken one at a time,
+    /// so an UPDATE that arrives in the same segment as the KEEPALIVE that
+    /// completes the handshake is decoded with the negotiated 4-octet AS
+    /// and extended-message settings, not the defaults.
+    fn next_message(&mut self) -> Option<Event> {
+        let conn = self.conn.as_mut()?;
+        match frame_len(&conn.rbuf, self.rx.max_message_len()) {
+            Ok(Some(len)) if conn.rbuf.len() >= len => {
+                let frame = conn.rbuf.split_to(len);
+                match Message::decode(&frame, &self.rx) {
+                    Ok(m) => {
+                        self.handler.count_received(&m);
+                        Some(Event::Message(m))
+                    }
+                    Err(e) => {
+                        conn.rbuf.clear();
+                        Some(Event::DecodeError(e))
                     }
                 }
+            }
+            Ok(_) => None,
+            Err(e) => {
+                conn.rbuf.clear();
+                Some(Event::DecodeError(e))
             }
         }
     }

@@ -320,6 +320,10 @@ impl Handler for PeerSession {
         self.emit(self.prev_state, State::Idle, Some(reason.to_string()));
     }
 
+    fn tick(&mut self) {
+        self.purge_stale_if_expired();
+    }
+
     fn count_sent(&mut self, messages: usize, updates: usize) {
         let mut s = self.status.lock().expect("status lock");
         s.messages_sent += messages as u64;
