@@ -277,3 +277,27 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
     assert_eq!(write_peer_status(&peers, "node1", &objs, &[st], &mut written).await, 0);
     assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
 }
+
+#[tokio::test]
+async fn speaker_gets_only_the_secrets_its_peers_name() {
+    let (client, mut api) = mock_client();
+    let objs = Objects {
+        peers: vec![
+            yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: a}\nspec: {peerAddress: 198.18.0.1, peerAs: 1, passwordSecretRef: {name: bgp, namespace: mooring, key: pw}}\n"),
+            yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: b}\nspec: {peerAddress: 198.18.0.2, peerAs: 1, passwordSecretRef: {name: bgp, namespace: mooring, key: pw2}}\n"),
+            yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: c}\nspec: {peerAddress: 198.18.0.3, peerAs: 1}\n"),
+        ],
+        ..Objects::default()
+    };
+    let server = tokio::spawn(async move {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bgp", "namespace": "mooring"},
+                            "data": {"pw": "czNjcmV0"}});
+        // One GET for the one Secret both peers name; no list, no watch.
+        expect(&mut api, Method::GET, "/api/v1/namespaces/mooring/secrets/bgp", 200, secret).await;
+        api
+    });
+    let got = mooring_agent::kube::speaker::referenced_secrets(&client, &objs).await;
+    assert_eq!(got.len(), 1);
+    let mut api = server.await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
+}

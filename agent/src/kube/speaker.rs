@@ -96,6 +96,26 @@ pub async fn write_peer_status(
     writes
 }
 
+/// The Secrets the BgpPeers' `passwordSecretRef`s name (missing ones are
+/// left out; the plan reports them on the BgpPeer).
+pub async fn referenced_secrets(client: &Client, objects: &Objects) -> Vec<k8s_openapi::api::core::v1::Secret> {
+    let mut out = vec![];
+    let refs: std::collections::BTreeSet<(String, String)> = objects
+        .peers
+        .iter()
+        .filter_map(|p| p.spec.password_secret_ref.as_ref().map(|r| (r.namespace.clone(), r.name.clone())))
+        .collect();
+    for (ns, name) in refs {
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+        match api.get_opt(&name).await {
+            Ok(Some(s)) => out.push(s),
+            Ok(None) => {}
+            Err(e) => warn!(secret = %format!("{ns}/{name}"), "cannot read: {e}"),
+        }
+    }
+    out
+}
+
 /// The BgpPeer objects (by name) whose address is this session's peer.
 fn peer_names(objects: &Objects) -> BTreeMap<std::net::IpAddr, String> {
     objects.peers.iter().filter_map(|p| Some((p.spec.peer_address.parse().ok()?, p.metadata.name.clone()?))).collect()
@@ -107,18 +127,24 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
     crate::metrics::serve(args.metrics_addr, metrics.clone()).await?;
     let (tx, mut changes) = mpsc::unbounded_channel();
-    let stores = Stores::start(&client, true, tx);
+    // Secrets are read one by one (`get`), only those BgpPeers name: the
+    // speaker never lists or watches the cluster's Secrets.
+    let stores = Stores::start(&client, false, tx);
     stores.ready().await;
     let mut speaker: Option<Speaker> = None;
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
+    // Secrets are not watched: re-read them now and then for password changes.
+    let mut secrets_refresh = tokio::time::interval(Duration::from_secs(60));
+    secrets_refresh.tick().await;
     let api: Api<BgpPeer> = Api::all(client.clone());
     let mut dirty = true;
     loop {
         if dirty {
             dirty = false;
-            let objects = stores.objects();
+            let mut objects = stores.objects();
+            objects.secrets = referenced_secrets(&client, &objects).await;
             let mut problems = vec![];
             let snap = plan::snapshot(&objects, &BTreeMap::new(), args.exclude_cordoned, &mut problems);
             let vips = plan::vips_from_status(&snap);
@@ -141,6 +167,7 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
                 while changes.try_recv().is_ok() {}
                 dirty = true;
             }
+            _ = secrets_refresh.tick() => dirty = true,
             _ = tick.tick() => {
                 let sessions = speaker.as_ref().map(|s| s.peers()).unwrap_or_default();
                 write_peer_status(&api, &args.node, &stores.objects(), &sessions, &mut written).await;
