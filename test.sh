@@ -10,11 +10,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing test dependencies (apt)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    frr gobgpd bird2 iproute2 tshark nftables python3 iputils-ping >/dev/null
+    frr gobgpd bird2 iproute2 tshark nftables python3 python3-venv iputils-ping >/dev/null
 fi
 
 echo "== format";  cargo fmt --all --check
 echo "== clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests";   cargo test --workspace --locked
+echo "== helm";    bash helm/check.sh
 echo "== fuzz";    bgp/fuzz/run.sh "${FUZZ_SECONDS:-60}"
 echo "== all checks passed"

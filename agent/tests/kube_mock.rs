@@ -301,3 +301,23 @@ async fn speaker_gets_only_the_secrets_its_peers_name() {
     let mut api = server.await.unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
 }
+
+#[tokio::test]
+async fn controller_summarises_established_nodes_on_bgppeers() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-0", false);
+    let mut objs = Objects::default();
+    objs.peers.push(yaml(
+        "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n\
+         status: {nodes: [{node: n1, state: Established}, {node: n2, state: Active}, {node: n3, state: Established}]}\n",
+    ));
+    let server = tokio::spawn(async move {
+        let (q, body, ctype) =
+            expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/bgppeers/edge/status", 200, peer_reply()).await;
+        assert_eq!((q.as_str(), ctype.as_str()), ("&fieldManager=mooring-controller", "application/merge-patch+json"));
+        assert_eq!(body, json!({"status": {"established": 2}}));
+    });
+    assert_eq!(r.reconcile(&objs, &leading).await, 1);
+    server.await.unwrap();
+}

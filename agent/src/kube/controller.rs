@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
-use mooring_crds::Eip;
+use mooring_crds::{BgpPeer, Eip};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -197,8 +197,36 @@ impl Reconciler {
                 Err(e) => self.failed(&key, &e),
             }
         }
+        // BgpPeer summaries: how many nodes have the session Established.
+        let peers: Api<BgpPeer> = Api::all(self.client.clone());
+        for p in &objects.peers {
+            let Some(patch) = peer_summary_patch(p) else { continue };
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let key = format!("BgpPeer/{name}");
+            if !*leading.borrow() {
+                return writes;
+            }
+            if !self.may_try(&key) {
+                continue;
+            }
+            match peers.patch_status(&name, &pp, &Patch::Merge(patch)).await {
+                Ok(_) => {
+                    writes += 1;
+                    self.backoff.remove(&key);
+                }
+                Err(e) => self.failed(&key, &e),
+            }
+        }
         writes
     }
+}
+
+/// `status.established` of a BgpPeer (nodes whose session is
+/// Established), when it differs from what the object shows.
+pub fn peer_summary_patch(p: &BgpPeer) -> Option<serde_json::Value> {
+    let st = p.status.as_ref()?;
+    let n = st.nodes.iter().filter(|e| e.state == mooring_crds::SessionState::Established).count() as i32;
+    (st.established != Some(n)).then(|| serde_json::json!({"status": {"established": n}}))
 }
 
 /// Run the controller until SIGTERM.
