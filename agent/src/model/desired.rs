@@ -20,6 +20,13 @@ pub const POOL_ANNOTATIONS: [&str; 3] =
     ["mooring.io/eip", "eip.openelb.kubesphere.io/v1alpha2", "metallb.universe.tf/address-pool"];
 pub const IPS_ANNOTATION: &str = "mooring.io/loadBalancerIPs";
 pub const SHARE_ANNOTATION: &str = "mooring.io/allow-shared-ip";
+/// `endpoints`: weight each node's path by its ready local endpoints
+/// (link-bandwidth extended community, 1 Mbit/s per endpoint).
+pub const WEIGHTING_ANNOTATION: &str = "mooring.io/weighting";
+/// `transitive` (default; what FRR 8 honours) or `non-transitive`.
+pub const LINK_BANDWIDTH_ANNOTATION: &str = "mooring.io/link-bandwidth";
+/// Link bandwidth advertised per ready endpoint: 1 Mbit/s in octets/s.
+pub const BANDWIDTH_PER_ENDPOINT: f32 = 125_000.0;
 
 /// Route attributes an address pool gives its VIPs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -189,6 +196,9 @@ pub struct Announcement {
     /// The Services behind it (`namespace/name`).
     pub services: BTreeSet<String>,
     pub pool: String,
+    /// Weighted ECMP: this node's ready endpoints behind the prefix, and
+    /// whether the link-bandwidth community is sent in its transitive form.
+    pub weight: Option<(u64, bool)>,
 }
 
 /// The routes `node` announces, given the VIPs (from the allocator in
@@ -202,6 +212,12 @@ pub fn announcements(
     for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
         let key = key_of(svc);
         let Some(addrs) = vips.get(&key) else { continue };
+        let weighted = annotation(svc, WEIGHTING_ANNOTATION) == Some("endpoints");
+        let weight = weighted.then(|| {
+            let n =
+                super::nodes::ready_endpoints_per_node(svc, &snapshot.endpoint_slices).get(node).copied().unwrap_or(0);
+            (n, annotation(svc, LINK_BANDWIDTH_ANNOTATION) != Some("non-transitive"))
+        });
         if !announcing_nodes(svc, &snapshot.endpoint_slices, &snapshot.nodes, snapshot.exclude_cordoned).contains(node)
         {
             continue;
@@ -217,18 +233,36 @@ pub fn announcements(
                 prefix,
                 services: BTreeSet::new(),
                 pool: pool.clone(),
+                weight: None,
             });
-            a.services.insert(key.clone());
+            if a.services.insert(key.clone()) {
+                // Services sharing the prefix add up their endpoints.
+                if let Some((n, transitive)) = weight {
+                    let (sum, t) = a.weight.get_or_insert((0, transitive));
+                    *sum += n;
+                    *t &= transitive;
+                }
+            }
         }
     }
     out
 }
 
 /// The speaker's route attributes for an announcement.
-pub fn route_attrs(snapshot: &Snapshot, a: &Announcement) -> mooring_bgp::speaker::RouteAttrs {
+pub fn route_attrs(snapshot: &Snapshot, a: &Announcement, local_as: u32) -> mooring_bgp::speaker::RouteAttrs {
     let adv =
         snapshot.pools.iter().find(|p| p.pool.name == a.pool).map(|p| p.advertisement.clone()).unwrap_or_default();
+    let ext_communities = a
+        .weight
+        .map(|(n, transitive)| mooring_bgp::wire::ExtCommunity::LinkBandwidth {
+            asn: u16::try_from(local_as).unwrap_or(mooring_bgp::wire::AS_TRANS),
+            bytes_per_sec: n as f32 * BANDWIDTH_PER_ENDPOINT,
+            transitive,
+        })
+        .into_iter()
+        .collect();
     mooring_bgp::speaker::RouteAttrs {
+        ext_communities,
         med: adv.med,
         local_pref: adv.local_pref,
         communities: adv.communities,

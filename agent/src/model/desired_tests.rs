@@ -94,7 +94,8 @@ fn local_vip_only_from_nodes_with_ready_endpoints_cluster_vip_from_all() {
     assert_eq!(n1, vec!["203.0.113.10/32", "203.0.113.11/32"]);
     assert_eq!(n2, vec!["203.0.113.10/32"], "n2's endpoint is not ready");
     let a = &announcements(&s, &v, "n1")[&"203.0.113.10/32".parse().unwrap()];
-    assert_eq!(route_attrs(&s, a).med, Some(10));
+    assert_eq!(route_attrs(&s, a, 64513).med, Some(10));
+    assert!(route_attrs(&s, a, 64513).ext_communities.is_empty(), "no weighting unless asked");
 }
 
 #[test]
@@ -144,4 +145,29 @@ fn same_inputs_in_any_order_give_the_same_answer() {
     for n in ["n1", "n2", "n3"] {
         assert_eq!(announcements(&s, &v1, n), announcements(&r, &v2, n));
     }
+}
+
+#[test]
+fn weighted_services_carry_link_bandwidth_per_ready_endpoint() {
+    let mut s = snapshot();
+    s.services[0] = service("local", true, json!({"metadata": {"annotations": {"mooring.io/weighting": "endpoints"}}}));
+    s.endpoint_slices = vec![slice("local", &[("n1", true), ("n2", true), ("n2", true), ("n2", true)])];
+    let v = vips(&allocate(&s));
+    let lb = |node: &str| {
+        let a = announcements(&s, &v, node);
+        let a = &a[&"203.0.113.11/32".parse().unwrap()];
+        route_attrs(&s, a, 64513).ext_communities
+    };
+    use mooring_bgp::wire::ExtCommunity::LinkBandwidth;
+    assert_eq!(lb("n1"), vec![LinkBandwidth { asn: 64513, bytes_per_sec: 125_000.0, transitive: true }]);
+    assert_eq!(lb("n2"), vec![LinkBandwidth { asn: 64513, bytes_per_sec: 375_000.0, transitive: true }]);
+    // Non-transitive form on request; 4-octet local AS becomes AS_TRANS.
+    s.services[0] = service(
+        "local",
+        true,
+        json!({"metadata": {"annotations": {"mooring.io/weighting": "endpoints", "mooring.io/link-bandwidth": "non-transitive"}}}),
+    );
+    let a = announcements(&s, &v, "n1");
+    let got = route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 4_200_000_000).ext_communities;
+    assert_eq!(got, vec![LinkBandwidth { asn: 23456, bytes_per_sec: 125_000.0, transitive: false }]);
 }

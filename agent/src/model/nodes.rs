@@ -6,7 +6,7 @@
 //!   `node.kubernetes.io/exclude-from-external-load-balancers`, and, when
 //!   asked for, not cordoned.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -33,17 +33,22 @@ pub fn slices_of<'a>(svc: &Service, slices: &'a [EndpointSlice]) -> impl Iterato
 
 /// Nodes with a ready, not terminating endpoint of the service.
 pub fn nodes_with_ready_endpoints(svc: &Service, slices: &[EndpointSlice]) -> BTreeSet<String> {
-    slices_of(svc, slices)
-        .flat_map(|s| s.endpoints.iter())
-        .filter(|e| {
-            let c = e.conditions.as_ref();
-            // "nil should be interpreted as true" for ready (discovery/v1).
-            let ready = c.and_then(|c| c.ready).unwrap_or(true);
-            let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
-            ready && !terminating
-        })
-        .filter_map(|e| e.node_name.clone())
-        .collect()
+    ready_endpoints_per_node(svc, slices).into_keys().collect()
+}
+
+/// How many ready, not terminating endpoints of the service each node has.
+pub fn ready_endpoints_per_node(svc: &Service, slices: &[EndpointSlice]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for e in slices_of(svc, slices).flat_map(|s| s.endpoints.iter()) {
+        let c = e.conditions.as_ref();
+        // "nil should be interpreted as true" for ready (discovery/v1).
+        let ready = c.and_then(|c| c.ready).unwrap_or(true);
+        let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
+        if let (true, Some(n)) = (ready && !terminating, &e.node_name) {
+            *out.entry(n.clone()).or_insert(0) += 1;
+        }
+    }
+    out
 }
 
 /// Whether a node may announce `Cluster` services.

@@ -377,17 +377,13 @@ pub fn plan_with_vips(
     if node.is_none() {
         problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
     }
+    let speaker = speaker_config(objects, node, &mut problems);
+    let local_as = speaker.as_ref().map_or(0, |s| s.local_as);
     let routes = desired::announcements(snap, vips, node_name)
         .into_values()
-        .map(|a| (a.prefix, desired::route_attrs(snap, &a)))
+        .map(|a| (a.prefix, desired::route_attrs(snap, &a, local_as)))
         .collect();
-    Plan {
-        speaker: speaker_config(objects, node, &mut problems),
-        peers: peers(objects, node, &mut problems),
-        routes,
-        desired,
-        problems,
-    }
+    Plan { speaker, peers: peers(objects, node, &mut problems), routes, desired, problems }
 }
 
 /// Whether the node is cordoned (spec.unschedulable).
