@@ -25,6 +25,13 @@ pub const SHARE_ANNOTATION: &str = "mooring.io/allow-shared-ip";
 pub const WEIGHTING_ANNOTATION: &str = "mooring.io/weighting";
 /// `transitive` (default; what FRR 8 honours) or `non-transitive`.
 pub const LINK_BANDWIDTH_ANNOTATION: &str = "mooring.io/link-bandwidth";
+/// Per-Service overrides of the pool's advertisement (steering between
+/// clusters that announce the same VIP).
+pub const MED_ANNOTATION: &str = "mooring.io/med";
+pub const LOCAL_PREF_ANNOTATION: &str = "mooring.io/local-pref";
+pub const PREPEND_ANNOTATION: &str = "mooring.io/as-path-prepend";
+pub const COMMUNITIES_ANNOTATION: &str = "mooring.io/communities";
+pub const LARGE_COMMUNITIES_ANNOTATION: &str = "mooring.io/large-communities";
 /// Link bandwidth advertised per ready endpoint: 1 Mbit/s in octets/s.
 pub const BANDWIDTH_PER_ENDPOINT: f32 = 125_000.0;
 
@@ -179,7 +186,8 @@ pub fn allocate(snapshot: &Snapshot) -> Desired {
     let mut spec_errors = BTreeMap::new();
     let mut requests = vec![];
     for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
-        let (r, e) = request_for(svc, snapshot);
+        let (r, mut e) = request_for(svc, snapshot);
+        e.extend(service_overrides(svc).1);
         if !e.is_empty() {
             spec_errors.insert(r.key.clone(), e);
         }
@@ -190,7 +198,7 @@ pub fn allocate(snapshot: &Snapshot) -> Desired {
 }
 
 /// One route a node announces.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
     pub prefix: IpNet,
     /// The Services behind it (`namespace/name`).
@@ -199,6 +207,49 @@ pub struct Announcement {
     /// Weighted ECMP: this node's ready endpoints behind the prefix, and
     /// whether the link-bandwidth community is sent in its transitive form.
     pub weight: Option<(u64, bool)>,
+    /// Per-Service overrides of the pool's advertisement (the first
+    /// Service's, by name, when several share the prefix).
+    pub overrides: Advertisement,
+}
+
+/// The advertisement overrides a Service's annotations ask for; bad values
+/// are reported (field named) and ignored.
+pub fn service_overrides(svc: &Service) -> (Advertisement, Vec<SpecError>) {
+    let mut a = Advertisement::default();
+    let mut errors = vec![];
+    let field = |k: &str| format!("metadata.annotations[{k}]");
+    let mut num = |k: &str, errors: &mut Vec<SpecError>| -> Option<u32> {
+        let v = annotation(svc, k)?;
+        match v.trim().parse() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(SpecError { field: field(k), message: format!("{v:?} is not a number") });
+                None
+            }
+        }
+    };
+    a.med = num(MED_ANNOTATION, &mut errors);
+    a.local_pref = num(LOCAL_PREF_ANNOTATION, &mut errors);
+    if let Some(p) = num(PREPEND_ANNOTATION, &mut errors) {
+        if p <= 16 {
+            a.as_path_prepend = p as u8;
+        } else {
+            errors.push(SpecError { field: field(PREPEND_ANNOTATION), message: format!("{p} is more than 16") });
+        }
+    }
+    for c in annotation(svc, COMMUNITIES_ANNOTATION).into_iter().flat_map(|v| v.split(',')).map(str::trim) {
+        match c.parse() {
+            Ok(c) => a.communities.push(c),
+            Err(e) => errors.push(SpecError { field: field(COMMUNITIES_ANNOTATION), message: format!("{e}") }),
+        }
+    }
+    for c in annotation(svc, LARGE_COMMUNITIES_ANNOTATION).into_iter().flat_map(|v| v.split(',')).map(str::trim) {
+        match c.parse() {
+            Ok(c) => a.large_communities.push(c),
+            Err(e) => errors.push(SpecError { field: field(LARGE_COMMUNITIES_ANNOTATION), message: format!("{e}") }),
+        }
+    }
+    (a, errors)
 }
 
 /// The routes `node` announces, given the VIPs (from the allocator in
@@ -234,6 +285,7 @@ pub fn announcements(
                 services: BTreeSet::new(),
                 pool: pool.clone(),
                 weight: None,
+                overrides: service_overrides(svc).0,
             });
             if a.services.insert(key.clone()) {
                 // Services sharing the prefix add up their endpoints.
@@ -261,13 +313,19 @@ pub fn route_attrs(snapshot: &Snapshot, a: &Announcement, local_as: u32) -> moor
         })
         .into_iter()
         .collect();
+    let o = &a.overrides;
+    let mut communities = adv.communities;
+    communities.extend(o.communities.iter().filter(|c| !communities.contains(c)).copied().collect::<Vec<_>>());
+    let mut large_communities = adv.large_communities;
+    large_communities
+        .extend(o.large_communities.iter().filter(|c| !large_communities.contains(c)).copied().collect::<Vec<_>>());
     mooring_bgp::speaker::RouteAttrs {
         ext_communities,
-        med: adv.med,
-        local_pref: adv.local_pref,
-        communities: adv.communities,
-        large_communities: adv.large_communities,
-        as_path_prepend: adv.as_path_prepend,
+        med: o.med.or(adv.med),
+        local_pref: o.local_pref.or(adv.local_pref),
+        communities,
+        large_communities,
+        as_path_prepend: if o.as_path_prepend > 0 { o.as_path_prepend } else { adv.as_path_prepend },
         ..Default::default()
     }
 }

@@ -171,3 +171,26 @@ fn weighted_services_carry_link_bandwidth_per_ready_endpoint() {
     let got = route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 4_200_000_000).ext_communities;
     assert_eq!(got, vec![LinkBandwidth { asn: 23456, bytes_per_sec: 125_000.0, transitive: false }]);
 }
+
+#[test]
+fn service_annotations_override_the_pools_advertisement() {
+    let mut s = snapshot();
+    s.pools[0].advertisement.communities = vec!["64513:1".parse().unwrap()];
+    s.services[1] = service(
+        "cluster",
+        false,
+        json!({"metadata": {"annotations": {"mooring.io/med": "200", "mooring.io/as-path-prepend": "3",
+               "mooring.io/communities": "64513:2, no-export", "mooring.io/local-pref": "lots"}}}),
+    );
+    let d = allocate(&s);
+    assert_eq!(d.spec_errors["shop/cluster"][0].field, "metadata.annotations[mooring.io/local-pref]");
+    let v = vips(&d);
+    let a = announcements(&s, &v, "n3");
+    let attrs = route_attrs(&s, &a[&"203.0.113.10/32".parse().unwrap()], 64513);
+    assert_eq!(attrs.med, Some(200), "the Service's MED wins over the pool's 10");
+    assert_eq!(attrs.as_path_prepend, 3);
+    assert_eq!(attrs.local_pref, None, "a bad value is ignored");
+    let want: Vec<mooring_bgp::wire::Community> =
+        vec!["64513:1".parse().unwrap(), "64513:2".parse().unwrap(), mooring_bgp::wire::Community::NO_EXPORT];
+    assert_eq!(attrs.communities, want);
+}
