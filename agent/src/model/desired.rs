@@ -218,7 +218,7 @@ pub fn service_overrides(svc: &Service) -> (Advertisement, Vec<SpecError>) {
     let mut a = Advertisement::default();
     let mut errors = vec![];
     let field = |k: &str| format!("metadata.annotations[{k}]");
-    let mut num = |k: &str, errors: &mut Vec<SpecError>| -> Option<u32> {
+    let num = |k: &str, errors: &mut Vec<SpecError>| -> Option<u32> {
         let v = annotation(svc, k)?;
         match v.trim().parse() {
             Ok(n) => Some(n),
