@@ -36,6 +36,10 @@ pub struct SpeakerArgs {
     /// our routes for the graceful-restart time.
     #[arg(long)]
     pub graceful_stop: bool,
+    /// On SIGTERM without graceful restart, first re-announce with
+    /// GRACEFUL_SHUTDOWN and LOCAL_PREF 0 and wait this many seconds.
+    #[arg(long, default_value_t = 0)]
+    pub drain_seconds: u64,
     /// While the node is cordoned, announce with GRACEFUL_SHUTDOWN (RFC 8326)
     /// and LOCAL_PREF 0 so routers drain it before anything is withdrawn.
     #[arg(long)]
@@ -178,8 +182,9 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
     info!("stopping");
     if let Some(s) = speaker.take() {
         let established = s.peers().iter().filter(|p| p.state == State::Established).count();
-        info!(established, graceful = args.graceful_stop, "closing sessions");
-        s.shutdown(if args.graceful_stop { None } else { Some("mooring speaker stopping") }).await;
+        let gr = args.graceful_stop || s.config().graceful_restart.is_some();
+        info!(established, graceful_restart = gr, "closing sessions");
+        crate::standalone::stop_speaker(&s, gr, Duration::from_secs(args.drain_seconds)).await;
     }
     Ok(())
 }

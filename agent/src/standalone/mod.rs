@@ -39,9 +39,15 @@ pub struct StandaloneArgs {
     #[arg(long)]
     pub exclude_cordoned: bool,
     /// On SIGTERM close sessions without a NOTIFICATION, so routers keep
-    /// our routes for the graceful-restart time.
+    /// our routes for the graceful-restart time (also the default when the
+    /// BgpConf enables graceful restart).
     #[arg(long)]
     pub graceful_stop: bool,
+    /// On SIGTERM without graceful restart, first re-announce everything
+    /// with GRACEFUL_SHUTDOWN (RFC 8326) and LOCAL_PREF 0 and wait this many
+    /// seconds, so routers move traffic away before the withdraw.
+    #[arg(long, default_value_t = 0)]
+    pub drain_seconds: u64,
     /// While this node's Node is cordoned, announce with GRACEFUL_SHUTDOWN
     /// (RFC 8326) and LOCAL_PREF 0 so routers drain it first.
     #[arg(long)]
@@ -74,6 +80,8 @@ struct Runner {
     metrics: Arc<Metrics>,
     last_problems: Vec<String>,
     last_pools: BTreeMap<String, pool_status::PoolStatus>,
+    /// This run follows a graceful stop: set the Restart State bit.
+    restarting: bool,
 }
 
 impl Runner {
@@ -91,6 +99,9 @@ impl Runner {
         let mut plan = plan::plan(&objects, &self.args.node, &self.state.get(), self.args.exclude_cordoned);
         if self.args.graceful_shutdown_on_cordon && plan::node_cordoned(&objects, &self.args.node) {
             plan::graceful_shutdown(&mut plan);
+        }
+        if let Some(gr) = plan.speaker.as_mut().and_then(|s| s.graceful_restart.as_mut()) {
+            gr.restarting = self.restarting;
         }
         let problems: Vec<String> = plan.problems.iter().map(|p| p.to_string()).collect();
         if problems != self.last_problems {
@@ -218,8 +229,13 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
         metrics: metrics.clone(),
         last_problems: vec![],
         last_pools: BTreeMap::new(),
+        restarting: false,
     };
     runner.reload();
+    runner.restarting = runner.state.take_graceful_restart(Duration::from_secs(4095));
+    if runner.restarting {
+        info!("restarting gracefully: the Restart State bit is set in our OPEN");
+    }
     runner.apply().await?;
     metrics.ready.set(1);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -257,9 +273,34 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
     }
     info!("stopping");
     if let Some(s) = runner.speaker.take() {
-        s.shutdown(if runner.args.graceful_stop { None } else { Some("mooring standalone stopping") }).await;
+        let gr = s.config().graceful_restart.is_some();
+        stop_speaker(&s, runner.args.graceful_stop || gr, Duration::from_secs(runner.args.drain_seconds)).await;
+        if runner.args.graceful_stop || gr {
+            if let Err(e) = runner.state.mark_graceful_stop() {
+                warn!("{e:#}");
+            }
+        }
     }
     Ok(())
+}
+
+/// Stop every session: for a graceful restart just close (routers keep our
+/// routes); otherwise drain first when asked (GRACEFUL_SHUTDOWN, LOCAL_PREF
+/// 0, wait), then withdraw with a Cease.
+pub async fn stop_speaker(s: &Speaker, graceful_restart: bool, drain: Duration) {
+    if graceful_restart {
+        info!("graceful restart: closing sessions without a NOTIFICATION");
+        s.shutdown(None).await;
+        return;
+    }
+    if !drain.is_zero() {
+        info!("graceful shutdown: draining for {drain:?} before the withdraw");
+        let mut p = Plan { routes: s.routes(), ..Plan::default() };
+        plan::graceful_shutdown(&mut p);
+        s.set_routes(p.routes);
+        tokio::time::sleep(drain).await;
+    }
+    s.shutdown(Some("mooring stopping")).await;
 }
 
 /// Watch the config path; each change sends `()`.

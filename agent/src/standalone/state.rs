@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 const FILE: &str = "allocations.json";
+/// Written on a graceful stop, read (and removed) on the next start.
+const RESTART_MARKER: &str = "graceful-restart";
 
 #[derive(Debug)]
 pub struct StateStore {
@@ -28,6 +30,32 @@ impl StateStore {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         Ok(StateStore { path: Some(path), held: Mutex::new(held) })
+    }
+
+    fn marker(&self) -> Option<PathBuf> {
+        self.path.as_ref().map(|p| p.with_file_name(RESTART_MARKER))
+    }
+
+    /// Note that we stopped for a graceful restart (routers keep our routes).
+    pub fn mark_graceful_stop(&self) -> Result<()> {
+        if let Some(m) = self.marker() {
+            std::fs::write(&m, b"").with_context(|| format!("writing {}", m.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the previous run stopped for a graceful restart no longer
+    /// than `within` ago (then our OPEN carries the Restart State bit).
+    /// The marker is consumed.
+    pub fn take_graceful_restart(&self, within: std::time::Duration) -> bool {
+        let Some(m) = self.marker() else { return false };
+        let recent = std::fs::metadata(&m)
+            .and_then(|md| md.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age <= within);
+        let _ = std::fs::remove_file(&m);
+        recent
     }
 
     pub fn get(&self) -> BTreeMap<String, Vec<IpAddr>> {
@@ -64,6 +92,19 @@ mod tests {
         assert_eq!(again.get()["shop/web"], vec!["203.0.113.10".parse::<IpAddr>().unwrap()]);
         std::fs::write(dir.join(FILE), "garbage").unwrap();
         assert!(StateStore::open(Some(&dir)).unwrap_err().to_string().contains("not a state file"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn graceful_restart_marker_is_consumed_once() {
+        let dir = std::env::temp_dir().join(format!("mooring-state-gr-{}", std::process::id()));
+        let s = StateStore::open(Some(&dir)).unwrap();
+        assert!(!s.take_graceful_restart(std::time::Duration::from_secs(60)));
+        s.mark_graceful_stop().unwrap();
+        assert!(s.take_graceful_restart(std::time::Duration::from_secs(60)));
+        assert!(!s.take_graceful_restart(std::time::Duration::from_secs(60)), "consumed");
+        s.mark_graceful_stop().unwrap();
+        assert!(!s.take_graceful_restart(std::time::Duration::ZERO), "too old for a zero restart time");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
