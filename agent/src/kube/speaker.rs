@@ -144,9 +144,12 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
     secrets_refresh.tick().await;
     let api: Api<BgpPeer> = Api::all(client.clone());
     let mut dirty = true;
+    let mut damper = crate::standalone::damping::WeightDamper::new(Duration::from_secs(2));
+    let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         if dirty {
             dirty = false;
+            retry_at = None;
             let mut objects = stores.objects();
             objects.secrets = referenced_secrets(&client, &objects).await;
             let mut problems = vec![];
@@ -160,8 +163,15 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
                 warn!("{pr}");
             }
             metrics.routes.set(p.routes.len() as i64);
-            if let Err(e) = crate::standalone::drive(&mut speaker, &metrics, p).await {
-                warn!("{e:#}");
+            let now = std::time::Instant::now();
+            match damper.check(&p.routes, now) {
+                Err(at) => retry_at = Some(tokio::time::Instant::from_std(at)),
+                Ok(()) => {
+                    damper.applied(&p.routes, now);
+                    if let Err(e) = crate::standalone::drive(&mut speaker, &metrics, p).await {
+                        warn!("{e:#}");
+                    }
+                }
             }
             metrics.ready.set(1);
         }
@@ -172,6 +182,7 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
                 dirty = true;
             }
             _ = secrets_refresh.tick() => dirty = true,
+            _ = async { tokio::time::sleep_until(retry_at.expect("guarded")).await }, if retry_at.is_some() => dirty = true,
             _ = tick.tick() => {
                 let sessions = speaker.as_ref().map(|s| s.peers()).unwrap_or_default();
                 write_peer_status(&api, &args.node, &stores.objects(), &sessions, &mut written).await;

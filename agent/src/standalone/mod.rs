@@ -1,6 +1,7 @@
 //! `mooring standalone`: run the model and the speaker for one node from
 //! manifest files, with no Kubernetes.
 
+pub mod damping;
 pub mod plan;
 pub mod pool_status;
 mod state;
@@ -82,6 +83,9 @@ struct Runner {
     last_pools: BTreeMap<String, pool_status::PoolStatus>,
     /// This run follows a graceful stop: set the Restart State bit.
     restarting: bool,
+    damper: damping::WeightDamper,
+    /// A weight-only change waits until then.
+    retry_at: Option<tokio::time::Instant>,
 }
 
 impl Runner {
@@ -146,6 +150,14 @@ impl Runner {
         self.last_pools = pools;
         self.metrics.vips.set(plan.desired.allocations.values().map(|a| a.addresses.len() as i64).sum());
         self.metrics.routes.set(plan.routes.len() as i64);
+        let now = std::time::Instant::now();
+        if let Err(at) = self.damper.check(&plan.routes, now) {
+            // Only weights moved, too soon after the last move: later.
+            self.retry_at = Some(tokio::time::Instant::from_std(at));
+            return Ok(());
+        }
+        self.retry_at = None;
+        self.damper.applied(&plan.routes, now);
         self.drive(plan).await
     }
 
@@ -230,6 +242,8 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
         last_problems: vec![],
         last_pools: BTreeMap::new(),
         restarting: false,
+        damper: damping::WeightDamper::new(Duration::from_secs(2)),
+        retry_at: None,
     };
     runner.reload();
     runner.restarting = runner.state.take_graceful_restart(Duration::from_secs(4095));
@@ -250,6 +264,9 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
                 info!("configuration changed: reloading");
                 runner.reload();
                 metrics.reloads.inc();
+                if let Err(e) = runner.apply().await { error!("{e:#}"); }
+            }
+            _ = sleep_until(runner.retry_at), if runner.retry_at.is_some() => {
                 if let Err(e) = runner.apply().await { error!("{e:#}"); }
             }
             _ = hup.recv() => {
@@ -301,6 +318,10 @@ pub async fn stop_speaker(s: &Speaker, graceful_restart: bool, drain: Duration) 
         tokio::time::sleep(drain).await;
     }
     s.shutdown(Some("mooring stopping")).await;
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    tokio::time::sleep_until(at.expect("guarded")).await
 }
 
 /// Watch the config path; each change sends `()`.
