@@ -29,21 +29,8 @@ pub struct SpeakerArgs {
     pub node: String,
     #[arg(long, default_value = "0.0.0.0:9473")]
     pub metrics_addr: SocketAddr,
-    /// Cordoned nodes stop announcing Cluster services.
-    #[arg(long)]
-    pub exclude_cordoned: bool,
-    /// On SIGTERM close sessions without a NOTIFICATION, so routers keep
-    /// our routes for the graceful-restart time.
-    #[arg(long)]
-    pub graceful_stop: bool,
-    /// On SIGTERM without graceful restart, first re-announce with
-    /// GRACEFUL_SHUTDOWN and LOCAL_PREF 0 and wait this many seconds.
-    #[arg(long, default_value_t = 0)]
-    pub drain_seconds: u64,
-    /// While the node is cordoned, announce with GRACEFUL_SHUTDOWN (RFC 8326)
-    /// and LOCAL_PREF 0 so routers drain it before anything is withdrawn.
-    #[arg(long)]
-    pub graceful_shutdown_on_cordon: bool,
+    #[command(flatten)]
+    pub node_options: crate::standalone::NodeOptions,
 }
 
 /// The field manager of one node's BgpPeer status entries.
@@ -153,12 +140,10 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
             let mut objects = stores.objects();
             objects.secrets = referenced_secrets(&client, &objects).await;
             let mut problems = vec![];
-            let snap = plan::snapshot(&objects, &BTreeMap::new(), args.exclude_cordoned, &mut problems);
+            let snap = plan::snapshot(&objects, &BTreeMap::new(), args.node_options.exclude_cordoned, &mut problems);
             let vips = plan::vips_from_status(&snap);
             let mut p = plan::plan_with_vips(&objects, &snap, &args.node, &vips, Default::default(), problems);
-            if args.graceful_shutdown_on_cordon && plan::node_cordoned(&objects, &args.node) {
-                plan::graceful_shutdown(&mut p);
-            }
+            args.node_options.adjust(&objects, &args.node, &mut p);
             for pr in &p.problems {
                 warn!("{pr}");
             }
@@ -193,9 +178,8 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
     info!("stopping");
     if let Some(s) = speaker.take() {
         let established = s.peers().iter().filter(|p| p.state == State::Established).count();
-        let gr = args.graceful_stop || s.config().graceful_restart.is_some();
-        info!(established, graceful_restart = gr, "closing sessions");
-        crate::standalone::stop_speaker(&s, gr, Duration::from_secs(args.drain_seconds)).await;
+        info!(established, "closing sessions");
+        args.node_options.stop(&s).await;
     }
     Ok(())
 }

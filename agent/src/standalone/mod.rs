@@ -36,6 +36,13 @@ pub struct StandaloneArgs {
     /// Serve /metrics, /healthz and /readyz here.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub node_options: NodeOptions,
+}
+
+/// How a node announces and stops; shared by `standalone` and `speaker`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NodeOptions {
     /// Cordoned nodes stop announcing Cluster services.
     #[arg(long)]
     pub exclude_cordoned: bool,
@@ -53,6 +60,23 @@ pub struct StandaloneArgs {
     /// (RFC 8326) and LOCAL_PREF 0 so routers drain it first.
     #[arg(long)]
     pub graceful_shutdown_on_cordon: bool,
+}
+
+impl NodeOptions {
+    /// Apply the cordon rule to a plan.
+    pub fn adjust(&self, objects: &Objects, node: &str, plan: &mut Plan) {
+        if self.graceful_shutdown_on_cordon && plan::node_cordoned(objects, node) {
+            plan::graceful_shutdown(plan);
+        }
+    }
+
+    /// Stop the speaker as asked (see [`stop_speaker`]); true when it was a
+    /// graceful-restart stop.
+    pub async fn stop(&self, s: &Speaker) -> bool {
+        let gr = self.graceful_stop || s.config().graceful_restart.is_some();
+        stop_speaker(s, gr, Duration::from_secs(self.drain_seconds)).await;
+        gr
+    }
 }
 
 /// Sort loaded objects into the plan's input.
@@ -100,10 +124,9 @@ impl Runner {
 
     async fn apply(&mut self) -> Result<()> {
         let objects = objects(&self.manifests);
-        let mut plan = plan::plan(&objects, &self.args.node, &self.state.get(), self.args.exclude_cordoned);
-        if self.args.graceful_shutdown_on_cordon && plan::node_cordoned(&objects, &self.args.node) {
-            plan::graceful_shutdown(&mut plan);
-        }
+        let opts = &self.args.node_options;
+        let mut plan = plan::plan(&objects, &self.args.node, &self.state.get(), opts.exclude_cordoned);
+        opts.adjust(&objects, &self.args.node, &mut plan);
         if let Some(gr) = plan.speaker.as_mut().and_then(|s| s.graceful_restart.as_mut()) {
             gr.restarting = self.restarting;
         }
@@ -290,9 +313,7 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
     }
     info!("stopping");
     if let Some(s) = runner.speaker.take() {
-        let gr = s.config().graceful_restart.is_some();
-        stop_speaker(&s, runner.args.graceful_stop || gr, Duration::from_secs(runner.args.drain_seconds)).await;
-        if runner.args.graceful_stop || gr {
+        if runner.args.node_options.stop(&s).await {
             if let Err(e) = runner.state.mark_graceful_stop() {
                 warn!("{e:#}");
             }
