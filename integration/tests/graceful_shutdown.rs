@@ -1,0 +1,157 @@
+//! Graceful shutdown (RFC 8326) against an abrupt loss: a node that goes
+//! away while announcing loses the connections hashed to it until BGP
+//! notices; draining it first (`--drain-seconds`: GRACEFUL_SHUTDOWN, the
+//! edge's inbound policy sets LOCAL_PREF 0, traffic moves) before it goes
+//! away loses none. Both are measured with the same client loop.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mooring_integration::{fib_nexthops, mooring_bin, poll, require_lab, run_ok, Frr, Lab, Node, Proc};
+
+const ID: u8 = 14;
+const VIP: &str = "203.0.113.150";
+
+fn frr_conf(lab: &Lab) -> String {
+    format!(
+        "frr defaults datacenter
+hostname mit{id}
+bgp community-list standard GSHUT permit graceful-shutdown
+route-map NODES-IN permit 10
+ match community GSHUT
+ set local-preference 0
+route-map NODES-IN permit 20
+router bgp 64512
+ bgp router-id {r}
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor NODES peer-group
+ neighbor NODES remote-as external
+ neighbor NODES timers 1 3
+ bgp listen range 198.18.{id}.0/24 peer-group NODES
+ address-family ipv4 unicast
+  neighbor NODES route-map NODES-IN in
+  maximum-paths 16
+ exit-address-family
+",
+        id = lab.id,
+        r = lab.router_v4
+    )
+}
+
+fn manifests(dir: &Path, lab: &Lab, nodes: &[Node]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let node_docs: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("apiVersion: v1\nkind: Node\nmetadata: {{name: n{}}}\nstatus: {{addresses: [{{type: InternalIP, address: {}}}]}}\n", i + 1, n.v4))
+        .collect();
+    std::fs::write(
+        dir.join("all.yaml"),
+        format!(
+            "apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {{name: default}}\nspec: {{as: 64513}}\n---\n\
+             apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {{name: edge}}\nspec: {{peerAddress: {}, peerAs: 64512, holdTime: 3s, families: [ipv4-unicast]}}\n---\n\
+             apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {{name: vip}}\nspec: {{address: {VIP}/32}}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 8080, protocol: TCP}}]}}\n---\n{}",
+            lab.router_v4,
+            node_docs.join("---\n")
+        ),
+    )
+    .unwrap();
+}
+
+/// Take the node off the network (everything on eth0 dropped).
+fn unplug(lab: &Lab, n: &Node) {
+    let rules = lab.path(&format!("unplug-{}.nft", n.ns));
+    std::fs::write(
+        &rules,
+        "add table inet unplug\nadd chain inet unplug in { type filter hook input priority 0; }\n\
+         add chain inet unplug out { type filter hook output priority 0; }\n\
+         add rule inet unplug in iifname \"eth0\" drop\nadd rule inet unplug out oifname \"eth0\" drop\n",
+    )
+    .unwrap();
+    run_ok(&["ip", "netns", "exec", &n.ns, "nft", "-f", rules.to_str().unwrap()]);
+}
+
+fn plug(n: &Node) {
+    run_ok(&["ip", "netns", "exec", &n.ns, "nft", "delete", "table", "inet", "unplug"]);
+}
+
+/// A client loop (one connection every 10 ms, 0.3 s timeout) for `secs`; returns (ok, failed).
+fn client_loop(client: &Node, secs: u32) -> std::process::Child {
+    let script = format!(
+        "import socket, time\nok = fail = 0\nend = time.time() + {secs}\nwhile time.time() < end:\n    try:\n        s = socket.create_connection(('{VIP}', 8080), timeout=0.3); s.recv(16); s.close(); ok += 1\n    except OSError:\n        fail += 1\n    time.sleep(0.01)\nprint(ok, fail)\n"
+    );
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &client.ns, "python3", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn result(c: std::process::Child) -> (u32, u32) {
+    let out = c.wait_with_output().unwrap();
+    let v: Vec<u32> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(|x| x.parse().unwrap()).collect();
+    (v[0], v[1])
+}
+
+#[test]
+fn draining_before_going_away_loses_fewer_connections() {
+    require_lab!();
+    let lab = Lab::new(ID);
+    let nodes: Vec<Node> = ["n1", "n2"].iter().map(|n| lab.node(n)).collect();
+    let client = lab.client();
+    let _frr = Frr::start(&lab, &lab.router, &frr_conf(&lab));
+    let dir = lab.path("manifests");
+    manifests(&dir, &lab, &nodes);
+    let bin = mooring_bin();
+    let start = |i: usize| -> Proc {
+        let name = format!("n{}", i + 1);
+        let args = [
+            bin.to_str().unwrap(),
+            "standalone",
+            "--node",
+            &name,
+            "--config",
+            dir.to_str().unwrap(),
+            "--drain-seconds",
+            "2",
+        ];
+        lab.spawn_env(&nodes[i].ns, &name, &args, &[("MOORING_LOG", "info"), ("NO_COLOR", "1")])
+    };
+    for (i, n) in nodes.iter().enumerate() {
+        run_ok(&["ip", "-n", &n.ns, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+        lab.responder(&n.ns, "0.0.0.0", 8080, &format!("n{}", i + 1));
+    }
+    let both = vec![nodes[0].v4.clone(), nodes[1].v4.clone()];
+    let mut n1 = start(0);
+    let _n2 = start(1);
+    poll("both next hops", Duration::from_secs(20), || (fib_nexthops(&lab.router, VIP) == both).then_some(()));
+
+    // Abrupt: node 1 drops off the network while announcing.
+    let c = client_loop(&client, 6);
+    std::thread::sleep(Duration::from_secs(1));
+    unplug(&lab, &nodes[0]);
+    let (ok_a, fail_a) = result(c);
+    println!("abrupt loss: {ok_a} ok, {fail_a} failed");
+    plug(&nodes[0]);
+    n1.signal(libc::SIGKILL);
+    assert!(lab.wait_exit(&n1, Duration::from_secs(5)));
+    n1 = start(0);
+    poll("both next hops again", Duration::from_secs(20), || (fib_nexthops(&lab.router, VIP) == both).then_some(()));
+
+    // Graceful: drain node 1 first (SIGTERM, 2 s of GRACEFUL_SHUTDOWN), then it drops off.
+    let c = client_loop(&client, 6);
+    std::thread::sleep(Duration::from_secs(1));
+    n1.signal(libc::SIGTERM);
+    poll("traffic moved to n2", Duration::from_secs(2), || {
+        (fib_nexthops(&lab.router, VIP) == vec![nodes[1].v4.clone()]).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    unplug(&lab, &nodes[0]);
+    let (ok_g, fail_g) = result(c);
+    println!("drained first: {ok_g} ok, {fail_g} failed");
+    assert!(ok_a > 100 && ok_g > 100, "the loops ran");
+    assert!(fail_a > 0, "an abrupt loss does lose connections (else the test shows nothing)");
+    assert_eq!(fail_g, 0, "draining first loses none");
+}
