@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ipnet::IpNet;
+use mooring_bgp::bfd::BfdConfig;
 use mooring_bgp::fsm::GracefulRestartConfig;
 use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, RouteAttrs, Speaker, SpeakerConfig};
 use mooring_bgp::wire::{Community, ExtCommunity, Family, LargeCommunity};
@@ -24,7 +25,8 @@ pub struct AnnounceArgs {
     pub listen: Option<SocketAddr>,
     /// A peer: ADDR,as=N[,port=N][,passive][,md5=PASSWORD][,hold=SECS][,keepalive=SECS]
     /// [,multihop=TTL][,gtsm][,source=IP][,import][,max-prefixes=N[:warn]][,families=ipv4|ipv6|both]
-    /// [,nh6=IPV6][,nh4=IPV4][,connect-retry=SECS]
+    /// [,nh6=IPV6][,nh4=IPV4][,connect-retry=SECS][,bfd[=INTERVAL_MS[:MULT]]]
+    /// (`bfd`: BFD with 300 ms x 3; `bfd=100:5`: 100 ms TX/RX intervals, multiplier 5)
     #[arg(long = "peer", required = true)]
     pub peers: Vec<String>,
     /// A prefix to announce (repeatable).
@@ -102,6 +104,25 @@ pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
                     _ => bail!("{}", ctx()),
                 };
                 cfg.max_prefixes = Some(MaxPrefixes { limit: n.parse().with_context(ctx)?, teardown });
+            }
+            "bfd" => {
+                let mut b = BfdConfig::default();
+                if !v.is_empty() {
+                    let (ms, mult) = v.split_once(':').map_or((v, None), |(a, m)| (a, Some(m)));
+                    let ms: u64 = ms.parse().with_context(ctx)?;
+                    if !(10..=60_000).contains(&ms) {
+                        bail!("peer {spec:?}: bfd interval must be 10..=60000 ms");
+                    }
+                    b.min_tx = Duration::from_millis(ms);
+                    b.min_rx = b.min_tx;
+                    if let Some(m) = mult {
+                        b.multiplier = m.parse().with_context(ctx)?;
+                        if b.multiplier == 0 {
+                            bail!("peer {spec:?}: bfd multiplier must be 1..=255");
+                        }
+                    }
+                }
+                cfg.bfd = Some(b);
             }
             "families" => {
                 cfg.families = match v {
@@ -231,5 +252,13 @@ mod tests {
         assert!(parse_peer("198.18.0.1,as=1,hold=2").is_err());
         assert!(parse_peer("198.18.0.1,as=1,bogus").is_err());
         assert!(parse_peer("nope,as=1").is_err());
+        assert_eq!(parse_peer("198.18.0.1,as=1").unwrap().bfd, None);
+        assert_eq!(parse_peer("198.18.0.1,as=1,bfd").unwrap().bfd, Some(BfdConfig::default()));
+        let b = parse_peer("198.18.0.1,as=1,bfd=100:5").unwrap().bfd.unwrap();
+        assert_eq!((b.min_tx, b.min_rx, b.multiplier), (Duration::from_millis(100), Duration::from_millis(100), 5));
+        assert_eq!(parse_peer("198.18.0.1,as=1,bfd=50").unwrap().bfd.unwrap().multiplier, 3);
+        for bad in ["bfd=5", "bfd=100:0", "bfd=100:256", "bfd=x", "bfd=100:"] {
+            assert!(parse_peer(&format!("198.18.0.1,as=1,{bad}")).is_err(), "{bad}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod bfd;
 pub mod fsm;
 pub mod session;
 pub mod speaker;

@@ -122,6 +122,54 @@ pub struct BgpPeerSpec {
     #[x_kube(merge_strategy = ListMerge::Set)]
     #[x_kube(validation = Rule::new(rules::large_communities_rule()).message("large community parts must be at most 4294967295"))]
     pub large_communities: Vec<String>,
+
+    /// BFD (RFC 5880, single hop RFC 5881) with the neighbour: when it declares the path down,
+    /// the BGP session is torn down at once (Cease / BFD Down) instead of after the hold time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdSpec>,
+}
+
+/// Schema pattern of a BFD interval: milliseconds or seconds (`300ms`, `1s`).
+pub const BFD_INTERVAL_PATTERN: &str = "^[0-9]{1,5}(ms|s)$";
+
+/// CEL rule of a BFD interval: 10ms..=60s.
+pub const BFD_INTERVAL_RULE: &str = "duration(self) >= duration('10ms') && duration(self) <= duration('60s')";
+
+/// BFD settings of a peer.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BfdSpec {
+    /// Run BFD with this neighbour. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Desired minimum transmit interval once the session is Up (`300ms`, `1s`; 10ms..=60s).
+    /// Default `300ms`.
+    #[serde(default = "default_bfd_interval")]
+    #[schemars(pattern(BFD_INTERVAL_PATTERN), length(min = 2, max = 8))]
+    #[x_kube(validation = Rule::new(BFD_INTERVAL_RULE).message("minTxInterval must be between 10ms and 60s"))]
+    pub min_tx_interval: String,
+    /// Required minimum receive interval (`300ms`, `1s`; 10ms..=60s). Default `300ms`.
+    #[serde(default = "default_bfd_interval")]
+    #[schemars(pattern(BFD_INTERVAL_PATTERN), length(min = 2, max = 8))]
+    #[x_kube(validation = Rule::new(BFD_INTERVAL_RULE).message("minRxInterval must be between 10ms and 60s"))]
+    pub min_rx_interval: String,
+    /// Detection multiplier (1..=255): the neighbour is declared down after this many
+    /// intervals without a packet. Default 3.
+    #[serde(default = "default_bfd_multiplier")]
+    #[schemars(range(min = 1, max = 255))]
+    pub multiplier: u8,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_bfd_interval() -> String {
+    "300ms".into()
+}
+
+fn default_bfd_multiplier() -> u8 {
+    3
 }
 
 fn default_port() -> i32 {

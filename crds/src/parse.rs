@@ -250,6 +250,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_secs(total))
 }
 
+/// A BFD interval: `N` milliseconds or seconds (`300ms`, `1s`, at most 5 digits), the
+/// form of `BgpPeer` `spec.bfd.minTxInterval` (see [`crate::bgppeer::BFD_INTERVAL_PATTERN`]).
+pub fn parse_ms_duration(s: &str) -> Result<Duration, DurationError> {
+    let err = || DurationError { input: s.to_string() };
+    let (digits, ms) = match s.strip_suffix("ms") {
+        Some(d) => (d, true),
+        None => (s.strip_suffix('s').ok_or_else(err)?, false),
+    };
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err());
+    }
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    Ok(if ms { Duration::from_millis(n) } else { Duration::from_secs(n) })
+}
+
 /// Well-known communities (RFC 1997, 3765, 7999, 8326) by the names the CRDs accept.
 pub const WELL_KNOWN_COMMUNITIES: [(&str, u32); 5] = [
     ("no-export", 0xFFFF_FF01),
@@ -456,6 +471,22 @@ mod tests {
             let e = parse_duration(bad).unwrap_err();
             assert_eq!(e.input, bad);
             assert!(e.to_string().contains("is not a duration"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ms_durations() {
+        let ms = |s: &str| parse_ms_duration(s).map(|d| d.as_millis());
+        assert_eq!(ms("300ms"), Ok(300));
+        assert_eq!(ms("1s"), Ok(1000));
+        assert_eq!(ms("99999ms"), Ok(99999));
+        let re = regex::Regex::new(crate::bgppeer::BFD_INTERVAL_PATTERN).unwrap();
+        for bad in ["", "ms", "s", "300", "1.5s", "1m", "100000ms", "-1ms", " 1s", "1s ", "1h", "1sms"] {
+            assert!(parse_ms_duration(bad).is_err(), "{bad}");
+            assert!(!re.is_match(bad), "{bad}");
+        }
+        for good in ["300ms", "1s", "0ms", "60s"] {
+            assert!(re.is_match(good));
         }
     }
 

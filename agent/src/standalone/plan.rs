@@ -233,6 +233,25 @@ pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>
         c.large_communities =
             parse_list::<LargeCommunity>(&s.large_communities, &obj, "spec.largeCommunities", problems);
         c.connect_retry = Duration::from_secs(5);
+        if let Some(b) = s.bfd.as_ref().filter(|b| b.enabled) {
+            let interval =
+                |v: &str, field: &str, problems: &mut Vec<Problem>| match mooring_crds::parse::parse_ms_duration(v) {
+                    Ok(d) if (Duration::from_millis(10)..=Duration::from_secs(60)).contains(&d) => Some(d),
+                    _ => {
+                        problems.push(problem(obj.clone(), field, format!("{v:?} is not an interval of 10ms..60s")));
+                        None
+                    }
+                };
+            let tx = interval(&b.min_tx_interval, "spec.bfd.minTxInterval", problems);
+            let rx = interval(&b.min_rx_interval, "spec.bfd.minRxInterval", problems);
+            match (tx, rx, b.multiplier) {
+                (Some(min_tx), Some(min_rx), m) if m > 0 => {
+                    c.bfd = Some(mooring_bgp::bfd::BfdConfig { min_tx, min_rx, multiplier: m })
+                }
+                (_, _, 0) => problems.push(problem(obj.clone(), "spec.bfd.multiplier", "must be 1..255".to_string())),
+                _ => {}
+            }
+        }
         if let Some(n) = node {
             // Next hops for the family the session's own address does not give.
             for a in n.status.iter().flat_map(|s| s.addresses.iter().flatten()).filter(|a| a.type_ == "InternalIP") {

@@ -56,6 +56,9 @@ pub enum Command {
     Shutdown(Option<Notification>),
     /// A connection from the peer, accepted by the shared listener.
     Inbound(TcpStream),
+    /// Tear down an Established session at once with this NOTIFICATION
+    /// (e.g. Cease / BFD Down) and start again; ignored when not Established.
+    Down(Notification),
 }
 
 /// Writes that take longer than this fail the connection (a peer that
@@ -314,6 +317,12 @@ impl<H: Handler> Session<H> {
                         self.events.push_back(Event::Stop(n));
                     }
                     Some(Command::Inbound(s)) => self.inbound(s),
+                    Some(Command::Down(n)) => {
+                        if self.fsm.state() == State::Established {
+                            self.events.push_back(Event::Stop(Some(n)));
+                            self.events.push_back(Event::Start);
+                        }
+                    }
                     None => {
                         self.shutting_down = true;
                         self.events.push_back(Event::Stop(Some(Notification::admin_shutdown("peer removed"))));

@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 pub use export::RouteAttrs;
 
+use crate::bfd::{self, BfdConfig, BfdState};
 use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
 use crate::session::{socket, Command, Session, Transport};
 use crate::wire::{Community, Family, LargeCommunity, Notification};
@@ -76,6 +77,10 @@ pub struct PeerConfig {
     pub next_hop_v4: Option<Ipv4Addr>,
     pub next_hop_v6: Option<Ipv6Addr>,
     pub next_hop_v6_link_local: Option<Ipv6Addr>,
+    /// Run a single-hop BFD session with the peer (from the BGP
+    /// session's local address, or `source` until that is known) and
+    /// tear the BGP session down (Cease / BFD Down) when BFD goes down.
+    pub bfd: Option<BfdConfig>,
 }
 
 impl PeerConfig {
@@ -101,6 +106,7 @@ impl PeerConfig {
             next_hop_v4: None,
             next_hop_v6: None,
             next_hop_v6_link_local: None,
+            bfd: None,
         }
     }
 }
@@ -165,6 +171,7 @@ struct PeerHandle {
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<Mutex<PeerStatus>>,
     task: JoinHandle<()>,
+    bfd_task: Option<JoinHandle<()>>,
 }
 
 struct Inner {
@@ -175,6 +182,8 @@ struct Inner {
     listener: Option<(Arc<tokio::net::TcpListener>, SocketAddr)>,
     accept_task: Mutex<Option<JoinHandle<()>>>,
     seed: Mutex<u64>,
+    /// BFD receive sockets, opened when a peer first uses BFD.
+    bfd_mux: std::sync::OnceLock<Arc<bfd::Mux>>,
 }
 
 /// The speaker handle.
@@ -211,6 +220,7 @@ impl Speaker {
             listener,
             accept_task: Mutex::new(None),
             seed: Mutex::new(seed),
+            bfd_mux: std::sync::OnceLock::new(),
         });
         if let Some((l, _)) = &inner.listener {
             let task = tokio::spawn(accept_loop(l.clone(), Arc::downgrade(&inner)));
@@ -294,12 +304,18 @@ impl Speaker {
             *s
         };
         let fsm = Fsm::new(local, Backoff::default(), seed);
-        let handler =
+        let mut handler =
             peer::PeerSession::new(cfg.clone(), self.inner.shared.clone(), status.clone(), self.inner.events.clone());
         let (tx, rx) = mpsc::unbounded_channel();
+        let bfd_task = cfg.bfd.map(|b| {
+            let (local_tx, local_rx) = watch::channel(cfg.source);
+            handler.bfd_local = Some(local_tx);
+            let mux = self.inner.bfd_mux.get_or_init(|| bfd::Mux::new(bfd::CONTROL_PORT)).clone();
+            tokio::spawn(run_bfd(b, cfg.address, local_rx, mux, seed, tx.downgrade()))
+        });
         let routes = self.inner.version.subscribe();
         let task = tokio::spawn(Session::new(fsm, transport, handler).run(rx, routes));
-        PeerHandle { config: cfg, commands: tx, status, task }
+        PeerHandle { config: cfg, commands: tx, status, task, bfd_task }
     }
 
     /// Apply a new configuration to a peer: nothing happens when it did
@@ -327,6 +343,9 @@ impl Speaker {
             if let Err(e) = socket::set_listener_md5(l, *addr, address, None) {
                 warn!(peer = %address, error = %e, "cannot remove TCP MD5 key");
             }
+        }
+        if let Some(t) = &h.bfd_task {
+            t.abort();
         }
         let _ = h.commands.send(Command::Shutdown(notification));
         if tokio::time::timeout(Duration::from_secs(5), h.task).await.is_err() {
@@ -425,6 +444,35 @@ impl Speaker {
             let _ = f.await;
         }
     }
+}
+
+/// The BFD session of one peer: logs its state changes and tears the
+/// BGP session down (Cease / BFD Down, RFC 9384) when BFD goes from Up
+/// to Down. Ends with the BGP session (when `local` closes).
+async fn run_bfd(
+    cfg: BfdConfig,
+    peer: IpAddr,
+    local: watch::Receiver<Option<IpAddr>>,
+    mux: Arc<bfd::Mux>,
+    seed: u64,
+    commands: mpsc::WeakUnboundedSender<Command>,
+) {
+    let ep = bfd::Endpoint { peer, peer_port: bfd::CONTROL_PORT };
+    bfd::driver::run(cfg, ep, local, mux, seed, move |c| {
+        let why = bfd::diag::describe(c.diag);
+        if c.to == BfdState::Up {
+            info!(%peer, from = %c.from, "BFD session up");
+        } else if c.from == BfdState::Up {
+            warn!(%peer, to = %c.to, diag = why, "BFD session down: tearing down the BGP session");
+            if let Some(tx) = commands.upgrade() {
+                let n = Notification::new(crate::wire::code::CEASE, bfd::CEASE_BFD_DOWN, vec![]);
+                let _ = tx.send(Command::Down(n));
+            }
+        } else {
+            info!(%peer, from = %c.from, to = %c.to, diag = why, "BFD state");
+        }
+    })
+    .await
 }
 
 async fn accept_loop(listener: Arc<tokio::net::TcpListener>, inner: std::sync::Weak<Inner>) {

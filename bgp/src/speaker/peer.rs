@@ -3,13 +3,13 @@
 //! [`Handler`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
 use ipnet::IpNet;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
 use super::export::{ExportCtx, Exported, RouteAttrs};
@@ -40,6 +40,8 @@ pub(crate) struct PeerSession {
     max_prefix_warned: bool,
     warned_no_next_hop: HashSet<Family>,
     prev_state: State,
+    /// The local address for this peer's BFD session, when it has one.
+    pub bfd_local: Option<watch::Sender<Option<IpAddr>>>,
 }
 
 impl PeerSession {
@@ -64,6 +66,7 @@ impl PeerSession {
             max_prefix_warned: false,
             warned_no_next_hop: HashSet::new(),
             prev_state: State::Idle,
+            bfd_local: None,
         }
     }
 
@@ -184,6 +187,10 @@ impl Handler for PeerSession {
             large_communities: self.cfg.large_communities.clone(),
         });
         self.params = Some(p.clone());
+        if let Some(b) = &self.bfd_local {
+            let ip = local.ip().to_canonical();
+            b.send_if_modified(|cur| (*cur != Some(ip)).then(|| *cur = Some(ip)).is_some());
+        }
         self.adj_out.clear();
         self.max_prefix_warned = false;
         {

@@ -1,0 +1,172 @@
+//! BFD (RFC 5880/5881) against FRR's bfdd: with `neighbor X bfd` on the
+//! edge and `bfd` on our peer, a silently dead node leaves the edge FIB in
+//! well under a second although the BGP hold time is 30 s.
+
+use std::time::{Duration, Instant};
+
+use mooring_integration::{fib_nexthops, poll, require_lab, run_ok, Frr, Lab, Node, Proc};
+use serde_json::Value;
+
+const ID: u8 = 23;
+
+/// The edge: AS 64512, n1 and n2 as static neighbours with hold 30 s, BFD
+/// (300 ms x 3, bfdd's defaults, spelled out in a profile) with n1 only.
+fn edge(lab: &Lab, n1: &Node, n2: &Node) -> (Frr, Proc) {
+    let conf = format!(
+        "frr defaults datacenter
+hostname mit{id}
+router bgp 64512
+ bgp router-id {r4}
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor NODES peer-group
+ neighbor NODES remote-as external
+ neighbor NODES timers 10 30
+ neighbor NODES timers connect 1
+ neighbor {a} peer-group NODES
+ neighbor {a} bfd
+ neighbor {a} bfd profile fast
+ neighbor {b} peer-group NODES
+ address-family ipv4 unicast
+  maximum-paths 16
+ exit-address-family
+",
+        id = lab.id,
+        r4 = lab.router_v4,
+        a = n1.v4,
+        b = n2.v4,
+    );
+    let frr = Frr::start(lab, &lab.router, &conf);
+    // bfdd talks to zebra like bgpd; bgpd (re)registers its BFD peers when bfdd comes up.
+    let d = lab.path(&format!("frr-{}", frr.inst));
+    let d = d.to_str().unwrap();
+    // bfdd reads its own file: bgpd stops parsing at the unknown `bfd` node.
+    std::fs::write(
+        format!("{d}/bfdd.conf"),
+        "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n exit\nexit\n",
+    )
+    .unwrap();
+    run_ok(&["chown", "frr:frr", &format!("{d}/bfdd.conf")]);
+    let bfdd = lab.spawn(
+        &lab.router,
+        "bfdd",
+        &[
+            "/usr/lib/frr/bfdd",
+            "-N",
+            &frr.inst,
+            "-f",
+            &format!("{d}/bfdd.conf"),
+            "-i",
+            &format!("{d}/bfdd.pid"),
+            "--log",
+            "stdout",
+        ],
+    );
+    (frr, bfdd)
+}
+
+fn bfd_peer(frr: &Frr, addr: &str) -> Option<Value> {
+    let (ok, out, _) = mooring_integration::run(&["vtysh", "-N", &frr.inst, "-c", "show bfd peers json"]);
+    if !ok {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&out).ok()?;
+    v.as_array()?.iter().find(|p| p["peer"] == addr).cloned()
+}
+
+#[test]
+fn bfd_detects_a_dead_node_fast() {
+    require_lab!();
+    if !std::path::Path::new("/usr/lib/frr/bfdd").exists() {
+        println!("SKIP: /usr/lib/frr/bfdd missing");
+        return;
+    }
+    let lab = Lab::new(ID);
+    let vip = "203.0.113.230";
+    let n1 = lab.node("n1");
+    let n2 = lab.node("n2");
+    let (frr, _bfdd) = edge(&lab, &n1, &n2);
+    let r4 = lab.router_v4.clone();
+    let prefix = format!("{vip}/32");
+    let spk = |n: &Node, name: &str, bfd: &str| {
+        let peer = format!("{r4},as=64512,hold=30,connect-retry=1,families=ipv4{bfd}");
+        lab.mooring(&n.ns, name, &["--as", "64513", "--router-id", &n.v4, "--peer", &peer, "--prefix", &prefix])
+    };
+    let m1 = spk(&n1, "mooring-n1", ",bfd=300:3");
+    let _m2 = spk(&n2, "mooring-n2", "");
+    let mut both = vec![n1.v4.clone(), n2.v4.clone()];
+    both.sort();
+    poll(&format!("edge FIB {vip} via {both:?}"), Duration::from_secs(20), || {
+        (fib_nexthops(&lab.router, vip) == both).then_some(())
+    });
+    let up = poll("FRR bfdd: peer n1 up", Duration::from_secs(15), || {
+        bfd_peer(&frr, &n1.v4).filter(|p| p["status"] == "up")
+    });
+    println!("FRR bfdd peer: {up}");
+    assert_eq!(up["detect-multiplier"], 3);
+    assert_eq!(up["remote-detect-multiplier"], 3);
+    assert_eq!(up["remote-receive-interval"], 300);
+    assert_eq!(up["remote-transmit-interval"], 300);
+    m1.wait_count("BFD session up", 1, Duration::from_secs(5));
+    let nb = frr.neighbor(&n1.v4).unwrap();
+    println!("FRR neighbor n1 hold time: {} ms, bfd: {}", nb["bgpTimerHoldTimeMsecs"], nb["peerBfdInfo"]);
+    // Let the poll sequences settle and the session run a little.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!m1.output().contains("BFD session down"), "BFD flapped:\n{}", m1.output());
+
+    // Silently blackhole n1: nothing between n1 and the edge any more.
+    let rules = lab.path("blackhole.nft");
+    std::fs::write(
+        &rules,
+        format!(
+            "add table inet mit
+add chain inet mit in {{ type filter hook input priority 0; }}
+add chain inet mit out {{ type filter hook output priority 0; }}
+add rule inet mit in ip saddr {r4} drop
+add rule inet mit out ip daddr {r4} drop
+"
+        ),
+    )
+    .unwrap();
+    run_ok(&["ip", "netns", "exec", &n1.ns, "nft", "-f", rules.to_str().unwrap()]);
+    let t0 = Instant::now();
+    let (mut fib_gone, mut ours) = (None, None);
+    while t0.elapsed() < Duration::from_secs(10) && (fib_gone.is_none() || ours.is_none()) {
+        if fib_gone.is_none() && !fib_nexthops(&lab.router, vip).contains(&n1.v4) {
+            fib_gone = Some(t0.elapsed());
+        }
+        if ours.is_none() && m1.output().contains("BFD session down") {
+            ours = Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!(
+        "blackholed n1: edge FIB dropped its next hop after {fib_gone:?}, mooring's BFD declared the edge down \
+         after {ours:?} (BGP hold time 30 s, BFD 300 ms x 3)"
+    );
+    let fib_gone = fib_gone.unwrap_or_else(|| panic!("edge FIB kept n1 for 10 s; bfdd: {:?}", bfd_peer(&frr, &n1.v4)));
+    assert!(fib_gone < Duration::from_millis(1500), "detection took {fib_gone:?}");
+    let ours = ours.unwrap_or_else(|| panic!("mooring did not log the BFD down:\n{}", m1.output()));
+    assert!(ours < Duration::from_millis(1500), "our detection took {ours:?}");
+    assert_eq!(fib_nexthops(&lab.router, vip), vec![n2.v4.clone()]);
+    // Our side tore the BGP session down with Cease / BFD Down (6/10).
+    let cease = format!("peer {r4} Established -> Idle (sent NOTIFICATION cease (6/10))");
+    m1.wait_count(&cease, 1, Duration::from_secs(3));
+    let out = m1.output();
+    let line = out.lines().find(|l| l.contains("BFD session down")).unwrap();
+    println!("mooring: {line}\nmooring: {cease}");
+    assert!(line.contains("control detection time expired"), "{line}");
+    let bfd = bfd_peer(&frr, &n1.v4).unwrap();
+    println!("FRR bfdd after the blackhole: status {} diagnostic {}", bfd["status"], bfd["diagnostic"]);
+    assert_eq!(bfd["status"], "down");
+
+    // Traffic flows again: BFD and the session come back.
+    run_ok(&["ip", "netns", "exec", &n1.ns, "nft", "delete", "table", "inet", "mit"]);
+    let t1 = Instant::now();
+    poll("edge FIB has n1 again", Duration::from_secs(30), || (fib_nexthops(&lab.router, vip) == both).then_some(()));
+    poll("FRR bfdd: peer n1 up again", Duration::from_secs(15), || {
+        bfd_peer(&frr, &n1.v4).filter(|p| p["status"] == "up")
+    });
+    m1.wait_count("BFD session up", 2, Duration::from_secs(5));
+    println!("after removing the filter BGP and BFD were back in {:?}", t1.elapsed());
+}
