@@ -3,6 +3,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 
 use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::rules;
@@ -120,6 +121,35 @@ pub struct EipSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 128))]
     pub aggregation_length_v6: Option<u8>,
+
+    /// Weighted ECMP for the pool's VIPs: `endpoints` makes each node attach
+    /// the link-bandwidth extended community in proportion to its ready local
+    /// endpoints (a Service can ask for it too, annotation `mooring.io/weighting`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<Weighting>,
+
+    /// Form of the link-bandwidth community: `transitive` (default; what FRR 8
+    /// honours) or `non-transitive` (the draft's original type 0x40).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_bandwidth: Option<LinkBandwidthForm>,
+}
+
+/// How VIPs of a pool are weighted across nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// By ready local endpoints.
+    Endpoints,
+}
+
+/// The link-bandwidth extended community's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkBandwidthForm {
+    /// Type 0x00, subtype 0x04.
+    Transitive,
+    /// Type 0x40, subtype 0x04.
+    NonTransitive,
 }
 
 fn default_true() -> bool {

@@ -19,7 +19,7 @@ pub use bgppeer::{
     AddressFamily, BgpPeer, BgpPeerNodeStatus, BgpPeerSpec, BgpPeerStatus, MaxPrefixAction, MaxPrefixes, SecretKeyRef,
     SessionState,
 };
-pub use eip::{Eip, EipSpec, EipStatus};
+pub use eip::{Eip, EipSpec, EipStatus, LinkBandwidthForm, Weighting};
 pub use parse::{
     parse_community, parse_duration, parse_eip_entry, parse_eip_ranges, parse_large_community, Community, EipError,
     IpRange, LargeCommunity,

@@ -1,7 +1,8 @@
 //! Two "clusters" of two nodes each (two manifest sets, AS 64513 and
 //! 64514) announce the same VIP to one FRR edge: equal (ECMP over all four
-//! nodes), then primary/backup (the backup cluster prepends its AS by
-//! Service annotation), then failover when the primary cluster stops.
+//! nodes), weighted (link bandwidth by ready endpoints, across clusters),
+//! primary/backup (the backup cluster prepends its AS by Service
+//! annotation), then failover when the primary cluster stops.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,9 @@ use mooring_integration::{edge_frr, fib_nexthops, mooring_bin, poll, require_lab
 const ID: u8 = 12;
 const VIP: &str = "203.0.113.130";
 
-fn manifests(asn: u32, router: &str, nodes: &[&Node], prepend: u8) -> String {
+/// `weights`: ready endpoints on the cluster's two nodes (Local policy,
+/// weighted ECMP); `None`: Cluster policy, unweighted.
+fn manifests(asn: u32, router: &str, nodes: &[&Node], prepend: u8, weights: Option<[usize; 2]>) -> String {
     let node_docs: Vec<String> = nodes
         .iter()
         .enumerate()
@@ -20,10 +23,44 @@ fn manifests(asn: u32, router: &str, nodes: &[&Node], prepend: u8) -> String {
         "apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {{name: default}}\nspec: {{as: {asn}}}\n---\n\
          apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {{name: edge}}\nspec: {{peerAddress: {router}, peerAs: 64512, holdTime: 3s, families: [ipv4-unicast]}}\n---\n\
          apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {{name: vip}}\nspec: {{address: {VIP}/32}}\n---\n\
-         apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default, annotations: {{mooring.io/as-path-prepend: \"{prepend}\"}}}}\n\
-         spec: {{type: LoadBalancer, externalTrafficPolicy: Cluster, ports: [{{port: 80, protocol: TCP}}]}}\n---\n{}",
-        node_docs.join("---\n")
+         apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default, annotations: {{mooring.io/as-path-prepend: \"{prepend}\", mooring.io/weighting: {w}}}}}\n\
+         spec: {{type: LoadBalancer, externalTrafficPolicy: {policy}, ports: [{{port: 80, protocol: TCP}}]}}\n---\n{}{slice}",
+        node_docs.join("---\n"),
+        w = if weights.is_some() { "endpoints" } else { "none" },
+        policy = if weights.is_some() { "Local" } else { "Cluster" },
+        slice = weights.map(slice).unwrap_or_default(),
     )
+}
+
+fn slice(w: [usize; 2]) -> String {
+    let eps: Vec<String> = (0..2)
+        .flat_map(|i| {
+            (0..w[i])
+                .map(move |k| format!("- {{addresses: [10.1.{i}.{k}], nodeName: n{i}, conditions: {{ready: true}}}}"))
+        })
+        .collect();
+    format!(
+        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: web-1, namespace: default, labels: {{kubernetes.io/service-name: web}}}}\naddressType: IPv4\nendpoints:\n{}\n",
+        eps.join("\n")
+    )
+}
+
+/// (next hop, weight) of the VIP's route in the edge's FIB, sorted by next hop.
+fn weights(lab: &Lab) -> Vec<(String, u32)> {
+    let out = mooring_integration::run_ok(&["ip", "-n", &lab.router, "route", "show", VIP]);
+    let toks: Vec<&str> = out.split_whitespace().collect();
+    let mut v: Vec<(String, u32)> = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == "via")
+        .map(|(i, _)| {
+            let w = toks[i..].iter().position(|x| *x == "weight").and_then(|p| toks.get(i + p + 1)?.parse().ok());
+            (toks[i + 1].to_string(), w.unwrap_or(1))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 fn write(dir: &std::path::Path, text: &str) {
@@ -41,8 +78,8 @@ fn equal_then_primary_backup_then_failover() {
     let _frr = edge_frr(&lab, &[], "");
     let (dir_a, dir_b) = (lab.path("cluster-a"), lab.path("cluster-b"));
     let (a, b) = ([&nodes[0], &nodes[1]], [&nodes[2], &nodes[3]]);
-    write(&dir_a, &manifests(64513, &lab.router_v4, &a, 0));
-    write(&dir_b, &manifests(64514, &lab.router_v4, &b, 0));
+    write(&dir_a, &manifests(64513, &lab.router_v4, &a, 0, None));
+    write(&dir_b, &manifests(64514, &lab.router_v4, &b, 0, None));
     let bin = mooring_bin();
     let start = |n: &Node, name: &str, dir: &std::path::Path| -> Proc {
         let args = [bin.to_str().unwrap(), "standalone", "--node", name, "--config", dir.to_str().unwrap()];
@@ -58,8 +95,24 @@ fn equal_then_primary_backup_then_failover() {
     poll("ECMP over four nodes", Duration::from_secs(20), || (fib_nexthops(&lab.router, VIP) == all).then_some(()));
     println!("equal: four next hops after {:?}", t.elapsed());
 
+    // Weighted across clusters: endpoints 1, 1 (A) and 1, 3 (B): weights 1:1:1:3.
+    write(&dir_a, &manifests(64513, &lab.router_v4, &a, 0, Some([1, 1])));
+    write(&dir_b, &manifests(64514, &lab.router_v4, &b, 0, Some([1, 3])));
+    let t = Instant::now();
+    let w = poll("weights 1:1:1:3", Duration::from_secs(10), || {
+        let w = weights(&lab);
+        let ok = w.len() == 4 && {
+            let base = w[0].1 as f64;
+            let r: Vec<f64> = w.iter().map(|(_, x)| *x as f64 / base).collect();
+            (r[1] - 1.0).abs() < 0.15 && (r[2] - 1.0).abs() < 0.15 && (r[3] - 3.0).abs() < 0.3
+        };
+        ok.then_some(w)
+    });
+    println!("weighted across clusters after {:?}: {w:?}", t.elapsed());
+
     // Primary/backup: cluster B prepends twice; only A's nodes carry traffic.
-    write(&dir_b, &manifests(64514, &lab.router_v4, &b, 2));
+    write(&dir_a, &manifests(64513, &lab.router_v4, &a, 0, None));
+    write(&dir_b, &manifests(64514, &lab.router_v4, &b, 2, None));
     let t = Instant::now();
     poll("primary only", Duration::from_secs(5), || (fib_nexthops(&lab.router, VIP) == only(a)).then_some(()));
     println!("primary/backup: primary's two next hops after {:?}", t.elapsed());

@@ -45,6 +45,9 @@ pub struct Advertisement {
     pub as_path_prepend: u8,
     pub aggregation_length_v4: Option<u8>,
     pub aggregation_length_v6: Option<u8>,
+    /// Weighted ECMP by ready local endpoints, and whether the
+    /// link-bandwidth community is sent in its transitive form.
+    pub weighting: Option<bool>,
 }
 
 /// An address pool (an `Eip`), already parsed and validated.
@@ -263,18 +266,24 @@ pub fn announcements(
     for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
         let key = key_of(svc);
         let Some(addrs) = vips.get(&key) else { continue };
-        let weighted = annotation(svc, WEIGHTING_ANNOTATION) == Some("endpoints");
-        let weight = weighted.then(|| {
-            let n =
-                super::nodes::ready_endpoints_per_node(svc, &snapshot.endpoint_slices).get(node).copied().unwrap_or(0);
-            (n, annotation(svc, LINK_BANDWIDTH_ANNOTATION) != Some("non-transitive"))
-        });
+        let ready =
+            || super::nodes::ready_endpoints_per_node(svc, &snapshot.endpoint_slices).get(node).copied().unwrap_or(0);
         if !announcing_nodes(svc, &snapshot.endpoint_slices, &snapshot.nodes, snapshot.exclude_cordoned).contains(node)
         {
             continue;
         }
         for (addr, pool) in addrs {
             let adv = snapshot.pools.iter().find(|p| &p.pool.name == pool).map(|p| &p.advertisement);
+            // Weighting: the Service's annotation, else the pool's setting.
+            let transitive = match annotation(svc, LINK_BANDWIDTH_ANNOTATION) {
+                Some(v) => v != "non-transitive",
+                None => adv.and_then(|a| a.weighting).unwrap_or(true),
+            };
+            let weighted = match annotation(svc, WEIGHTING_ANNOTATION) {
+                Some(v) => v == "endpoints",
+                None => adv.is_some_and(|a| a.weighting.is_some()),
+            };
+            let weight = weighted.then(|| (ready(), transitive));
             let len = match addr {
                 IpAddr::V4(_) => adv.and_then(|a| a.aggregation_length_v4).unwrap_or(32),
                 IpAddr::V6(_) => adv.and_then(|a| a.aggregation_length_v6).unwrap_or(128),

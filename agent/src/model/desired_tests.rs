@@ -194,3 +194,22 @@ fn service_annotations_override_the_pools_advertisement() {
         vec!["64513:1".parse().unwrap(), "64513:2".parse().unwrap(), mooring_bgp::wire::Community::NO_EXPORT];
     assert_eq!(attrs.communities, want);
 }
+
+#[test]
+fn pool_level_weighting_and_service_override() {
+    let mut s = snapshot();
+    s.pools[0].advertisement.weighting = Some(false); // weighted, non-transitive
+    s.endpoint_slices = vec![slice("local", &[("n1", true), ("n1", true)])];
+    let v = vips(&allocate(&s));
+    let a = announcements(&s, &v, "n1");
+    use mooring_bgp::wire::ExtCommunity::LinkBandwidth;
+    let lb = route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 64513).ext_communities;
+    assert_eq!(lb, vec![LinkBandwidth { asn: 64513, bytes_per_sec: 250_000.0, transitive: false }]);
+    // The Cluster service has no local endpoints on n1: weight 0.
+    let lb = route_attrs(&s, &a[&"203.0.113.10/32".parse().unwrap()], 64513).ext_communities;
+    assert_eq!(lb, vec![LinkBandwidth { asn: 64513, bytes_per_sec: 0.0, transitive: false }]);
+    // A Service can opt out of its pool's weighting.
+    s.services[0] = service("local", true, json!({"metadata": {"annotations": {"mooring.io/weighting": "none"}}}));
+    let a = announcements(&s, &v, "n1");
+    assert!(route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 64513).ext_communities.is_empty());
+}

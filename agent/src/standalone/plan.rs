@@ -130,7 +130,10 @@ pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
                 med: s.med,
                 as_path_prepend: s.as_path_prepend.unwrap_or(0),
                 aggregation_length_v4: s.aggregation_length,
-                aggregation_length_v6: None,
+                aggregation_length_v6: s.aggregation_length_v6,
+                weighting: s
+                    .weighting
+                    .map(|_| !matches!(s.link_bandwidth, Some(mooring_crds::LinkBandwidthForm::NonTransitive))),
             },
         });
     }
