@@ -1,0 +1,262 @@
+//! A minimal BGP receiver for the end-to-end benchmarks: our own codec in a
+//! tight loop, so that the receiver is never the bottleneck.
+//!
+//! Accepts one TCP connection, does the OPEN/KEEPALIVE handshake
+//! (capabilities: IPv4 unicast, route refresh, 4-octet AS; extended
+//! messages only with `--extended`), then frames and decodes every message
+//! with `mooring_bgp::wire` and counts the distinct IPv4 prefixes held.
+//!
+//! Throughput mode (`--count N`): prints
+//! `RESULT prefixes=N seconds=S updates=U bytes=B` where S runs from the
+//! moment we send the KEEPALIVE that completes Established on the
+//! speaker's side (the answer to its OPEN; it sent its own KEEPALIVE on
+//! our OPEN, which we send first) to the UPDATE that made the table hold
+//! N prefixes, then exits.
+//!
+//! Event mode (`--events`): runs until killed and prints one line per
+//! UPDATE, `UPDATE t=<CLOCK_REALTIME ns> ann=A wd=W held=H`, flushed at
+//! once (the change-latency benchmark reads these).
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use ipnet::IpNet;
+use mooring_bgp::wire::{frame_len, Capability, Family, Message, Negotiated, Nlri, Open, MAX_EXTENDED_MESSAGE_LEN};
+
+struct Args {
+    listen: SocketAddr,
+    asn: u32,
+    router_id: Ipv4Addr,
+    count: Option<u64>,
+    events: bool,
+    extended: bool,
+    hold: u16,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: bgp-sink --listen ADDR:PORT --as N --router-id A.B.C.D (--count N | --events) [--extended] [--hold SECS]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        listen: "0.0.0.0:179".parse().unwrap(),
+        asn: 64512,
+        router_id: Ipv4Addr::new(198, 18, 200, 1),
+        count: None,
+        events: false,
+        extended: false,
+        hold: 180,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().unwrap_or_else(|| usage());
+        match k.as_str() {
+            "--listen" => a.listen = v().parse().unwrap_or_else(|_| usage()),
+            "--as" => a.asn = v().parse().unwrap_or_else(|_| usage()),
+            "--router-id" => a.router_id = v().parse().unwrap_or_else(|_| usage()),
+            "--count" => a.count = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--hold" => a.hold = v().parse().unwrap_or_else(|_| usage()),
+            "--events" => a.events = true,
+            "--extended" => a.extended = true,
+            _ => usage(),
+        }
+    }
+    if a.count.is_none() && !a.events {
+        usage()
+    }
+    a
+}
+
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("bgp-sink: {msg}");
+    std::process::exit(1)
+}
+
+fn realtime_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// The prefixes held: a bitmap for host routes in 10.0.0.0/8 (what the
+/// benchmarks announce), a set for anything else.
+struct Table {
+    bits: Vec<u64>,
+    other: HashSet<IpNet>,
+    held: u64,
+}
+
+impl Table {
+    fn new() -> Table {
+        Table { bits: vec![0; (1 << 24) / 64], other: HashSet::new(), held: 0 }
+    }
+
+    fn slot(n: &Nlri) -> Option<usize> {
+        match n.prefix {
+            IpNet::V4(p) if p.prefix_len() == 32 && p.addr().octets()[0] == 10 => {
+                Some((u32::from(p.addr()) & 0x00ff_ffff) as usize)
+            }
+            _ => None,
+        }
+    }
+
+    fn add(&mut self, n: &Nlri) {
+        match Table::slot(n) {
+            Some(i) => {
+                let (w, b) = (i / 64, 1u64 << (i % 64));
+                if self.bits[w] & b == 0 {
+                    self.bits[w] |= b;
+                    self.held += 1;
+                }
+            }
+            None => {
+                if self.other.insert(n.prefix) {
+                    self.held += 1;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, n: &Nlri) {
+        match Table::slot(n) {
+            Some(i) => {
+                let (w, b) = (i / 64, 1u64 << (i % 64));
+                if self.bits[w] & b != 0 {
+                    self.bits[w] &= !b;
+                    self.held -= 1;
+                }
+            }
+            None => {
+                if self.other.remove(&n.prefix) {
+                    self.held -= 1;
+                }
+            }
+        }
+    }
+}
+
+fn send(s: &mut TcpStream, m: &Message) {
+    let b = m.to_bytes(&Negotiated::four_octet()).unwrap_or_else(|e| die(format!("encode {}: {e}", m.name())));
+    s.write_all(&b).unwrap_or_else(|e| die(format!("write: {e}")));
+}
+
+fn main() {
+    let a = parse_args();
+    let listener = TcpListener::bind(a.listen).unwrap_or_else(|e| die(format!("bind {}: {e}", a.listen)));
+    println!("LISTENING {}", a.listen);
+    let _ = std::io::stdout().flush();
+    let (mut s, remote) = listener.accept().unwrap_or_else(|e| die(format!("accept: {e}")));
+    drop(listener);
+    let _ = s.set_nodelay(true);
+    eprintln!("bgp-sink: connection from {remote}");
+
+    let mut caps = vec![Capability::Multiprotocol(Family::IPV4_UNICAST), Capability::RouteRefresh];
+    if a.extended {
+        caps.push(Capability::ExtendedMessage);
+    }
+    caps.push(Capability::FourOctetAs(a.asn));
+    send(&mut s, &Message::Open(Open::new(a.asn, a.hold, a.router_id, caps)));
+
+    // KEEPALIVEs from a second thread, every hold/3 (at most 30 s).
+    let mut ka = s.try_clone().unwrap_or_else(|e| die(format!("clone: {e}")));
+    let every = Duration::from_secs((a.hold as u64 / 3).clamp(1, 30));
+    std::thread::spawn(move || loop {
+        std::thread::sleep(every);
+        if ka.write_all(&Message::Keepalive.to_bytes(&Negotiated::default()).unwrap()).is_err() {
+            return;
+        }
+    });
+
+    let mut ctx = Negotiated::default();
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    let mut table = Table::new();
+    let mut got_keepalive = false;
+    let mut t0: Option<Instant> = None;
+    let (mut updates, mut bytes) = (0u64, 0u64);
+    let out = std::io::stdout();
+    let mut rbuf = vec![0u8; 1 << 18];
+    loop {
+        // Frame and decode everything buffered.
+        loop {
+            let len = match frame_len(&buf, MAX_EXTENDED_MESSAGE_LEN) {
+                Ok(Some(len)) if buf.len() >= len => len,
+                Ok(_) => break,
+                Err(e) => die(format!("framing: {e}")),
+            };
+            let frame = buf.split_to(len);
+            let m = Message::decode(&frame, &ctx).unwrap_or_else(|e| die(format!("decode: {e}")));
+            match m {
+                Message::Open(o) => {
+                    let peer_caps: Vec<&Capability> = o.capabilities().collect();
+                    ctx.four_octet_as = peer_caps.iter().any(|c| matches!(c, Capability::FourOctetAs(_)));
+                    ctx.extended_message =
+                        a.extended && peer_caps.iter().any(|c| matches!(c, Capability::ExtendedMessage));
+                    eprintln!(
+                        "bgp-sink: OPEN from AS {} id {} hold {} (4-octet AS {}, extended messages {})",
+                        o.asn(),
+                        o.bgp_id,
+                        o.hold_time,
+                        ctx.four_octet_as,
+                        ctx.extended_message
+                    );
+                    send(&mut s, &Message::Keepalive);
+                    // The speaker is Established when this KEEPALIVE arrives:
+                    // the clock starts now.
+                    t0 = Some(Instant::now());
+                }
+                Message::Keepalive => {
+                    if !got_keepalive && a.events {
+                        println!("ESTABLISHED t={}", realtime_ns());
+                        let _ = std::io::stdout().flush();
+                    }
+                    got_keepalive = true;
+                }
+                Message::Notification(n) => die(format!("NOTIFICATION from the peer: {n:?}")),
+                Message::RouteRefresh(_) => {}
+                Message::Update(u) => {
+                    updates += 1;
+                    bytes += len as u64;
+                    let (mut ann, mut wd) = (0u64, 0u64);
+                    for n in u.withdrawals() {
+                        table.remove(n);
+                        wd += 1;
+                    }
+                    let withdraw_all = u.is_treat_as_withdraw();
+                    for n in u.announced() {
+                        if withdraw_all {
+                            table.remove(n);
+                        } else {
+                            table.add(n);
+                        }
+                        ann += 1;
+                    }
+                    if a.events {
+                        let mut o = out.lock();
+                        let _ = writeln!(o, "UPDATE t={} ann={ann} wd={wd} held={}", realtime_ns(), table.held);
+                        let _ = o.flush();
+                    }
+                    if let (Some(n), Some(t0)) = (a.count, t0) {
+                        if table.held >= n {
+                            let secs = t0.elapsed().as_secs_f64();
+                            println!(
+                                "RESULT prefixes={} seconds={secs:.6} updates={updates} bytes={bytes}",
+                                table.held
+                            );
+                            let _ = std::io::stdout().flush();
+                            std::process::exit(0);
+                        }
+                    }
+                }
+            }
+        }
+        match s.read(&mut rbuf) {
+            Ok(0) => die(format!("connection closed by the peer (held {} prefixes)", table.held)),
+            Ok(n) => buf.extend_from_slice(&rbuf[..n]),
+            Err(e) => die(format!("read: {e}")),
+        }
+    }
+}

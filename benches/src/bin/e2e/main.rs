@@ -1,0 +1,268 @@
+//! End-to-end benchmarks of issue 6 in network namespaces (as root).
+//!
+//! `benches/e2e.sh [--quick]` builds and runs this; see benches/README.md.
+//!
+//! Announce throughput: a speaker (Mooring, GoBGP, BIRD) announces N
+//! unique /32s sharing one attribute set to one receiver (our counting
+//! sink, FRR); time from session Established to the receiver holding all N.
+//!
+//! With `CI=true`, missing root or daemons is an error; otherwise the run is
+//! skipped with the reason (exit status 0).
+
+mod daemons;
+mod lab;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use daemons::{Bins, ReceiverKind, SpeakerKind};
+
+struct Opts {
+    quick: bool,
+    sizes: Vec<u32>,
+    reps: usize,
+    speakers: Vec<SpeakerKind>,
+    receivers: Vec<ReceiverKind>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: e2e [--quick] [--sizes 10000,100000] [--reps N] [--speakers mooring,gobgp,bird] \
+         [--receivers sink,frr]"
+    );
+    std::process::exit(2)
+}
+
+fn parse() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut o = Opts {
+        quick,
+        sizes: if quick { vec![10_000, 100_000] } else { vec![10_000, 100_000, 1_000_000] },
+        reps: if quick { 1 } else { 3 },
+        speakers: vec![SpeakerKind::Mooring, SpeakerKind::GoBgp, SpeakerKind::Bird],
+        receivers: vec![ReceiverKind::Sink, ReceiverKind::Frr],
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut v = || it.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--quick" => {}
+            "--sizes" => o.sizes = v().split(',').map(|s| s.parse().unwrap_or_else(|_| usage())).collect(),
+            "--reps" => o.reps = v().parse().unwrap_or_else(|_| usage()),
+            "--speakers" => {
+                o.speakers = v()
+                    .split(',')
+                    .map(|s| match s {
+                        "mooring" => SpeakerKind::Mooring,
+                        "gobgp" => SpeakerKind::GoBgp,
+                        "bird" => SpeakerKind::Bird,
+                        _ => usage(),
+                    })
+                    .collect()
+            }
+            "--receivers" => {
+                o.receivers = v()
+                    .split(',')
+                    .map(|s| match s {
+                        "sink" => ReceiverKind::Sink,
+                        "frr" => ReceiverKind::Frr,
+                        _ => usage(),
+                    })
+                    .collect()
+            }
+            _ => usage(),
+        }
+    }
+    o
+}
+
+/// Why the benchmarks cannot run here, if they cannot.
+fn unavailable(bins: &Bins) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("the e2e benchmarks need root (network namespaces): run benches/e2e.sh with sudo".into());
+    }
+    let need = ["ip", "gobgpd", "gobgp", "bird", "birdc", "vtysh", "tshark", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra"];
+    let mut missing: Vec<String> =
+        need.iter().filter(|b| lab::find_program(b).is_none()).map(|b| b.to_string()).collect();
+    for p in [&bins.mooring, &bins.sink] {
+        if !p.exists() {
+            missing.push(format!("{} (build: cargo build --release -p mooring-agent -p mooring-benches)", p.display()));
+        }
+    }
+    if !missing.is_empty() {
+        return Some(format!("missing: {} (Debian: frr gobgpd bird2 tshark iproute2)", missing.join(", ")));
+    }
+    None
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn human(n: u32) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
+        n => n.to_string(),
+    }
+}
+
+fn rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2} M/s", r / 1e6)
+    } else {
+        format!("{:.0} k/s", r / 1e3)
+    }
+}
+
+/// Median seconds, every run's seconds, the largest FRR poll interval (ms).
+type RunSet = (f64, Vec<f64>, Option<f64>);
+
+fn throughput(o: &Opts, bins: &Bins) -> bool {
+    // (receiver, n, speaker) -> (median seconds, all runs, max poll ms)
+    let mut results: BTreeMap<(usize, u32, usize), RunSet> = BTreeMap::new();
+    for (ri, &recv) in o.receivers.iter().enumerate() {
+        for &n in &o.sizes {
+            for (si, &spk) in o.speakers.iter().enumerate() {
+                let mut runs = vec![];
+                let mut poll: Option<f64> = None;
+                for rep in 0..o.reps {
+                    let m = daemons::run_one(spk, recv, n, bins);
+                    eprintln!(
+                        "  {} -> {} N={} run {}: {:.4} s ({}){}",
+                        spk.name(),
+                        recv.name(),
+                        human(n),
+                        rep + 1,
+                        m.seconds,
+                        rate(n as f64 / m.seconds),
+                        m.poll_ms.map(|p| format!(", last poll interval {p:.0} ms")).unwrap_or_default()
+                    );
+                    runs.push(m.seconds);
+                    if let Some(p) = m.poll_ms {
+                        poll = Some(poll.unwrap_or(0f64).max(p));
+                    }
+                }
+                let med = median(&mut runs.clone());
+                results.insert((ri, n, si), (med, runs, poll));
+            }
+        }
+    }
+
+    println!("\n### Announce throughput (median of {} run(s))\n", o.reps);
+    println!("| receiver | N | speaker | seconds | prefixes/s | Mooring/this | runs (s) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mooring = o.speakers.iter().position(|&s| s == SpeakerKind::Mooring);
+    for ((ri, n, si), (med, runs, poll)) in &results {
+        let ratio = match mooring {
+            Some(m) if m != *si => {
+                results.get(&(*ri, *n, m)).map(|(mm, ..)| format!("{:.1}×", med / mm)).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        let runs: Vec<String> = runs.iter().map(|r| format!("{r:.3}")).collect();
+        let poll = poll.map(|p| format!(" (poll ≤{p:.0} ms)")).unwrap_or_default();
+        println!(
+            "| {} | {} | {} | {med:.4}{poll} | {} | {ratio} | {} |",
+            o.receivers[*ri].name(),
+            human(*n),
+            o.speakers[*si].name(),
+            rate(*n as f64 / med),
+            runs.join(", ")
+        );
+    }
+
+    // Targets.
+    println!("\n### Targets\n");
+    let sec = |r: ReceiverKind, n: u32, s: SpeakerKind| {
+        let ri = o.receivers.iter().position(|&x| x == r)?;
+        let si = o.speakers.iter().position(|&x| x == s)?;
+        results.get(&(ri, n, si)).map(|x| x.0)
+    };
+    let mut all_met = true;
+    for &n in &o.sizes {
+        let m = sec(ReceiverKind::Sink, n, SpeakerKind::Mooring);
+        let mut check = |what: String, ok: Option<bool>| {
+            let verdict = match ok {
+                Some(true) => "met",
+                Some(false) => {
+                    all_met = false;
+                    "MISSED"
+                }
+                None => "not measured",
+            };
+            println!("- N={}: {what}: {verdict}", human(n));
+        };
+        let g = sec(ReceiverKind::Sink, n, SpeakerKind::GoBgp);
+        let b = sec(ReceiverKind::Sink, n, SpeakerKind::Bird);
+        let ratio = |x: Option<f64>| x.zip(m).map(|(x, m)| x / m);
+        check(
+            format!(
+                "Mooring ≥ 10× GoBGP into the sink (got {})",
+                ratio(g).map(|r| format!("{r:.1}×")).unwrap_or("-".into())
+            ),
+            ratio(g).map(|r| r >= 10.0),
+        );
+        check(
+            format!(
+                "Mooring ≥ 2× BIRD into the sink (got {})",
+                ratio(b).map(|r| format!("{r:.1}×")).unwrap_or("-".into())
+            ),
+            ratio(b).map(|r| r >= 2.0),
+        );
+        check(
+            format!(
+                "Mooring ≥ 1M prefixes/s into the sink (got {})",
+                m.map(|m| rate(n as f64 / m)).unwrap_or("-".into())
+            ),
+            m.map(|m| n as f64 / m >= 1e6),
+        );
+        let fm = sec(ReceiverKind::Frr, n, SpeakerKind::Mooring);
+        let fb = sec(ReceiverKind::Frr, n, SpeakerKind::Bird);
+        check(
+            format!(
+                "Mooring into FRR no slower than BIRD (Mooring {}, BIRD {})",
+                fm.map(|x| format!("{x:.3} s")).unwrap_or("-".into()),
+                fb.map(|x| format!("{x:.3} s")).unwrap_or("-".into())
+            ),
+            fm.zip(fb).map(|(m, b)| m <= b),
+        );
+    }
+    all_met
+}
+
+fn main() {
+    let o = parse();
+    let dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
+    let bins = Bins { mooring: dir.join("mooring"), sink: dir.join("bgp-sink") };
+    if let Some(reason) = unavailable(&bins) {
+        if std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false) {
+            eprintln!("ERROR: the e2e benchmarks cannot run with CI=true: {reason}");
+            std::process::exit(1);
+        }
+        println!("SKIP: {reason}");
+        return;
+    }
+    lab::install_signal_handlers();
+    let started = std::time::Instant::now();
+    println!(
+        "# e2e benchmarks ({} mode), {}",
+        if o.quick { "quick" } else { "full" },
+        lab::run(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).1.trim()
+    );
+    let met = throughput(&o, &bins);
+    if !met && std::env::var_os("MBENCH_STRICT").is_some() {
+        println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
+        eprintln!("ERROR: a target was missed (MBENCH_STRICT is set)");
+        std::process::exit(3);
+    }
+    println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
+}
