@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -163,7 +164,7 @@ pub enum SpeakerError {
 
 pub(crate) struct Shared {
     pub config: SpeakerConfig,
-    pub routes: RwLock<HashMap<IpNet, Arc<RouteAttrs>>>,
+    pub routes: RwLock<FxHashMap<IpNet, Arc<RouteAttrs>>>,
 }
 
 struct PeerHandle {
@@ -213,7 +214,7 @@ impl Speaker {
         let (events, _) = broadcast::channel(1024);
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let inner = Arc::new(Inner {
-            shared: Arc::new(Shared { config, routes: RwLock::new(HashMap::new()) }),
+            shared: Arc::new(Shared { config, routes: RwLock::new(FxHashMap::default()) }),
             version: watch::channel(0).0,
             peers: Mutex::new(HashMap::new()),
             events,
@@ -408,7 +409,7 @@ impl Speaker {
         {
             let mut table = self.inner.shared.routes.write().expect("route table lock");
             let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
-            let mut new = HashMap::new();
+            let mut new = FxHashMap::default();
             for (p, a) in routes {
                 let p = p.trunc();
                 // Keep the existing Arc when nothing changed, so sessions skip it cheaply.

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
@@ -21,6 +22,9 @@ use crate::wire::{
     RefreshSubtype, RouteRefresh, Update,
 };
 
+/// An attribute set of the route table, for one family.
+type CacheKey = (*const RouteAttrs, Family);
+
 pub(crate) struct PeerSession {
     pub cfg: Arc<PeerConfig>,
     pub shared: Arc<Shared>,
@@ -28,7 +32,7 @@ pub(crate) struct PeerSession {
     pub events: broadcast::Sender<PeerEvent>,
     params: Option<SessionParams>,
     export: Option<ExportCtx>,
-    adj_out: HashMap<IpNet, Arc<Exported>>,
+    adj_out: FxHashMap<IpNet, Arc<Exported>>,
     /// Adj-RIB-In, when importing.
     rib_in: HashMap<Nlri, Arc<Vec<PathAttr>>>,
     /// Prefixes received per family (exact with import; announcements
@@ -58,7 +62,7 @@ impl PeerSession {
             events,
             params: None,
             export: None,
-            adj_out: HashMap::new(),
+            adj_out: FxHashMap::default(),
             rib_in: HashMap::new(),
             received: BTreeMap::new(),
             stale: HashSet::new(),
@@ -77,36 +81,62 @@ impl PeerSession {
         let families = p.families.clone();
         let tx = p.tx;
         let routes = self.shared.routes.read().expect("route table lock");
-        // Export each distinct attribute set once per family.
-        let mut cache: HashMap<(*const RouteAttrs, Family), Option<Arc<Exported>>> = HashMap::new();
-        let mut groups: HashMap<*const Exported, (Arc<Exported>, Vec<Nlri>)> = HashMap::new();
+        // Export each distinct attribute set once per family. Most routes
+        // share a few attribute sets, so the last one is remembered and the
+        // maps are only consulted when it changes.
+        let mut cache: FxHashMap<CacheKey, Option<Arc<Exported>>> = FxHashMap::default();
+        let mut groups: Vec<(Arc<Exported>, Vec<Nlri>)> = Vec::new();
+        let mut group_of: FxHashMap<*const Exported, usize> = FxHashMap::default();
+        let mut last: Option<(CacheKey, Option<(Arc<Exported>, usize)>)> = None;
+        // First sync after Established: nothing was sent, nothing to compare or withdraw.
+        let first = self.adj_out.is_empty();
+        if first {
+            self.adj_out.reserve(routes.len());
+        }
         for (prefix, attrs) in routes.iter() {
             let family = Family::of(prefix);
             if !families.contains(&family) {
                 continue;
             }
-            let exported = cache
-                .entry((Arc::as_ptr(attrs), family))
-                .or_insert_with(|| x.export(attrs, family).map(Arc::new))
-                .clone();
-            let Some(exported) = exported else {
+            let key = (Arc::as_ptr(attrs), family);
+            let hit = match &last {
+                Some((k, v)) if *k == key => v.clone(),
+                _ => {
+                    let exported = cache.entry(key).or_insert_with(|| x.export(attrs, family).map(Arc::new)).clone();
+                    let v = exported.map(|e| {
+                        let g = *group_of.entry(Arc::as_ptr(&e)).or_insert_with(|| {
+                            groups.push((e.clone(), vec![]));
+                            groups.len() - 1
+                        });
+                        (e, g)
+                    });
+                    last = Some((key, v.clone()));
+                    v
+                }
+            };
+            let Some((exported, g)) = hit else {
                 if self.warned_no_next_hop.insert(family) {
                     warn!(peer = %self.cfg.address, %family, "no next hop of this family on this session: not announced");
                 }
                 continue;
             };
-            if self.adj_out.get(prefix).is_some_and(|sent| Arc::ptr_eq(sent, &exported) || **sent == *exported) {
+            if !first
+                && self.adj_out.get(prefix).is_some_and(|sent| Arc::ptr_eq(sent, &exported) || **sent == *exported)
+            {
                 continue;
             }
-            self.adj_out.insert(*prefix, exported.clone());
-            groups.entry(Arc::as_ptr(&exported)).or_insert_with(|| (exported, vec![])).1.push(Nlri::new(*prefix));
+            self.adj_out.insert(*prefix, exported);
+            groups[g].1.push(Nlri::new(*prefix));
         }
-        let gone: Vec<IpNet> = self
-            .adj_out
-            .keys()
-            .filter(|p| !routes.contains_key(p) || !families.contains(&Family::of(p)))
-            .copied()
-            .collect();
+        let gone: Vec<IpNet> = if first {
+            vec![]
+        } else {
+            self.adj_out
+                .keys()
+                .filter(|p| !routes.contains_key(p) || !families.contains(&Family::of(p)))
+                .copied()
+                .collect()
+        };
         drop(routes);
         let mut messages = 0;
         for fam in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
@@ -119,8 +149,7 @@ impl PeerSession {
         for p in &gone {
             self.adj_out.remove(p);
         }
-        for (exported, mut nlri) in groups.into_values() {
-            nlri.sort_unstable();
+        for (exported, nlri) in groups.into_iter().filter(|(_, n)| !n.is_empty()) {
             match pack_announcements(&tx, &exported.attrs, &nlri, exported.mp_next_hop, out) {
                 Ok(n) => messages += n,
                 Err(e) => {
