@@ -24,6 +24,8 @@ use crate::wire::{
 
 /// An attribute set of the route table, for one family.
 type CacheKey = (*const RouteAttrs, Family);
+/// What an attribute set exports to (none: no next hop), and its group.
+type Hit = Option<(Arc<Exported>, usize)>;
 
 pub(crate) struct PeerSession {
     pub cfg: Arc<PeerConfig>,
@@ -87,7 +89,7 @@ impl PeerSession {
         let mut cache: FxHashMap<CacheKey, Option<Arc<Exported>>> = FxHashMap::default();
         let mut groups: Vec<(Arc<Exported>, Vec<Nlri>)> = Vec::new();
         let mut group_of: FxHashMap<*const Exported, usize> = FxHashMap::default();
-        let mut last: Option<(CacheKey, Option<(Arc<Exported>, usize)>)> = None;
+        let mut last: Option<(CacheKey, Hit)> = None;
         // First sync after Established: nothing was sent, nothing to compare or withdraw.
         let first = self.adj_out.is_empty();
         if first {
