@@ -10,7 +10,6 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::ipam::{self, Allocation, IpFamily, Pool, PortKey, Request};
-use super::nodes::announcing_nodes;
 use super::selector;
 
 /// The load balancer class that selects Mooring.
@@ -263,13 +262,20 @@ pub fn announcements(
     node: &str,
 ) -> BTreeMap<IpNet, Announcement> {
     let mut out: BTreeMap<IpNet, Announcement> = BTreeMap::new();
+    // Indexed once per call: the work stays linear in objects, not
+    // Services × EndpointSlices × Nodes.
+    let this_node_eligible = snapshot
+        .nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))
+        .is_some_and(|n| super::nodes::node_eligible(n, snapshot.exclude_cordoned));
+    let slices = super::nodes::SliceIndex::new(&snapshot.endpoint_slices);
     for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
         let key = key_of(svc);
         let Some(addrs) = vips.get(&key) else { continue };
-        let ready =
-            || super::nodes::ready_endpoints_per_node(svc, &snapshot.endpoint_slices).get(node).copied().unwrap_or(0);
-        if !announcing_nodes(svc, &snapshot.endpoint_slices, &snapshot.nodes, snapshot.exclude_cordoned).contains(node)
-        {
+        let ready = || slices.ready_on(svc, node);
+        let announces = this_node_eligible && (!super::nodes::is_local_policy(svc) || ready() > 0);
+        if !announces {
             continue;
         }
         for (addr, pool) in addrs {

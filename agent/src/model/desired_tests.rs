@@ -213,3 +213,22 @@ fn pool_level_weighting_and_service_override() {
     let a = announcements(&s, &v, "n1");
     assert!(route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 64513).ext_communities.is_empty());
 }
+
+#[test]
+fn indexed_announcements_agree_with_announcing_nodes() {
+    let mut s = snapshot();
+    s.endpoint_slices.push(slice("cluster", &[("n3", true)]));
+    s.nodes.push(obj(
+        json!({"metadata": {"name": "n4", "labels": {"node.kubernetes.io/exclude-from-external-load-balancers": ""}}}),
+    ));
+    let v = vips(&allocate(&s));
+    for node in ["n1", "n2", "n3", "n4", "ghost"] {
+        for svc in s.services.iter().filter(|x| is_ours(x)) {
+            let vip = v[&key_of(svc)][0].0;
+            let expected =
+                crate::model::nodes::announcing_nodes(svc, &s.endpoint_slices, &s.nodes, false).contains(node);
+            let got = announcements(&s, &v, node).contains_key(&IpNet::new(vip, 32).unwrap());
+            assert_eq!(got, expected, "{node} {}", key_of(svc));
+        }
+    }
+}

@@ -40,15 +40,48 @@ pub fn nodes_with_ready_endpoints(svc: &Service, slices: &[EndpointSlice]) -> BT
 pub fn ready_endpoints_per_node(svc: &Service, slices: &[EndpointSlice]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for e in slices_of(svc, slices).flat_map(|s| s.endpoints.iter()) {
-        let c = e.conditions.as_ref();
-        // "nil should be interpreted as true" for ready (discovery/v1).
-        let ready = c.and_then(|c| c.ready).unwrap_or(true);
-        let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
-        if let (true, Some(n)) = (ready && !terminating, &e.node_name) {
+        if let (true, Some(n)) = (endpoint_serving(e), &e.node_name) {
             *out.entry(n.clone()).or_insert(0) += 1;
         }
     }
     out
+}
+
+/// EndpointSlices indexed by (namespace, Service name).
+#[derive(Debug)]
+pub struct SliceIndex<'a> {
+    by_service: std::collections::HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+}
+
+impl<'a> SliceIndex<'a> {
+    pub fn new(slices: &'a [EndpointSlice]) -> Self {
+        let mut by_service: std::collections::HashMap<(&str, &str), Vec<&EndpointSlice>> = Default::default();
+        for s in slices {
+            let ns = s.metadata.namespace.as_deref().unwrap_or("");
+            if let Some(svc) = s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
+                by_service.entry((ns, svc.as_str())).or_default().push(s);
+            }
+        }
+        SliceIndex { by_service }
+    }
+
+    /// Ready, not terminating endpoints of `svc` on `node`.
+    pub fn ready_on(&self, svc: &Service, node: &str) -> u64 {
+        let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
+        self.by_service
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.endpoints.iter())
+            .filter(|e| e.node_name.as_deref() == Some(node) && endpoint_serving(e))
+            .count() as u64
+    }
+}
+
+/// Ready ("nil should be interpreted as true", discovery/v1) and not terminating.
+fn endpoint_serving(e: &k8s_openapi::api::discovery::v1::Endpoint) -> bool {
+    let c = e.conditions.as_ref();
+    c.and_then(|c| c.ready).unwrap_or(true) && !c.and_then(|c| c.terminating).unwrap_or(false)
 }
 
 /// Whether a node may announce `Cluster` services.
