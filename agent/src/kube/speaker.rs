@@ -162,7 +162,7 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
         }
         tokio::select! {
             Some(()) = changes.recv() => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
                 while changes.try_recv().is_ok() {}
                 dirty = true;
             }

@@ -247,6 +247,9 @@ pub async fn sync_peers(speaker: &Speaker, want: Vec<PeerConfig>) {
     }
 }
 
+/// How long a burst of file events settles before a reload.
+const SETTLE: Duration = Duration::from_millis(5);
+
 /// Run until SIGTERM / SIGINT.
 pub async fn run(args: StandaloneArgs) -> Result<()> {
     let state = StateStore::open(args.state_dir.as_deref())?;
@@ -281,8 +284,11 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
     loop {
         tokio::select! {
             Some(()) = changes.recv() => {
-                // Let a burst of writes settle, then take them all at once.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Events of one write (temp file + rename) arrive together: a
+                // short settle takes them at once without delaying the change
+                // (a half-written file is harmless: the last good version stays,
+                // and the write's next event reloads it).
+                tokio::time::sleep(SETTLE).await;
                 while changes.try_recv().is_ok() {}
                 info!("configuration changed: reloading");
                 runner.reload();

@@ -2,7 +2,7 @@
 //! accounting or Adj-RIB-In, counters. Implements the session's
 //! [`Handler`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -36,7 +36,7 @@ pub(crate) struct PeerSession {
     export: Option<ExportCtx>,
     adj_out: FxHashMap<IpNet, Arc<Exported>>,
     /// Adj-RIB-In, when importing.
-    rib_in: HashMap<Nlri, Arc<Vec<PathAttr>>>,
+    rib_in: FxHashMap<Nlri, Arc<Vec<PathAttr>>>,
     /// Prefixes received per family (exact with import; announcements
     /// minus withdrawals otherwise).
     received: BTreeMap<Family, u64>,
@@ -65,7 +65,7 @@ impl PeerSession {
             params: None,
             export: None,
             adj_out: FxHashMap::default(),
-            rib_in: HashMap::new(),
+            rib_in: FxHashMap::default(),
             received: BTreeMap::new(),
             stale: HashSet::new(),
             stale_until: None,
@@ -265,23 +265,36 @@ impl Handler for PeerSession {
         }
         let withdraw_all = u.is_treat_as_withdraw();
         if self.cfg.import {
+            // Counts follow each insert and remove (a full recount per
+            // UPDATE would make a full table quadratic).
+            let gone =
+                |rib: &mut FxHashMap<Nlri, Arc<Vec<PathAttr>>>, received: &mut BTreeMap<Family, u64>, n: &Nlri| {
+                    if rib.remove(n).is_some() {
+                        let c = received.entry(n.family()).or_default();
+                        *c = c.saturating_sub(1);
+                    }
+                };
             for n in u.withdrawals() {
-                self.rib_in.remove(n);
+                gone(&mut self.rib_in, &mut self.received, n);
                 self.stale.remove(n);
             }
             if withdraw_all {
                 for n in u.announced() {
-                    self.rib_in.remove(n);
+                    gone(&mut self.rib_in, &mut self.received, n);
                     self.stale.remove(n);
                 }
             } else {
                 let attrs: Arc<Vec<PathAttr>> = Arc::new(u.attrs.clone());
                 for n in u.announced() {
-                    self.stale.remove(n);
-                    self.rib_in.insert(*n, attrs.clone());
+                    if !self.stale.is_empty() {
+                        self.stale.remove(n);
+                    }
+                    if self.rib_in.insert(*n, attrs.clone()).is_none() {
+                        *self.received.entry(n.family()).or_default() += 1;
+                    }
                 }
             }
-            self.recount();
+            self.status.lock().expect("status lock").prefixes_received = self.received.clone();
         } else {
             for n in u.withdrawals() {
                 let c = self.received.entry(n.family()).or_default();
