@@ -4,11 +4,12 @@
 #   sudo benches/e2e.sh            full: N = 10k, 100k, 1M, median of 3 runs
 #   sudo benches/e2e.sh --quick    CI:   N = 10k, 100k, 1 run (about a minute)
 # Other options: --sizes 10000,100000 --reps N --speakers mooring,gobgp,bird
-# --receivers sink,frr. Outside CI a missing daemon or non-root skips with a
+# --receivers sink,frr; change latency (benchmark 3): --bench throughput,latency
+# --changes N --kinds endpoint,service. Outside CI a missing daemon or non-root skips with a
 # reason; with CI=true it fails. MBENCH_KEEP_LOGS=1 keeps the daemons' logs,
 # MBENCH_STRICT=1 makes a missed target exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -q -p mooring-agent --bin mooring -p mooring-benches --bin e2e --bin bgp-sink
+cargo build --release --locked -q -p mooring-agent --bin mooring -p mooring-benches --bin e2e --bin bgp-sink --bin bgp-recv
 target_dir="${CARGO_TARGET_DIR:-target}"
 exec "$target_dir/release/e2e" "$@"

@@ -37,6 +37,9 @@ pub(crate) struct PeerSession {
     adj_out: FxHashMap<IpNet, Arc<Exported>>,
     /// Adj-RIB-In, when importing.
     rib_in: FxHashMap<Nlri, Arc<Vec<PathAttr>>>,
+    /// One copy of each distinct attribute set in the Adj-RIB-In (routers
+    /// send many UPDATEs with the same attributes).
+    interned: rustc_hash::FxHashSet<Arc<Vec<PathAttr>>>,
     /// Prefixes received per family (exact with import; announcements
     /// minus withdrawals otherwise).
     received: BTreeMap<Family, u64>,
@@ -66,6 +69,7 @@ impl PeerSession {
             export: None,
             adj_out: FxHashMap::default(),
             rib_in: FxHashMap::default(),
+            interned: Default::default(),
             received: BTreeMap::new(),
             stale: HashSet::new(),
             stale_until: None,
@@ -166,6 +170,20 @@ impl PeerSession {
         s.updates_sent += messages as u64;
         s.messages_sent += messages as u64;
         s.prefixes_sent = self.adj_out.len() as u64;
+    }
+
+    /// The shared copy of an attribute set. Sets no route uses any more
+    /// are dropped now and then, so churn does not grow the table.
+    fn intern(&mut self, attrs: &Vec<PathAttr>) -> Arc<Vec<PathAttr>> {
+        if let Some(a) = self.interned.get(attrs) {
+            return a.clone();
+        }
+        if self.interned.len() >= 1024 && self.interned.len().is_power_of_two() {
+            self.interned.retain(|a| Arc::strong_count(a) > 1);
+        }
+        let a = Arc::new(attrs.clone());
+        self.interned.insert(a.clone());
+        a
     }
 
     fn emit(&self, from: State, to: State, reason: Option<String>) {
@@ -284,7 +302,7 @@ impl Handler for PeerSession {
                     self.stale.remove(n);
                 }
             } else {
-                let attrs: Arc<Vec<PathAttr>> = Arc::new(u.attrs.clone());
+                let attrs = self.intern(&u.attrs);
                 for n in u.announced() {
                     if !self.stale.is_empty() {
                         self.stale.remove(n);
@@ -317,6 +335,7 @@ impl Handler for PeerSession {
                     data.push(fam.safi);
                     data.extend_from_slice(&(m.limit.min(u32::MAX as u64) as u32).to_be_bytes());
                     self.rib_in.clear();
+                    self.interned.clear();
                     self.received.clear();
                     self.recount();
                     return Some(Notification::new(code::CEASE, cease_subcode::MAX_PREFIXES, data));
@@ -358,6 +377,7 @@ impl Handler for PeerSession {
                 Some(Instant::now() + std::time::Duration::from_secs(gr.map_or(0, |g| g.restart_time) as u64));
         } else {
             self.rib_in.clear();
+            self.interned.clear();
             self.stale.clear();
             self.received.clear();
         }

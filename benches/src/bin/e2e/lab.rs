@@ -121,6 +121,8 @@ pub struct Lab {
     children: std::cell::RefCell<Vec<(Proc, Child)>>,
     namespaces: Vec<String>,
     frr: std::cell::Cell<bool>,
+    /// The FRR instance this lab's daemons use (cleaned up on drop).
+    pub frr_inst: String,
 }
 
 /// Kill whatever runs in a namespace (by PID) and delete it.
@@ -139,13 +141,20 @@ fn remove_ns(ns: &str) {
 impl Lab {
     /// Build the two namespaces (removing leftovers of a crashed run first).
     pub fn new(tag: &str) -> Lab {
+        Lab::named(tag, "mbench-", RCV_NS, SPK_NS, FRR_INST)
+    }
+
+    /// A lab with its own namespace names (all starting with `prefix`,
+    /// whose leftovers are removed first) and FRR instance, so that it can
+    /// run next to another e2e mode's lab.
+    pub fn named(tag: &str, prefix: &str, rcv_ns: &str, spk_ns: &str, frr_inst: &str) -> Lab {
         let (_, list, _) = run(&["ip", "netns", "list"]);
         for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.starts_with("mbench-") {
+            if ns.starts_with(prefix) {
                 remove_ns(ns);
             }
         }
-        let _ = std::fs::remove_dir_all(format!("/var/run/frr/{FRR_INST}"));
+        let _ = std::fs::remove_dir_all(format!("/var/run/frr/{frr_inst}"));
         let dir = std::env::temp_dir().join(format!("mbench-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -153,15 +162,16 @@ impl Lab {
         let lab = Lab {
             dir,
             children: Default::default(),
-            namespaces: vec![RCV_NS.into(), SPK_NS.into()],
+            namespaces: vec![rcv_ns.into(), spk_ns.into()],
             frr: Default::default(),
+            frr_inst: frr_inst.into(),
         };
         for ns in &lab.namespaces {
             run_ok(&["ip", "netns", "add", ns]);
             run_ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
-        run_ok(&["ip", "-n", RCV_NS, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", SPK_NS]);
-        for (ns, addr) in [(RCV_NS, RCV_ADDR), (SPK_NS, SPK_ADDR)] {
+        run_ok(&["ip", "-n", rcv_ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", spk_ns]);
+        for (ns, addr) in [(rcv_ns, RCV_ADDR), (spk_ns, SPK_ADDR)] {
             run_ok(&["ip", "-n", ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
             run_ok(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
         }
@@ -238,7 +248,7 @@ impl Drop for Lab {
             remove_ns(ns);
         }
         if self.frr.get() {
-            let _ = std::fs::remove_dir_all(format!("/var/run/frr/{FRR_INST}"));
+            let _ = std::fs::remove_dir_all(format!("/var/run/frr/{}", self.frr_inst));
         }
         if std::env::var_os("MBENCH_KEEP_LOGS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);

@@ -6,16 +6,23 @@
 //! unique /32s sharing one attribute set to one receiver (our counting
 //! sink, FRR); time from session Established to the receiver holding all N.
 //!
+//! Change latency (`--bench latency`, latency.rs): `mooring standalone`
+//! and a manifest change by atomic rename; time until the UPDATE reaches
+//! the sink, or the route changes in FRR's kernel FIB.
+//!
 //! With `CI=true`, missing root or daemons is an error; otherwise the run is
 //! skipped with the reason (exit status 0).
 
 mod daemons;
 mod lab;
+mod latency;
+mod receive;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use daemons::{Bins, ReceiverKind, SpeakerKind};
+use latency::ChangeKind;
 
 struct Opts {
     quick: bool,
@@ -23,12 +30,16 @@ struct Opts {
     reps: usize,
     speakers: Vec<SpeakerKind>,
     receivers: Vec<ReceiverKind>,
+    throughput: bool,
+    latency: bool,
+    changes: usize,
+    kinds: Vec<ChangeKind>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: e2e [--quick] [--sizes 10000,100000] [--reps N] [--speakers mooring,gobgp,bird] \
-         [--receivers sink,frr]"
+        "usage: e2e [--quick] [--bench throughput,latency] [--sizes 10000,100000] [--reps N] \
+         [--speakers mooring,gobgp,bird] [--receivers sink,frr] [--changes N] [--kinds endpoint,service]"
     );
     std::process::exit(2)
 }
@@ -42,6 +53,10 @@ fn parse() -> Opts {
         reps: if quick { 1 } else { 3 },
         speakers: vec![SpeakerKind::Mooring, SpeakerKind::GoBgp, SpeakerKind::Bird],
         receivers: vec![ReceiverKind::Sink, ReceiverKind::Frr],
+        throughput: true,
+        latency: true,
+        changes: if quick { 30 } else { 200 },
+        kinds: if quick { vec![ChangeKind::Endpoint] } else { vec![ChangeKind::Endpoint, ChangeKind::Service] },
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -50,6 +65,29 @@ fn parse() -> Opts {
             "--quick" => {}
             "--sizes" => o.sizes = v().split(',').map(|s| s.parse().unwrap_or_else(|_| usage())).collect(),
             "--reps" => o.reps = v().parse().unwrap_or_else(|_| usage()),
+            "--changes" => o.changes = v().parse().unwrap_or_else(|_| usage()),
+            "--bench" => {
+                let b = v();
+                o.throughput = false;
+                o.latency = false;
+                for x in b.split(',') {
+                    match x {
+                        "throughput" => o.throughput = true,
+                        "latency" => o.latency = true,
+                        _ => usage(),
+                    }
+                }
+            }
+            "--kinds" => {
+                o.kinds = v()
+                    .split(',')
+                    .map(|s| match s {
+                        "endpoint" => ChangeKind::Endpoint,
+                        "service" => ChangeKind::Service,
+                        _ => usage(),
+                    })
+                    .collect()
+            }
             "--speakers" => {
                 o.speakers = v()
                     .split(',')
@@ -239,7 +277,80 @@ fn throughput(o: &Opts, bins: &Bins) -> bool {
     all_met
 }
 
+/// Benchmark 3: change latency (see latency.rs).
+fn latency(o: &Opts, bins: &Bins) -> bool {
+    let mut rows = vec![];
+    for &recv in &o.receivers {
+        for &kind in &o.kinds {
+            let t = std::time::Instant::now();
+            let mut smp = latency::run_latency(recv, kind, o.changes, bins);
+            let v = &mut smp.total;
+            v.sort_by(|a, b| a.total_cmp(b));
+            let q = |x| latency::quantile(v, x);
+            eprintln!(
+                "  latency {} / {}: {} changes in {:.1} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                recv.name(),
+                kind.name(),
+                v.len(),
+                t.elapsed().as_secs_f64(),
+                q(0.5),
+                q(0.99),
+                q(1.0)
+            );
+            let mut split = String::new();
+            for (what, w) in
+                [("rename → agent reload", &mut smp.to_reload), ("reload → observed", &mut smp.after_reload)]
+            {
+                if !w.is_empty() {
+                    w.sort_by(|a, b| a.total_cmp(b));
+                    let q = |x| latency::quantile(w, x);
+                    split += &format!("{what}: p50 {:.2} / p99 {:.2} / max {:.2}; ", q(0.5), q(0.99), q(1.0));
+                }
+            }
+            split += &format!("longest rename(2) {:.3}", smp.max_rename);
+            eprintln!("    {split}");
+            rows.push((recv, kind, v.len(), q(0.0), q(0.5), q(0.99), q(1.0), split));
+        }
+    }
+    let d = latency::DEBOUNCE_MS;
+    println!("\n### Change latency: manifest rename to UPDATE received (sink) / kernel FIB change (FRR)\n");
+    println!(
+        "| observed at | change | changes | min ms | p50 ms | p99 ms | max ms | p99 minus the {d:.0} ms debounce | \
+         split (ms, from the agent's log) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (recv, kind, n, min, p50, p99, max, split) in &rows {
+        let at = match recv {
+            ReceiverKind::Sink => "wire (bgp-sink)",
+            ReceiverKind::Frr => "FRR kernel FIB",
+        };
+        println!(
+            "| {at} | {} | {n} | {min:.2} | {p50:.2} | {p99:.2} | {max:.2} | {:.2} | {split} |",
+            kind.name(),
+            p99 - d
+        );
+    }
+    println!("\n### Targets (change latency)\n");
+    let mut all_met = true;
+    for (recv, kind, _, _, _, p99, _, _) in &rows {
+        if *recv == ReceiverKind::Sink {
+            let ok = *p99 <= 20.0;
+            all_met &= ok;
+            println!(
+                "- {}: p99 ≤ 20 ms to the wire (got {p99:.2} ms, of which {d:.0} ms is the agent's debounce): {}",
+                kind.name(),
+                if ok { "met" } else { "MISSED" }
+            );
+        }
+    }
+    all_met
+}
+
 fn main() {
+    // Benchmark 2 (receive throughput and memory): its own options.
+    if std::env::args().any(|a| a == "--receive") {
+        return receive::entry();
+    }
     let o = parse();
     let dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
     let bins = Bins { mooring: dir.join("mooring"), sink: dir.join("bgp-sink") };
@@ -258,7 +369,13 @@ fn main() {
         if o.quick { "quick" } else { "full" },
         lab::run(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).1.trim()
     );
-    let met = throughput(&o, &bins);
+    let mut met = true;
+    if o.throughput {
+        met &= throughput(&o, &bins);
+    }
+    if o.latency {
+        met &= latency(&o, &bins);
+    }
     if !met && std::env::var_os("MBENCH_STRICT").is_some() {
         println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
         eprintln!("ERROR: a target was missed (MBENCH_STRICT is set)");

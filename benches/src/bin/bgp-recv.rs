@@ -1,0 +1,92 @@
+//! The Mooring receiver of the e2e receive benchmark (issue 6, benchmark
+//! 2): the `mooring_bgp::speaker` library with one passive peer, either
+//! counting and dropping what it receives or keeping it in an Adj-RIB-In
+//! (`--import`).
+//!
+//!     bgp-recv --listen 198.18.200.1:179 --as 64512 --router-id 198.18.200.1 \
+//!              --peer 198.18.200.2 --peer-as 64513 --count 1000000 [--import]
+//!
+//! Prints `READY rss_kb=K` once listening, then, when the peer's
+//! `prefixes_received` reaches the count (polled every millisecond),
+//! `RESULT seconds=S rss_before_kb=K rss_after_kb=K hwm_kb=K` where
+//! seconds runs from the session's `established_since`; then idles until
+//! killed (so the harness can read /proc too).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use mooring_bgp::fsm::State;
+use mooring_bgp::speaker::{PeerConfig, Speaker, SpeakerConfig};
+use mooring_bgp::wire::Family;
+
+/// (VmRSS, VmHWM) of this process in KiB.
+fn mem_kb() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: bgp-recv --listen ADDR:PORT --as AS --router-id ID --peer ADDR --peer-as AS --count N [--import]"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    let mut listen: Option<SocketAddr> = None;
+    let (mut local_as, mut peer_as, mut count) = (0u32, 0u32, 0u64);
+    let mut router_id = Ipv4Addr::UNSPECIFIED;
+    let mut peer: Option<IpAddr> = None;
+    let mut import = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut v = || it.next().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--listen" => listen = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--as" => local_as = v().parse().unwrap_or_else(|_| usage()),
+            "--router-id" => router_id = v().parse().unwrap_or_else(|_| usage()),
+            "--peer" => peer = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--peer-as" => peer_as = v().parse().unwrap_or_else(|_| usage()),
+            "--count" => count = v().parse().unwrap_or_else(|_| usage()),
+            "--import" => import = true,
+            _ => usage(),
+        }
+    }
+    let peer = peer.unwrap_or_else(|| usage());
+    let speaker = Speaker::start(SpeakerConfig { local_as, router_id, listen, hostname: None, graceful_restart: None })
+        .await
+        .expect("starting the speaker");
+    let mut cfg = PeerConfig::new(peer, peer_as);
+    cfg.passive = true;
+    cfg.import = import;
+    cfg.families = vec![Family::IPV4_UNICAST];
+    speaker.add_peer(cfg).expect("adding the peer");
+    // Let the runtime settle before the baseline.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (rss_before, _) = mem_kb();
+    println!("READY rss_kb={rss_before}");
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (done, since) = loop {
+        tick.tick().await;
+        let Some(st) = speaker.peer_status(peer) else { continue };
+        let n = st.prefixes_received.get(&Family::IPV4_UNICAST).copied().unwrap_or(0);
+        if n >= count && st.state == State::Established {
+            break (SystemTime::now(), st.established_since.expect("established"));
+        }
+    };
+    let secs = done.duration_since(since).unwrap_or_default().as_secs_f64();
+    let (rss_after, hwm) = mem_kb();
+    println!("RESULT seconds={secs:.4} rss_before_kb={rss_before} rss_after_kb={rss_after} hwm_kb={hwm}");
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
