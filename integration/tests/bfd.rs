@@ -115,20 +115,7 @@ fn bfd_detects_a_dead_node_fast() {
     assert!(!m1.output().contains("BFD session down"), "BFD flapped:\n{}", m1.output());
 
     // Silently blackhole n1: nothing between n1 and the edge any more.
-    let rules = lab.path("blackhole.nft");
-    std::fs::write(
-        &rules,
-        format!(
-            "add table inet mit
-add chain inet mit in {{ type filter hook input priority 0; }}
-add chain inet mit out {{ type filter hook output priority 0; }}
-add rule inet mit in ip saddr {r4} drop
-add rule inet mit out ip daddr {r4} drop
-"
-        ),
-    )
-    .unwrap();
-    run_ok(&["ip", "netns", "exec", &n1.ns, "nft", "-f", rules.to_str().unwrap()]);
+    lab.silence(&n1, &r4);
     let t0 = Instant::now();
     let (mut fib_gone, mut ours) = (None, None);
     while t0.elapsed() < Duration::from_secs(10) && (fib_gone.is_none() || ours.is_none()) {
@@ -161,7 +148,7 @@ add rule inet mit out ip daddr {r4} drop
     assert_eq!(bfd["status"], "down");
 
     // Traffic flows again: BFD and the session come back.
-    run_ok(&["ip", "netns", "exec", &n1.ns, "nft", "delete", "table", "inet", "mit"]);
+    lab.nft_clear(&n1.ns);
     let t1 = Instant::now();
     poll("edge FIB has n1 again", Duration::from_secs(30), || (fib_nexthops(&lab.router, vip) == both).then_some(()));
     poll("FRR bfdd: peer n1 up again", Duration::from_secs(15), || {

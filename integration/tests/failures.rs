@@ -96,20 +96,7 @@ fn failures_silent_peer() {
     m1.wait_count(&format!("peer {} OpenConfirm -> Established", lab.router_v4), 1, Duration::from_secs(5));
 
     let r4 = &lab.router_v4;
-    let rules = lab.path("silence.nft");
-    std::fs::write(
-        &rules,
-        format!(
-            "add table inet mit
-add chain inet mit in {{ type filter hook input priority 0; }}
-add chain inet mit out {{ type filter hook output priority 0; }}
-add rule inet mit in ip saddr {r4} drop
-add rule inet mit out ip daddr {r4} drop
-"
-        ),
-    )
-    .unwrap();
-    run_ok(&["ip", "netns", "exec", &n1.ns, "nft", "-f", rules.to_str().unwrap()]);
+    lab.silence(&n1, r4);
     let t0 = Instant::now();
     let expiry = format!("peer {r4} Established -> Idle (sent NOTIFICATION hold timer expired (4/0))");
     let (mut ours, mut frr_gone) = (None, None);
@@ -133,7 +120,7 @@ add rule inet mit out ip daddr {r4} drop
     assert_eq!(fib_nexthops(&lab.router, vip), vec![n2.v4.clone()]);
 
     // Traffic flows again: the session comes back.
-    run_ok(&["ip", "netns", "exec", &n1.ns, "nft", "delete", "table", "inet", "mit"]);
+    lab.nft_clear(&n1.ns);
     let t1 = Instant::now();
     wait_fib(&lab, vip, &[&n1, &n2]);
     println!("after removing the filter the path was back in {:?}", t1.elapsed());

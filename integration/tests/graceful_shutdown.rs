@@ -62,19 +62,7 @@ fn manifests(dir: &Path, lab: &Lab, nodes: &[Node]) {
 
 /// Take the node off the network (everything on eth0 dropped).
 fn unplug(lab: &Lab, n: &Node) {
-    let rules = lab.path(&format!("unplug-{}.nft", n.ns));
-    std::fs::write(
-        &rules,
-        "add table inet unplug\nadd chain inet unplug in { type filter hook input priority 0; }\n\
-         add chain inet unplug out { type filter hook output priority 0; }\n\
-         add rule inet unplug in iifname \"eth0\" drop\nadd rule inet unplug out oifname \"eth0\" drop\n",
-    )
-    .unwrap();
-    run_ok(&["ip", "netns", "exec", &n.ns, "nft", "-f", rules.to_str().unwrap()]);
-}
-
-fn plug(n: &Node) {
-    run_ok(&["ip", "netns", "exec", &n.ns, "nft", "delete", "table", "inet", "unplug"]);
+    lab.nft_drop(&n.ns, &["in iifname \"eth0\" drop", "out oifname \"eth0\" drop"]);
 }
 
 /// A client loop (one connection every 10 ms, 0.3 s timeout) for `secs`; returns (ok, failed).
@@ -134,7 +122,7 @@ fn draining_before_going_away_loses_fewer_connections() {
     unplug(&lab, &nodes[0]);
     let (ok_a, fail_a) = result(c);
     println!("abrupt loss: {ok_a} ok, {fail_a} failed");
-    plug(&nodes[0]);
+    lab.nft_clear(&nodes[0].ns);
     n1.signal(libc::SIGKILL);
     assert!(lab.wait_exit(&n1, Duration::from_secs(5)));
     n1 = start(0);
