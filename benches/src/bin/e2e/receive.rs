@@ -18,146 +18,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use std::process::{Child, Command, Stdio};
-
 use serde_json::Value;
 
 use crate::daemons::{epoch, prefix, scaled, Bins, RECEIVER_AS, SPEAKER_AS};
-use crate::lab::{self, poll, run, run_ok, Proc, RCV_ADDR, SPK_ADDR};
+use crate::lab::{self, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
 
 /// Own namespaces and FRR instance (not `mbench-*`): another e2e mode
 /// running at the same time removes every `mbench-*` namespace it finds.
 const RCV_NS: &str = "mrx-rcv";
 const SPK_NS: &str = "mrx-spk";
 const FRR_INST: &str = "mrx";
-
-/// The two namespaces of one run and every process started in them,
-/// killed by PID (then the namespaces deleted) on drop.
-struct Lab {
-    dir: PathBuf,
-    children: std::cell::RefCell<Vec<(Proc, Child)>>,
-}
-
-fn remove_ns(ns: &str) {
-    let (_, pids, _) = run(&["ip", "netns", "pids", ns]);
-    for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-        // SAFETY: kill(2) of a process inside one of our (mrx-) namespaces.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    if !pids.trim().is_empty() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = run(&["ip", "netns", "del", ns]);
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let (_, list, _) = run(&["ip", "netns", "list"]);
-        for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.starts_with("mrx-") {
-                remove_ns(ns);
-            }
-        }
-        let _ = std::fs::remove_dir_all(format!("/var/run/frr/{FRR_INST}"));
-        let dir = std::env::temp_dir().join(format!("mbench-{}-rx", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        for ns in [RCV_NS, SPK_NS] {
-            run_ok(&["ip", "netns", "add", ns]);
-            run_ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        run_ok(&["ip", "-n", RCV_NS, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", SPK_NS]);
-        for (ns, addr) in [(RCV_NS, RCV_ADDR), (SPK_NS, SPK_ADDR)] {
-            run_ok(&["ip", "-n", ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
-            run_ok(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
-        }
-        Lab { dir, children: Default::default() }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
-        p
-    }
-
-    fn spawn(&self, ns: &str, name: &str, args: &[&str]) -> Proc {
-        lab::check_interrupted();
-        let log = self.path(&format!("{name}.log"));
-        let f = std::fs::File::options().create(true).append(true).open(&log).expect("log file");
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns]).args(args);
-        cmd.stdin(Stdio::null()).stdout(f.try_clone().unwrap()).stderr(f);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {args:?} in {ns}: {e}"));
-        let p = Proc { pid: child.id() as i32, name: name.to_string(), log };
-        self.children.borrow_mut().push((p.clone(), child));
-        p
-    }
-
-    fn exited(&self, p: &Proc) -> bool {
-        let mut ch = self.children.borrow_mut();
-        match ch.iter_mut().find(|(q, _)| q.pid == p.pid) {
-            Some((_, c)) => !matches!(c.try_wait(), Ok(None)),
-            None => true,
-        }
-    }
-
-    /// Wait for a line of `p` starting with `prefix`.
-    fn wait_line(&self, p: &Proc, prefix: &str, timeout: Duration) -> String {
-        poll(&format!("{}: a line starting with {prefix:?}", p.name), timeout, Duration::from_millis(5), || {
-            if let Some(l) = p.output().lines().find(|l| l.starts_with(prefix)) {
-                return Some(l.to_string());
-            }
-            if self.exited(p) {
-                panic!("{} exited before printing {prefix:?}:\n{}", p.name, lab::tail(&p.output(), 30));
-            }
-            None
-        })
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let mut children = std::mem::take(&mut *self.children.borrow_mut());
-        for (p, _) in &children {
-            // SAFETY: kill(2) on a pid we started.
-            unsafe { libc::kill(p.pid, libc::SIGTERM) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        for (p, c) in children.iter_mut() {
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        // SAFETY: as above.
-                        unsafe { libc::kill(p.pid, libc::SIGKILL) };
-                        let _ = c.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
-        if std::thread::panicking() {
-            for (p, _) in &children {
-                eprintln!("===== {} (pid {}), last 40 lines =====\n{}", p.name, p.pid, lab::tail(&p.output(), 40));
-            }
-        }
-        for ns in [SPK_NS, RCV_NS] {
-            remove_ns(ns);
-        }
-        let _ = std::fs::remove_dir_all(format!("/var/run/frr/{FRR_INST}"));
-        if std::env::var_os("MBENCH_KEEP_LOGS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("logs kept in {}", self.dir.display());
-        }
-    }
-}
 
 fn vtysh_json(cmd: &str) -> Option<Value> {
     let (ok, out, _) = run(&["vtysh", "-N", FRR_INST, "-c", cmd]);
@@ -171,6 +41,7 @@ fn vtysh_json(cmd: &str) -> Option<Value> {
 /// (`daemons::Receiver::start`), plus tshark for the Established moment;
 /// (bgpd's pid, the capture).
 fn start_frr(lab: &Lab) -> (i32, Proc) {
+    lab.uses_frr();
     let conf = format!(
         "frr defaults datacenter\nhostname {FRR_INST}\nrouter bgp {RECEIVER_AS}\n bgp router-id {RCV_ADDR}\n no bgp ebgp-requires-policy\n neighbor {SPK_ADDR} remote-as {SPEAKER_AS}\n neighbor {SPK_ADDR} passive\n address-family ipv4 unicast\n exit-address-family\n"
     );
@@ -185,7 +56,7 @@ fn start_frr(lab: &Lab) -> (i32, Proc) {
         let pid = format!("{d}/{name}.pid");
         let bin = format!("/usr/lib/frr/{name}");
         let args = [bin.as_str(), "-N", FRR_INST, "-f", &conf, "-i", &pid, "--log", "stdout"];
-        lab.spawn(RCV_NS, name, &args)
+        lab.spawn(RCV_NS, name, &args, &[])
     };
     daemon("zebra");
     let zserv = format!("/var/run/frr/{FRR_INST}/zserv.api");
@@ -218,6 +89,7 @@ fn start_frr(lab: &Lab) -> (i32, Proc) {
             "-e",
             "bgp.type",
         ],
+        &[],
     );
     poll("tshark capturing", Duration::from_secs(30), Duration::from_millis(10), || {
         run(&["ip", "netns", "exec", SPK_NS, "ping", "-c", "1", "-W", "1", RCV_ADDR]);
@@ -394,6 +266,7 @@ fn bird_sender(lab: &Lab, n: u32) -> String {
         SPK_NS,
         "bird-spk",
         &["bird", "-f", "-c", path.to_str().unwrap(), "-s", &sock, "-P", pid.to_str().unwrap()],
+        &[],
     );
     let t = Instant::now();
     poll("BIRD (sender) holding every static route", scaled(n, 30, 30), Duration::from_millis(100), || {
@@ -433,7 +306,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
             lab::sleep(Duration::from_millis(500));
         }
     }
-    let lab = Lab::new();
+    let lab = Lab::named("rx", "mrx-", RCV_NS, SPK_NS, FRR_INST);
     let timeout = scaled(n, 60, 60);
     // The receiver, started before the sender.
     enum R {
@@ -461,8 +334,8 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
             if kind == Rcv::MooringRib {
                 args.push("--import".into());
             }
-            let p = lab.spawn(RCV_NS, "bgp-recv", &args.iter().map(String::as_str).collect::<Vec<_>>());
-            lab.wait_line(&p, "READY", Duration::from_secs(10));
+            let p = lab.spawn(RCV_NS, "bgp-recv", &args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+            p.wait_line(&lab, "READY", Duration::from_secs(10));
             R::Mooring(p)
         }
         Rcv::Frr => {
@@ -480,6 +353,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
                 RCV_NS,
                 "bird-rcv",
                 &["bird", "-f", "-c", path.to_str().unwrap(), "-s", &sock, "-P", pid.to_str().unwrap()],
+                &[],
             );
             poll("BIRD (receiver) answering birdc", Duration::from_secs(10), Duration::from_millis(50), || {
                 run(&["birdc", "-s", &sock, "show", "status"]).0.then_some(())
@@ -494,7 +368,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
     };
     let (rss_before_kb, _) = match &r {
         R::Mooring(p) => {
-            let line = lab.wait_line(p, "READY", Duration::from_secs(1));
+            let line = p.wait_line(&lab, "READY", Duration::from_secs(1));
             let kb = line.split_whitespace().find_map(|w| w.strip_prefix("rss_kb=")).and_then(|v| v.parse().ok());
             (kb.unwrap_or(0), 0)
         }
@@ -503,7 +377,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
     run_ok(&["birdc", "-s", &spk_sock, "enable", "rcv"]);
     match r {
         R::Mooring(p) => {
-            let line = lab.wait_line(&p, "RESULT", timeout);
+            let line = p.wait_line(&lab, "RESULT", timeout);
             let f = |k: &str| {
                 line.split_whitespace()
                     .find_map(|w| w.strip_prefix(k))
