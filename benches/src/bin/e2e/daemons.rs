@@ -275,11 +275,91 @@ pub enum Receiver {
 }
 
 fn vtysh_json(cmd: &str) -> Option<Value> {
-    let (ok, out, _) = run(&["vtysh", "-N", FRR_INST, "-c", cmd]);
+    vtysh_json_in(FRR_INST, cmd)
+}
+
+/// `vtysh -N inst -c cmd` as JSON, `None` until bgpd answers.
+pub fn vtysh_json_in(inst: &str, cmd: &str) -> Option<Value> {
+    let (ok, out, _) = run(&["vtysh", "-N", inst, "-c", cmd]);
     if !ok {
         return None;
     }
     serde_json::from_str(&out).ok()
+}
+
+/// FRR (zebra + bgpd, instance `lab.frr_inst`) in the lab's receiver
+/// namespace, peering passively with the speaker; returns once bgpd
+/// answers vtysh. Returns bgpd.
+pub fn start_frr_receiver(lab: &Lab) -> Proc {
+    lab.uses_frr();
+    let inst = lab.frr_inst.as_str();
+    let conf = format!(
+        "frr defaults datacenter\nhostname {inst}\nrouter bgp {RECEIVER_AS}\n bgp router-id {RCV_ADDR}\n no bgp ebgp-requires-policy\n neighbor {SPK_ADDR} remote-as {SPEAKER_AS}\n neighbor {SPK_ADDR} passive\n address-family ipv4 unicast\n exit-address-family\n"
+    );
+    let dir = lab.path("frr");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("frr.conf"), conf).unwrap();
+    std::fs::write(dir.join("zebra.conf"), format!("hostname {inst}\n")).unwrap();
+    run_ok(&["chown", "-R", "frr:frr", dir.to_str().unwrap()]);
+    let d = dir.to_str().unwrap();
+    let daemon = |name: &str| {
+        let args = [
+            format!("/usr/lib/frr/{name}"),
+            "-N".into(),
+            inst.into(),
+            "-f".into(),
+            format!("{d}/{}.conf", if name == "zebra" { "zebra" } else { "frr" }),
+            "-i".into(),
+            format!("{d}/{name}.pid"),
+            "--log".into(),
+            "stdout".into(),
+        ];
+        lab.spawn(lab.rcv_ns(), name, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    };
+    daemon("zebra");
+    let zserv = format!("/var/run/frr/{inst}/zserv.api");
+    poll("zebra socket", Duration::from_secs(10), Duration::from_millis(50), || {
+        std::path::Path::new(&zserv).exists().then_some(())
+    });
+    let bgpd = daemon("bgpd");
+    poll("bgpd answering vtysh", Duration::from_secs(10), Duration::from_millis(100), || {
+        vtysh_json_in(inst, "show bgp summary json").map(|_| ())
+    });
+    bgpd
+}
+
+/// tshark on the receiver's eth0 for the Established moment: the kernel's
+/// BPF keeps only segments that start with a BGP OPEN or KEEPALIVE (a
+/// KEEPALIVE may share its segment with the OPEN before it or the UPDATEs
+/// after it), and ICMP: pings tell when the capture really runs, which this
+/// waits for.
+pub fn start_established_capture(lab: &Lab) -> Proc {
+    let filter = "icmp or (tcp port 179 and tcp[((tcp[12]&0xf0)>>2):4] == 0xffffffff \
+                  and (tcp[((tcp[12]&0xf0)>>2)+18] == 1 or tcp[((tcp[12]&0xf0)>>2)+18] == 4))";
+    let args = [
+        "tshark",
+        "-i",
+        "eth0",
+        "-n",
+        "-l",
+        "-f",
+        filter,
+        "-T",
+        "fields",
+        "-e",
+        "frame.time_epoch",
+        "-e",
+        "ip.src",
+        "-e",
+        "bgp.type",
+    ];
+    let capture = lab.spawn(lab.rcv_ns(), "tshark", &args, &[]);
+    poll("tshark capturing", Duration::from_secs(30), Duration::from_millis(10), || {
+        run(&["ip", "netns", "exec", lab.spk_ns(), "ping", "-c", "1", "-W", "1", RCV_ADDR]);
+        let pkt = |l: &str| l.split_whitespace().next().is_some_and(|t| t.parse::<f64>().is_ok());
+        capture.output().lines().any(pkt).then_some(())
+    });
+    capture
 }
 
 /// One throughput measurement.
@@ -315,75 +395,8 @@ impl Receiver {
                 Receiver::Sink(p)
             }
             ReceiverKind::Frr => {
-                lab.uses_frr();
-                let conf = format!(
-                    "frr defaults datacenter\nhostname {FRR_INST}\nrouter bgp {RECEIVER_AS}\n bgp router-id {RCV_ADDR}\n no bgp ebgp-requires-policy\n neighbor {SPK_ADDR} remote-as {SPEAKER_AS}\n neighbor {SPK_ADDR} passive\n address-family ipv4 unicast\n exit-address-family\n"
-                );
-                let dir = lab.path("frr");
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(dir.join("frr.conf"), conf).unwrap();
-                std::fs::write(dir.join("zebra.conf"), format!("hostname {FRR_INST}\n")).unwrap();
-                run_ok(&["chown", "-R", "frr:frr", dir.to_str().unwrap()]);
-                let d = dir.to_str().unwrap();
-                let daemon = |name: &str| {
-                    vec![
-                        format!("/usr/lib/frr/{name}"),
-                        "-N".into(),
-                        FRR_INST.into(),
-                        "-f".into(),
-                        format!("{d}/{}.conf", if name == "zebra" { "zebra" } else { "frr" }),
-                        "-i".into(),
-                        format!("{d}/{name}.pid"),
-                        "--log".into(),
-                        "stdout".into(),
-                    ]
-                };
-                let z = daemon("zebra");
-                lab.spawn(RCV_NS, "zebra", &z.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-                let zserv = format!("/var/run/frr/{FRR_INST}/zserv.api");
-                poll("zebra socket", Duration::from_secs(10), Duration::from_millis(50), || {
-                    std::path::Path::new(&zserv).exists().then_some(())
-                });
-                let b = daemon("bgpd");
-                lab.spawn(RCV_NS, "bgpd", &b.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-                poll("bgpd answering vtysh", Duration::from_secs(10), Duration::from_millis(100), || {
-                    vtysh_json("show bgp summary json").map(|_| ())
-                });
-                // The Established moment from the wire: the first KEEPALIVE
-                // each way. The kernel's BPF keeps only segments that start
-                // with a BGP OPEN or KEEPALIVE (a KEEPALIVE may share its
-                // segment with the OPEN before it or the UPDATEs after it);
-                // ICMP too: pings tell when the capture really runs.
-                let filter = "icmp or (tcp port 179 and tcp[((tcp[12]&0xf0)>>2):4] == 0xffffffff \
-                              and (tcp[((tcp[12]&0xf0)>>2)+18] == 1 or tcp[((tcp[12]&0xf0)>>2)+18] == 4))";
-                let capture = lab.spawn(
-                    RCV_NS,
-                    "tshark",
-                    &[
-                        "tshark",
-                        "-i",
-                        "eth0",
-                        "-n",
-                        "-l",
-                        "-f",
-                        filter,
-                        "-T",
-                        "fields",
-                        "-e",
-                        "frame.time_epoch",
-                        "-e",
-                        "ip.src",
-                        "-e",
-                        "bgp.type",
-                    ],
-                    &[],
-                );
-                // Ping until the capture shows it.
-                poll("tshark capturing", Duration::from_secs(30), Duration::from_millis(10), || {
-                    run(&["ip", "netns", "exec", SPK_NS, "ping", "-c", "1", "-W", "1", RCV_ADDR]);
-                    let pkt = |l: &str| l.split_whitespace().next().is_some_and(|t| t.parse::<f64>().is_ok());
-                    capture.output().lines().any(pkt).then_some(())
-                });
+                start_frr_receiver(lab);
+                let capture = start_established_capture(lab);
                 Receiver::Frr { capture }
             }
         }

@@ -139,6 +139,16 @@ fn remove_ns(ns: &str) {
 }
 
 impl Lab {
+    /// The receiver's namespace.
+    pub fn rcv_ns(&self) -> &str {
+        &self.namespaces[0]
+    }
+
+    /// The speaker's namespace.
+    pub fn spk_ns(&self) -> &str {
+        &self.namespaces[1]
+    }
+
     /// Build the two namespaces (removing leftovers of a crashed run first).
     pub fn new(tag: &str) -> Lab {
         Lab::named(tag, "mbench-", RCV_NS, SPK_NS, FRR_INST)

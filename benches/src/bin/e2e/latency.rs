@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::daemons::{epoch, Bins, ReceiverKind, RECEIVER_AS, SPEAKER_AS};
-use crate::lab::{check_interrupted, poll, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
+use crate::lab::{check_interrupted, Lab, Proc, RCV_ADDR, SPK_ADDR};
 
 /// Own namespaces and FRR instance (not `mbench-*`), so that another e2e
 /// mode starting meanwhile does not remove them.
@@ -189,40 +189,6 @@ impl Observer {
     }
 }
 
-fn start_frr(lab: &Lab) {
-    lab.uses_frr();
-    let conf = format!(
-        "frr defaults datacenter\nhostname {FRR_INST}\nrouter bgp {RECEIVER_AS}\n bgp router-id {RCV_ADDR}\n no bgp ebgp-requires-policy\n neighbor {SPK_ADDR} remote-as {SPEAKER_AS}\n neighbor {SPK_ADDR} passive\n address-family ipv4 unicast\n exit-address-family\n"
-    );
-    let dir = lab.path("frr");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("frr.conf"), conf).unwrap();
-    std::fs::write(dir.join("zebra.conf"), format!("hostname {FRR_INST}\n")).unwrap();
-    run_ok(&["chown", "-R", "frr:frr", dir.to_str().unwrap()]);
-    let d = dir.to_str().unwrap();
-    let daemon = |name: &str| {
-        vec![
-            format!("/usr/lib/frr/{name}"),
-            "-N".into(),
-            FRR_INST.into(),
-            "-f".into(),
-            format!("{d}/{}.conf", if name == "zebra" { "zebra" } else { "frr" }),
-            "-i".into(),
-            format!("{d}/{name}.pid"),
-            "--log".into(),
-            "stdout".into(),
-        ]
-    };
-    let z = daemon("zebra");
-    lab.spawn(RCV_NS, "zebra", &z.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-    let zserv = format!("/var/run/frr/{FRR_INST}/zserv.api");
-    poll("zebra socket", Duration::from_secs(10), Duration::from_millis(50), || {
-        Path::new(&zserv).exists().then_some(())
-    });
-    let b = daemon("bgpd");
-    lab.spawn(RCV_NS, "bgpd", &b.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-}
-
 /// One latency run's samples, in milliseconds.
 #[derive(Debug, Default)]
 pub struct Samples {
@@ -277,7 +243,7 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
         ReceiverKind::Frr => {
             // The monitor first, so that the first install shows it runs.
             let m = lab.spawn(RCV_NS, "monitor", &["ip", "-ts", "monitor", "route"], &[("TZ", "UTC")]);
-            start_frr(&lab);
+            crate::daemons::start_frr_receiver(&lab);
             let t = Tail::open(&m.log);
             procs.push(m);
             Observer::Fib(t)

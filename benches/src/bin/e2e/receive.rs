@@ -30,73 +30,14 @@ const SPK_NS: &str = "mrx-spk";
 const FRR_INST: &str = "mrx";
 
 fn vtysh_json(cmd: &str) -> Option<Value> {
-    let (ok, out, _) = run(&["vtysh", "-N", FRR_INST, "-c", cmd]);
-    if !ok {
-        return None;
-    }
-    serde_json::from_str(&out).ok()
+    crate::daemons::vtysh_json_in(FRR_INST, cmd)
 }
 
-/// FRR bgpd + zebra in the receiver namespace, as in benchmark 1
-/// (`daemons::Receiver::start`), plus tshark for the Established moment;
-/// (bgpd's pid, the capture).
+/// FRR bgpd + zebra in the receiver namespace, as in benchmark 1, plus
+/// tshark for the Established moment: (bgpd's pid, the capture).
 fn start_frr(lab: &Lab) -> (i32, Proc) {
-    lab.uses_frr();
-    let conf = format!(
-        "frr defaults datacenter\nhostname {FRR_INST}\nrouter bgp {RECEIVER_AS}\n bgp router-id {RCV_ADDR}\n no bgp ebgp-requires-policy\n neighbor {SPK_ADDR} remote-as {SPEAKER_AS}\n neighbor {SPK_ADDR} passive\n address-family ipv4 unicast\n exit-address-family\n"
-    );
-    let dir = lab.path("frr");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("frr.conf"), conf).unwrap();
-    std::fs::write(dir.join("zebra.conf"), format!("hostname {FRR_INST}\n")).unwrap();
-    run_ok(&["chown", "-R", "frr:frr", dir.to_str().unwrap()]);
-    let d = dir.to_str().unwrap();
-    let daemon = |name: &str| {
-        let conf = format!("{d}/{}.conf", if name == "zebra" { "zebra" } else { "frr" });
-        let pid = format!("{d}/{name}.pid");
-        let bin = format!("/usr/lib/frr/{name}");
-        let args = [bin.as_str(), "-N", FRR_INST, "-f", &conf, "-i", &pid, "--log", "stdout"];
-        lab.spawn(RCV_NS, name, &args, &[])
-    };
-    daemon("zebra");
-    let zserv = format!("/var/run/frr/{FRR_INST}/zserv.api");
-    poll("zebra socket", Duration::from_secs(10), Duration::from_millis(50), || {
-        std::path::Path::new(&zserv).exists().then_some(())
-    });
-    let bgpd = daemon("bgpd");
-    poll("bgpd answering vtysh", Duration::from_secs(10), Duration::from_millis(100), || {
-        vtysh_json("show bgp summary json").map(|_| ())
-    });
-    let filter = "icmp or (tcp port 179 and tcp[((tcp[12]&0xf0)>>2):4] == 0xffffffff \
-                  and (tcp[((tcp[12]&0xf0)>>2)+18] == 1 or tcp[((tcp[12]&0xf0)>>2)+18] == 4))";
-    let capture = lab.spawn(
-        RCV_NS,
-        "tshark",
-        &[
-            "tshark",
-            "-i",
-            "eth0",
-            "-n",
-            "-l",
-            "-f",
-            filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.time_epoch",
-            "-e",
-            "ip.src",
-            "-e",
-            "bgp.type",
-        ],
-        &[],
-    );
-    poll("tshark capturing", Duration::from_secs(30), Duration::from_millis(10), || {
-        run(&["ip", "netns", "exec", SPK_NS, "ping", "-c", "1", "-W", "1", RCV_ADDR]);
-        let pkt = |l: &str| l.split_whitespace().next().is_some_and(|t| t.parse::<f64>().is_ok());
-        capture.output().lines().any(pkt).then_some(())
-    });
-    (bgpd.pid, capture)
+    let bgpd = crate::daemons::start_frr_receiver(lab);
+    (bgpd.pid, crate::daemons::start_established_capture(lab))
 }
 
 /// FRR: (seconds from Established to pfxRcd = n, the last poll interval ms).
