@@ -135,7 +135,7 @@ fn unavailable(bins: &Bins) -> Option<String> {
     None
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
@@ -145,7 +145,7 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn human(n: u32) -> String {
+pub(crate) fn human(n: u32) -> String {
     match n {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
         n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
@@ -153,7 +153,7 @@ fn human(n: u32) -> String {
     }
 }
 
-fn rate(r: f64) -> String {
+pub(crate) fn rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{:.2} M/s", r / 1e6)
     } else {

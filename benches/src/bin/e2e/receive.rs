@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::daemons::{epoch, prefix, scaled, Bins, RECEIVER_AS, SPEAKER_AS};
 use crate::lab::{self, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
+use crate::{human, median, rate};
 
 /// Own namespaces and FRR instance (not `mbench-*`): another e2e mode
 /// running at the same time removes every `mbench-*` namespace it finds.
@@ -377,34 +378,8 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn mib(kb: u64) -> String {
     format!("{:.1} MiB", kb as f64 / 1024.0)
-}
-
-fn human(n: u32) -> String {
-    match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
-        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
-        n => n.to_string(),
-    }
-}
-
-fn rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.2} M/s", r / 1e6)
-    } else {
-        format!("{:.0} k/s", r / 1e3)
-    }
 }
 
 /// `e2e --receive ...`: the whole run (skip / CI rules as for the
