@@ -36,9 +36,10 @@ impl Default for RouteAttrs {
     }
 }
 
-/// What the export depends on, per session.
+/// What the export depends on, per session: the session's type, local
+/// address (next-hop self) and the peer's own communities.
 #[derive(Debug, Clone)]
-pub(crate) struct ExportCtx {
+pub struct ExportCtx {
     pub local_as: u32,
     pub ibgp: bool,
     pub local: SocketAddr,
@@ -52,7 +53,7 @@ pub(crate) struct ExportCtx {
 /// The exported attributes of a route, and the MP next hop for families
 /// carried in MP_REACH_NLRI.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Exported {
+pub struct Exported {
     pub attrs: Vec<PathAttr>,
     pub mp_next_hop: Option<NextHop>,
 }

@@ -6,8 +6,10 @@
 //! prefixes that share attributes into as few UPDATEs as fit. A burst of
 //! changes made between two wake-ups of a session goes out as one diff.
 
+mod adj_rib_out;
 mod export;
 mod peer;
+mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -16,12 +18,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use rustc_hash::FxHashMap;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use export::RouteAttrs;
+pub use adj_rib_out::{AdjRibOut, Diff};
+pub use export::{ExportCtx, Exported, RouteAttrs};
+pub use table::RouteTable;
 
 use crate::bfd::{self, BfdConfig, BfdState};
 use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
@@ -164,7 +167,7 @@ pub enum SpeakerError {
 
 pub(crate) struct Shared {
     pub config: SpeakerConfig,
-    pub routes: RwLock<FxHashMap<IpNet, Arc<RouteAttrs>>>,
+    pub routes: RwLock<RouteTable>,
 }
 
 struct PeerHandle {
@@ -214,7 +217,7 @@ impl Speaker {
         let (events, _) = broadcast::channel(1024);
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let inner = Arc::new(Inner {
-            shared: Arc::new(Shared { config, routes: RwLock::new(FxHashMap::default()) }),
+            shared: Arc::new(Shared { config, routes: RwLock::new(RouteTable::new()) }),
             version: watch::channel(0).0,
             peers: Mutex::new(HashMap::new()),
             events,
@@ -406,21 +409,12 @@ impl Speaker {
 
     /// Replace every route by `routes` (only the difference goes out).
     pub fn set_routes(&self, routes: impl IntoIterator<Item = (IpNet, RouteAttrs)>) {
-        {
-            let mut table = self.inner.shared.routes.write().expect("route table lock");
-            let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
-            let mut new = FxHashMap::default();
-            for (p, a) in routes {
-                let p = p.trunc();
-                // Keep the existing Arc when nothing changed, so sessions skip it cheaply.
-                let a = match table.get(&p) {
-                    Some(old) if **old == a => old.clone(),
-                    _ => interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone(),
-                };
-                new.insert(p, a);
-            }
-            *table = new;
-        }
+        let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
+        let new: Vec<(IpNet, Arc<RouteAttrs>)> = routes
+            .into_iter()
+            .map(|(p, a)| (p.trunc(), interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone()))
+            .collect();
+        self.inner.shared.routes.write().expect("route table lock").replace(new);
         self.changed();
     }
 

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
-use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
-use super::export::{ExportCtx, Exported, RouteAttrs};
+use super::adj_rib_out::AdjRibOut;
+use super::export::ExportCtx;
 use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
 use crate::session::Handler;
@@ -22,11 +22,6 @@ use crate::wire::{
     RefreshSubtype, RouteRefresh, Update,
 };
 
-/// An attribute set of the route table, for one family.
-type CacheKey = (*const RouteAttrs, Family);
-/// What an attribute set exports to (none: no next hop), and its group.
-type Hit = Option<(Arc<Exported>, usize)>;
-
 pub(crate) struct PeerSession {
     pub cfg: Arc<PeerConfig>,
     pub shared: Arc<Shared>,
@@ -34,7 +29,7 @@ pub(crate) struct PeerSession {
     pub events: broadcast::Sender<PeerEvent>,
     params: Option<SessionParams>,
     export: Option<ExportCtx>,
-    adj_out: FxHashMap<IpNet, Arc<Exported>>,
+    adj_out: AdjRibOut,
     /// Adj-RIB-In, when importing.
     rib_in: FxHashMap<Nlri, Arc<Vec<PathAttr>>>,
     /// One copy of each distinct attribute set in the Adj-RIB-In (routers
@@ -47,7 +42,6 @@ pub(crate) struct PeerSession {
     stale: HashSet<Nlri>,
     stale_until: Option<Instant>,
     max_prefix_warned: bool,
-    warned_no_next_hop: HashSet<Family>,
     prev_state: State,
     /// The local address for this peer's BFD session, when it has one.
     pub bfd_local: Option<watch::Sender<Option<IpAddr>>>,
@@ -67,102 +61,44 @@ impl PeerSession {
             events,
             params: None,
             export: None,
-            adj_out: FxHashMap::default(),
+            adj_out: AdjRibOut::new(),
             rib_in: FxHashMap::default(),
             interned: Default::default(),
             received: BTreeMap::new(),
             stale: HashSet::new(),
             stale_until: None,
             max_prefix_warned: false,
-            warned_no_next_hop: HashSet::new(),
             prev_state: State::Idle,
             bfd_local: None,
         }
     }
 
     /// Send the difference between the speaker's routes and what this
-    /// peer was sent. `only` limits the work to one family.
+    /// peer was sent.
     fn sync(&mut self, out: &mut BytesMut) {
         let (Some(p), Some(x)) = (&self.params, &self.export) else { return };
-        let families = p.families.clone();
         let tx = p.tx;
-        let routes = self.shared.routes.read().expect("route table lock");
-        // Export each distinct attribute set once per family. Most routes
-        // share a few attribute sets, so the last one is remembered and the
-        // maps are only consulted when it changes.
-        let mut cache: FxHashMap<CacheKey, Option<Arc<Exported>>> = FxHashMap::default();
-        let mut groups: Vec<(Arc<Exported>, Vec<Nlri>)> = Vec::new();
-        let mut group_of: FxHashMap<*const Exported, usize> = FxHashMap::default();
-        let mut last: Option<(CacheKey, Hit)> = None;
-        // First sync after Established: nothing was sent, nothing to compare or withdraw.
-        let first = self.adj_out.is_empty();
-        if first {
-            self.adj_out.reserve(routes.len());
-        }
-        for (prefix, attrs) in routes.iter() {
-            let family = Family::of(prefix);
-            if !families.contains(&family) {
-                continue;
-            }
-            let key = (Arc::as_ptr(attrs), family);
-            let hit = match &last {
-                Some((k, v)) if *k == key => v.clone(),
-                _ => {
-                    let exported = cache.entry(key).or_insert_with(|| x.export(attrs, family).map(Arc::new)).clone();
-                    let v = exported.map(|e| {
-                        let g = *group_of.entry(Arc::as_ptr(&e)).or_insert_with(|| {
-                            groups.push((e.clone(), vec![]));
-                            groups.len() - 1
-                        });
-                        (e, g)
-                    });
-                    last = Some((key, v.clone()));
-                    v
-                }
-            };
-            let Some((exported, g)) = hit else {
-                if self.warned_no_next_hop.insert(family) {
-                    warn!(peer = %self.cfg.address, %family, "no next hop of this family on this session: not announced");
-                }
-                continue;
-            };
-            if !first
-                && self.adj_out.get(prefix).is_some_and(|sent| Arc::ptr_eq(sent, &exported) || **sent == *exported)
-            {
-                continue;
-            }
-            self.adj_out.insert(*prefix, exported);
-            groups[g].1.push(Nlri::new(*prefix));
-        }
-        let gone: Vec<IpNet> = if first {
-            vec![]
-        } else {
-            self.adj_out
-                .keys()
-                .filter(|p| !routes.contains_key(p) || !families.contains(&Family::of(p)))
-                .copied()
-                .collect()
+        let diff = {
+            let table = self.shared.routes.read().expect("route table lock");
+            self.adj_out.diff(&table, &p.families, x)
         };
-        drop(routes);
+        for family in &diff.no_next_hop {
+            warn!(peer = %self.cfg.address, %family, "no next hop of this family on this session: not announced");
+        }
         let mut messages = 0;
         for fam in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-            let w: Vec<Nlri> = gone.iter().filter(|p| Family::of(p) == fam).map(|p| Nlri::new(*p)).collect();
+            let w: Vec<Nlri> = diff.withdrawn.iter().filter(|p| Family::of(p) == fam).map(|p| Nlri::new(*p)).collect();
             match pack_withdrawals(&tx, &w, out) {
                 Ok(n) => messages += n,
                 Err(e) => warn!(peer = %self.cfg.address, error = %e, "cannot encode withdrawals"),
             }
         }
-        for p in &gone {
-            self.adj_out.remove(p);
-        }
-        for (exported, nlri) in groups.into_iter().filter(|(_, n)| !n.is_empty()) {
-            match pack_announcements(&tx, &exported.attrs, &nlri, exported.mp_next_hop, out) {
+        for (exported, nlri) in &diff.announced {
+            match pack_announcements(&tx, &exported.attrs, nlri, exported.mp_next_hop, out) {
                 Ok(n) => messages += n,
                 Err(e) => {
                     warn!(peer = %self.cfg.address, error = %e, "cannot encode announcements");
-                    for n in &nlri {
-                        self.adj_out.remove(&n.prefix);
-                    }
+                    self.adj_out.unsent(nlri);
                 }
             }
         }
@@ -352,7 +288,7 @@ impl Handler for PeerSession {
 
     fn route_refresh(&mut self, family: Family, out: &mut BytesMut) {
         let Some(p) = self.params.clone() else { return };
-        self.adj_out.retain(|prefix, _| Family::of(prefix) != family);
+        self.adj_out.forget_family(family);
         let marker = |subtype| Message::RouteRefresh(RouteRefresh { family, subtype });
         if p.enhanced_route_refresh {
             let _ = marker(RefreshSubtype::BoRR).encode(&p.tx, out);
