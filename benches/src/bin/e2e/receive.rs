@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::daemons::{epoch, prefix, scaled, Bins, RECEIVER_AS, SPEAKER_AS};
-use crate::lab::{self, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
+use crate::lab::{self, cpu_secs, mem_kb, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
 use crate::{human, median, rate};
 
 /// Own namespaces and FRR instance (not `mbench-*`): another e2e mode
@@ -147,19 +147,6 @@ fn parse(args: &[String]) -> Opts {
     o
 }
 
-/// (VmRSS, VmHWM) of a process, KiB.
-fn mem_kb(pid: i32) -> (u64, u64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// One receive measurement.
 #[derive(Debug, Clone)]
 struct Measured {
@@ -169,6 +156,9 @@ struct Measured {
     rss_before_kb: u64,
     rss_after_kb: u64,
     hwm_kb: u64,
+    /// CPU seconds the receiving process used from the session's start
+    /// to the last prefix (FRR: bgpd only, not zebra).
+    cpu_s: f64,
 }
 
 /// The sender: BIRD with N static routes in GROUPS attribute groups.
@@ -316,7 +306,9 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
         }
         _ => mem_kb(rpid),
     };
+    let cpu_before = cpu_secs(rpid);
     run_ok(&["birdc", "-s", &spk_sock, "enable", "rcv"]);
+    let cpu = || cpu_secs(rpid) - cpu_before;
     match r {
         R::Mooring(p) => {
             let line = p.wait_line(&lab, "RESULT", timeout);
@@ -328,6 +320,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
             };
             let (rss_after_kb, hwm_kb) = mem_kb(p.pid);
             Measured {
+                cpu_s: cpu(),
                 seconds: f("seconds=").parse().unwrap(),
                 poll_ms: None,
                 rss_before_kb: f("rss_before_kb=").parse().unwrap(),
@@ -337,8 +330,9 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
         }
         R::Frr(capture, pid) => {
             let (seconds, poll_ms) = wait_frr(&capture, n, timeout);
+            let cpu_s = cpu();
             let (rss_after_kb, hwm_kb) = mem_kb(pid);
-            Measured { seconds, poll_ms: Some(poll_ms), rss_before_kb, rss_after_kb, hwm_kb }
+            Measured { seconds, poll_ms: Some(poll_ms), rss_before_kb, rss_after_kb, hwm_kb, cpu_s }
         }
         R::Bird(p, sock) => {
             let start = Instant::now();
@@ -369,11 +363,12 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
                 prev = now;
                 std::thread::sleep(Duration::from_millis(5));
             };
+            let cpu_s = cpu();
             let est = bird_time(&since).unwrap_or_else(|| panic!("cannot parse BIRD's since {since:?}"));
             let (rss_after_kb, hwm_kb) = mem_kb(p.pid);
             let sample = run(&["birdc", "-s", &sock, "show", "route", "all", &prefix(n - 1)]).1;
             eprintln!("    sample route at the receiver:\n{}", lab::tail(&sample, 12));
-            Measured { seconds: done_at - est, poll_ms: Some(poll_ms), rss_before_kb, rss_after_kb, hwm_kb }
+            Measured { seconds: done_at - est, poll_ms: Some(poll_ms), rss_before_kb, rss_after_kb, hwm_kb, cpu_s }
         }
     }
 }
@@ -423,13 +418,14 @@ fn measure(o: &Opts, recv_bin: &std::path::Path) -> bool {
             for rep in 0..o.reps {
                 let m = run_one(kind, n, recv_bin);
                 eprintln!(
-                    "  BIRD -> {} N={} run {}: {:.4} s ({}){}, RSS {} -> {}, peak {}",
+                    "  BIRD -> {} N={} run {}: {:.4} s ({}){}, receiver CPU {:.2} s, RSS {} -> {}, peak {}",
                     kind.name(),
                     human(n),
                     rep + 1,
                     m.seconds,
                     rate(n as f64 / m.seconds),
                     m.poll_ms.map(|p| format!(", last poll interval {p:.0} ms")).unwrap_or_default(),
+                    m.cpu_s,
                     mib(m.rss_before_kb),
                     mib(m.rss_after_kb),
                     mib(m.hwm_kb)
@@ -448,9 +444,9 @@ fn measure(o: &Opts, recv_bin: &std::path::Path) -> bool {
         o.reps
     );
     println!(
-        "| N | receiver | seconds | prefixes/s | peak RSS (VmHWM) | RSS before → after | bytes/prefix | time vs Mooring drop / RIB | runs (s) |"
+        "| N | receiver | seconds | prefixes/s | receiver CPU s | peak RSS (VmHWM) | RSS before → after | bytes/prefix | time vs Mooring drop / RIB | runs (s) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for ((n, kind), (med, secs, m)) in &results {
         let per = (m.rss_after_kb as f64 - m.rss_before_kb as f64) * 1024.0 / *n as f64;
         let vs = |k: Rcv| {
@@ -463,10 +459,11 @@ fn measure(o: &Opts, recv_bin: &std::path::Path) -> bool {
         let poll = m.poll_ms.map(|p| format!(" (poll ≤{p:.0} ms)")).unwrap_or_default();
         let runs: Vec<String> = secs.iter().map(|r| format!("{r:.3}")).collect();
         println!(
-            "| {} | {} | {med:.3}{poll} | {} | {} | {} → {} | {per:.0} | {} / {} | {} |",
+            "| {} | {} | {med:.3}{poll} | {} | {:.2} | {} | {} → {} | {per:.0} | {} / {} | {} |",
             human(*n),
             kind.name(),
             rate(*n as f64 / med),
+            m.cpu_s,
             mib(m.hwm_kb),
             mib(m.rss_before_kb),
             mib(m.rss_after_kb),
@@ -487,13 +484,16 @@ fn measure(o: &Opts, recv_bin: &std::path::Path) -> bool {
                 let faster = ms < os;
                 all_met &= faster;
                 println!(
-                    "- N={}: {} vs {}: time Mooring/{} = {:.2} (speed-up {:.1}×), peak RSS Mooring/{} = {:.2}: faster: {}",
+                    "- N={}: {} vs {}: time Mooring/{} = {:.2} (speed-up {:.1}×), receiver CPU Mooring/{} = {:.2}, \
+                     peak RSS Mooring/{} = {:.2}: faster: {}",
                     human(n),
                     mk.name(),
                     other.name(),
                     other.name(),
                     ms / os,
                     os / ms,
+                    other.name(),
+                    mm.cpu_s / om.cpu_s.max(0.01),
                     other.name(),
                     mm.hwm_kb as f64 / om.hwm_kb as f64,
                     if faster { "met" } else { "MISSED" }
