@@ -21,19 +21,6 @@ fn prefix(i: u32) -> IpNet {
     IpNet::new(Ipv4Addr::from(0x0A00_0000 + i).into(), 32).unwrap()
 }
 
-fn ctx() -> ExportCtx {
-    ExportCtx {
-        local_as: 64513,
-        ibgp: false,
-        local: "198.18.0.11:40000".parse().unwrap(),
-        next_hop_v4: None,
-        next_hop_v6: None,
-        next_hop_v6_link_local: None,
-        communities: vec![],
-        large_communities: vec![],
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Change {
     /// 10k prefixes get other attributes (a MED change), then back.
@@ -53,7 +40,7 @@ impl Change {
 
 fn bench(c: &mut Criterion) {
     let families = [Family::IPV4_UNICAST];
-    let x = ctx();
+    let x = ExportCtx::new(64513, false, "198.18.0.11:40000".parse().unwrap());
     let sets = [Arc::new(RouteAttrs::default()), Arc::new(RouteAttrs { med: Some(10), ..RouteAttrs::default() })];
     let mut g = c.benchmark_group("adj_rib_out_diff");
     g.sample_size(20).measurement_time(Duration::from_secs(4));

@@ -198,16 +198,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> ExportCtx {
-        ExportCtx {
-            local_as: 64513,
-            ibgp: false,
-            local: "198.18.0.11:40000".parse().unwrap(),
-            next_hop_v4: None,
-            next_hop_v6: None,
-            next_hop_v6_link_local: None,
-            communities: vec![],
-            large_communities: vec![],
-        }
+        ExportCtx::new(64513, false, "198.18.0.11:40000".parse().unwrap())
     }
 
     fn p(i: u32) -> IpNet {

@@ -59,6 +59,21 @@ pub struct Exported {
 }
 
 impl ExportCtx {
+    /// The context of a session from `local` (next-hop self), with no
+    /// per-peer next hops or communities.
+    pub fn new(local_as: u32, ibgp: bool, local: SocketAddr) -> Self {
+        ExportCtx {
+            local_as,
+            ibgp,
+            local,
+            next_hop_v4: None,
+            next_hop_v6: None,
+            next_hop_v6_link_local: None,
+            communities: vec![],
+            large_communities: vec![],
+        }
+    }
+
     fn next_hop(&self, route: &RouteAttrs, family: Family) -> Option<IpAddr> {
         let local = self.local.ip().to_canonical();
         if family == Family::IPV4_UNICAST {
@@ -120,16 +135,8 @@ mod tests {
     use super::*;
 
     fn ctx(ibgp: bool) -> ExportCtx {
-        ExportCtx {
-            local_as: 64513,
-            ibgp,
-            local: "198.18.0.11:40000".parse().unwrap(),
-            next_hop_v4: None,
-            next_hop_v6: None,
-            next_hop_v6_link_local: None,
-            communities: vec![Community::new(64513, 1)],
-            large_communities: vec![],
-        }
+        let local = "198.18.0.11:40000".parse().unwrap();
+        ExportCtx { communities: vec![Community::new(64513, 1)], ..ExportCtx::new(64513, ibgp, local) }
     }
 
     #[test]
