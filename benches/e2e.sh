@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end benchmarks (issue 6) in network namespaces: builds the
 # `mooring` CLI and the bench binaries (release) and runs them.
-#   sudo benches/e2e.sh            full: N = 10k, 100k, 1M, median of 3 runs
-#   sudo benches/e2e.sh --quick    CI:   N = 10k, 100k, 1 run (about a minute)
+#   sudo benches/e2e.sh            full: every benchmark (announce throughput at
+#                                  10k/100k/1M median of 3, receive 100k/1M,
+#                                  change latency, failover, scale)
+#   sudo benches/e2e.sh --quick    CI: small sizes, one run each (a few minutes)
+# One benchmark or several: --bench throughput,receive,latency,failover,scale.
 # Other options: --sizes 10000,100000 --reps N --speakers mooring,gobgp,bird
-# --receivers sink,frr; change latency (benchmark 3): --bench throughput,latency
-# --changes N --kinds endpoint,service. Outside CI a missing daemon or non-root skips with a
-# reason; with CI=true it fails. MBENCH_KEEP_LOGS=1 keeps the daemons' logs,
-# MBENCH_STRICT=1 makes a missed target exit non-zero.
+# --receivers sink,frr --changes N --kinds endpoint,service (see benches/README.md);
+# `--receive [--sizes ..] [--receivers ..]` runs benchmark 2 alone with its own options.
+# Outside CI a missing daemon or non-root skips with a reason; with CI=true it
+# fails. MBENCH_KEEP_LOGS=1 keeps the daemons' logs, MBENCH_STRICT=1 makes a
+# missed target exit non-zero. The micro-benchmarks: cargo bench -p mooring-benches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q -p mooring-agent --bin mooring -p mooring-benches --bin e2e --bin bgp-sink --bin bgp-recv

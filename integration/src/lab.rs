@@ -332,6 +332,35 @@ impl Lab {
         self.nft_drop(&node.ns, &[&format!("in ip saddr {peer} drop"), &format!("out ip daddr {peer} drop")]);
     }
 
+    /// Stop processes this lab started: SIGTERM to all, SIGKILL to those
+    /// still running after `timeout`; each is reaped and forgotten (so
+    /// that the cleanup never signals its pid again, which the kernel may
+    /// have reused by then).
+    pub fn stop(&self, procs: &[Proc], timeout: Duration) {
+        let mut ch = self.children.lock().unwrap();
+        let mine = |q: &Proc| procs.iter().any(|p| p.pid == q.pid);
+        for (q, c) in ch.iter_mut() {
+            if mine(q) && matches!(c.try_wait(), Ok(None)) {
+                q.signal(libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        for (q, c) in ch.iter_mut().filter(|(q, _)| mine(q)) {
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        q.signal(libc::SIGKILL);
+                        let _ = c.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+        ch.retain(|(q, _)| !mine(q));
+    }
+
     /// A TCP responder on `addr:port` in `ns` answering every connection with `text`.
     pub fn responder(&self, ns: &str, addr: &str, port: u16, text: &str) -> Proc {
         let script = format!(

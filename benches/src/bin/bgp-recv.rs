@@ -6,11 +6,11 @@
 //!     bgp-recv --listen 198.18.200.1:179 --as 64512 --router-id 198.18.200.1 \
 //!              --peer 198.18.200.2 --peer-as 64513 --count 1000000 [--import]
 //!
-//! Prints `READY rss_kb=K` once listening, then, when the peer's
+//! Prints `READY` once listening, then, when the peer's
 //! `prefixes_received` reaches the count (polled every millisecond),
-//! `RESULT seconds=S rss_before_kb=K rss_after_kb=K hwm_kb=K` where
-//! seconds runs from the session's `established_since`; then idles until
-//! killed (so the harness can read /proc too).
+//! `RESULT seconds=S` where seconds runs from the session's
+//! `established_since`; then idles until killed (the harness reads its
+//! memory and CPU from /proc).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
@@ -18,19 +18,6 @@ use std::time::{Duration, SystemTime};
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::{PeerConfig, Speaker, SpeakerConfig};
 use mooring_bgp::wire::Family;
-
-/// (VmRSS, VmHWM) of this process in KiB.
-fn mem_kb() -> (u64, u64) {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 fn usage() -> ! {
     eprintln!(
@@ -71,8 +58,7 @@ async fn main() {
     speaker.add_peer(cfg).expect("adding the peer");
     // Let the runtime settle before the baseline.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (rss_before, _) = mem_kb();
-    println!("READY rss_kb={rss_before}");
+    println!("READY");
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (done, since) = loop {
@@ -84,8 +70,7 @@ async fn main() {
         }
     };
     let secs = done.duration_since(since).unwrap_or_default().as_secs_f64();
-    let (rss_after, hwm) = mem_kb();
-    println!("RESULT seconds={secs:.4} rss_before_kb={rss_before} rss_after_kb={rss_after} hwm_kb={hwm}");
+    println!("RESULT seconds={secs:.4}");
     loop {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }

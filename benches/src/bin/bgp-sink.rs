@@ -16,15 +16,26 @@
 //! Event mode (`--events`): runs until killed and prints one line per
 //! UPDATE, `UPDATE t=<CLOCK_REALTIME ns> ann=A wd=W held=H`, flushed at
 //! once (the change-latency benchmark reads these).
+//!
+//! Staying mode (`--count N --stay`, the scale benchmark): prints the
+//! RESULT line (with `t=<CLOCK_REALTIME ns>` of the last prefix) and stays
+//! connected. Each SIGUSR1 sends a ROUTE-REFRESH request (IPv4 unicast)
+//! and prints `REFRESH round=K t=<ns>`; once N distinct prefixes have been
+//! announced again since that request, it prints `REFRESHED round=K
+//! t=<ns> seconds=S updates=U` (S from sending the request).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use ipnet::IpNet;
-use mooring_bgp::wire::{frame_len, Capability, Family, Message, Negotiated, Nlri, Open, MAX_EXTENDED_MESSAGE_LEN};
+use mooring_bgp::wire::{
+    frame_len, Capability, Family, Message, Negotiated, Nlri, Open, RouteRefresh, MAX_EXTENDED_MESSAGE_LEN,
+};
 
 struct Args {
     listen: SocketAddr,
@@ -34,11 +45,12 @@ struct Args {
     events: bool,
     extended: bool,
     hold: u16,
+    stay: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bgp-sink --listen ADDR:PORT --as N --router-id A.B.C.D (--count N | --events) [--extended] [--hold SECS]"
+        "usage: bgp-sink --listen ADDR:PORT --as N --router-id A.B.C.D (--count N [--stay] | --events) [--extended] [--hold SECS]"
     );
     std::process::exit(2)
 }
@@ -52,6 +64,7 @@ fn parse_args() -> Args {
         events: false,
         extended: false,
         hold: 180,
+        stay: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -64,10 +77,11 @@ fn parse_args() -> Args {
             "--hold" => a.hold = v().parse().unwrap_or_else(|_| usage()),
             "--events" => a.events = true,
             "--extended" => a.extended = true,
+            "--stay" => a.stay = true,
             _ => usage(),
         }
     }
-    if a.count.is_none() && !a.events {
+    if (a.count.is_none() && !a.events) || (a.stay && a.count.is_none()) {
         usage()
     }
     a
@@ -144,8 +158,51 @@ fn send(s: &mut TcpStream, m: &Message) {
     s.write_all(&b).unwrap_or_else(|e| die(format!("write: {e}")));
 }
 
+/// `--stay`: SIGUSR1 is blocked in every thread (set before any thread
+/// starts) and taken by [`refresher`] with sigwait.
+fn block_sigusr1() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset; the mask
+    // change only affects this (still single-threaded) process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// The refresh requests sent so far and when the last one was sent.
+struct Refresh {
+    round: AtomicU64,
+    sent: Mutex<Option<Instant>>,
+}
+
+/// Waits for SIGUSR1; each one sends a ROUTE-REFRESH request for IPv4 unicast.
+fn refresher(set: libc::sigset_t, mut s: TcpStream, r: Arc<Refresh>) {
+    let msg = Message::RouteRefresh(RouteRefresh::request(Family::IPV4_UNICAST))
+        .to_bytes(&Negotiated::four_octet())
+        .unwrap_or_else(|e| die(format!("encode ROUTE-REFRESH: {e}")));
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` is a valid signal set, `sig` a valid out pointer.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 || sig != libc::SIGUSR1 {
+            continue;
+        }
+        // Bump the round before the request leaves: every answer is read after.
+        *r.sent.lock().unwrap() = Some(Instant::now());
+        let k = r.round.fetch_add(1, Ordering::SeqCst) + 1;
+        if s.write_all(&msg).is_err() {
+            return;
+        }
+        println!("REFRESH round={k} t={}", realtime_ns());
+        let _ = std::io::stdout().flush();
+    }
+}
+
 fn main() {
     let a = parse_args();
+    let sigusr1 = a.stay.then(block_sigusr1);
     let listener = TcpListener::bind(a.listen).unwrap_or_else(|e| die(format!("bind {}: {e}", a.listen)));
     println!("LISTENING {}", a.listen);
     let _ = std::io::stdout().flush();
@@ -171,6 +228,16 @@ fn main() {
         }
     });
 
+    let refresh = Arc::new(Refresh { round: AtomicU64::new(0), sent: Mutex::new(None) });
+    if let Some(set) = sigusr1 {
+        let rs = s.try_clone().unwrap_or_else(|e| die(format!("clone: {e}")));
+        let r = refresh.clone();
+        std::thread::spawn(move || refresher(set, rs, r));
+    }
+    // Refresh round being counted, the prefixes announced since its request,
+    // UPDATEs since, and whether its REFRESHED line is still due.
+    let (mut round, mut seen, mut refresh_updates, mut refresh_due) = (0u64, Table::new(), 0u64, false);
+    let mut done = false;
     let mut ctx = Negotiated::default();
     let mut buf = BytesMut::with_capacity(1 << 20);
     let mut table = Table::new();
@@ -220,6 +287,18 @@ fn main() {
                 Message::Update(u) => {
                     updates += 1;
                     bytes += len as u64;
+                    if sigusr1.is_some() {
+                        let r = refresh.round.load(Ordering::SeqCst);
+                        if r != round {
+                            (round, seen, refresh_updates, refresh_due) = (r, Table::new(), 0, true);
+                        }
+                        refresh_updates += 1;
+                        if refresh_due && !u.is_treat_as_withdraw() {
+                            for n in u.announced() {
+                                seen.add(n);
+                            }
+                        }
+                    }
                     let (mut ann, mut wd) = (0u64, 0u64);
                     for n in u.withdrawals() {
                         table.remove(n);
@@ -240,14 +319,27 @@ fn main() {
                         let _ = o.flush();
                     }
                     if let (Some(n), Some(t0)) = (a.count, t0) {
-                        if table.held >= n {
+                        if table.held >= n && !done {
                             let secs = t0.elapsed().as_secs_f64();
                             println!(
-                                "RESULT prefixes={} seconds={secs:.6} updates={updates} bytes={bytes}",
-                                table.held
+                                "RESULT prefixes={} seconds={secs:.6} updates={updates} bytes={bytes} t={}",
+                                table.held,
+                                realtime_ns()
                             );
                             let _ = std::io::stdout().flush();
-                            std::process::exit(0);
+                            if !a.stay {
+                                std::process::exit(0);
+                            }
+                            done = true;
+                        }
+                        if refresh_due && seen.held >= n {
+                            refresh_due = false;
+                            let secs = refresh.sent.lock().unwrap().map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+                            println!(
+                                "REFRESHED round={round} t={} seconds={secs:.6} updates={refresh_updates}",
+                                realtime_ns()
+                            );
+                            let _ = std::io::stdout().flush();
                         }
                     }
                 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::lab::{poll, run, run_ok, sleep, Lab, Proc, FRR_INST, RCV_ADDR, RCV_NS, SPK_ADDR, SPK_NS};
+use crate::lab::{poll, run, run_ok, sleep, Lab, Proc, FRR_INST, RCV_ADDR, SPK_ADDR, SPK_NS};
 
 pub const SPEAKER_AS: u32 = 64513;
 pub const RECEIVER_AS: u32 = 64512;
@@ -58,6 +58,17 @@ pub fn prefix(i: u32) -> String {
 pub struct Bins {
     pub mooring: PathBuf,
     pub sink: PathBuf,
+    /// The receive benchmark's Mooring receiver.
+    pub recv: PathBuf,
+}
+
+impl Bins {
+    /// The binaries next to the running one (all built by e2e.sh).
+    pub fn here() -> Bins {
+        let exe = std::env::current_exe().ok();
+        let dir = exe.as_ref().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+        Bins { mooring: dir.join("mooring"), sink: dir.join("bgp-sink"), recv: dir.join("bgp-recv") }
+    }
 }
 
 /// Something to wait for proportional to the table size.
@@ -274,10 +285,6 @@ pub enum Receiver {
     Frr { capture: Proc },
 }
 
-fn vtysh_json(cmd: &str) -> Option<Value> {
-    vtysh_json_in(FRR_INST, cmd)
-}
-
 /// `vtysh -N inst -c cmd` as JSON, `None` until bgpd answers.
 pub fn vtysh_json_in(inst: &str, cmd: &str) -> Option<Value> {
     let (ok, out, _) = run(&["vtysh", "-N", inst, "-c", cmd]);
@@ -362,6 +369,18 @@ pub fn start_established_capture(lab: &Lab) -> Proc {
     capture
 }
 
+/// `bgp-sink` in the receiver namespace with these options added to the
+/// address and AS; returns once it listens.
+pub fn start_sink(lab: &Lab, bins: &Bins, options: &[&str]) -> Proc {
+    let listen = format!("{RCV_ADDR}:179");
+    let asn = RECEIVER_AS.to_string();
+    let mut args = vec![bins.sink.to_str().unwrap(), "--listen", &listen, "--as", &asn, "--router-id", RCV_ADDR];
+    args.extend_from_slice(options);
+    let p = lab.spawn(lab.rcv_ns(), "sink", &args, &[]);
+    p.wait_line(lab, "LISTENING", Duration::from_secs(10));
+    p
+}
+
 /// One throughput measurement.
 #[derive(Debug, Clone)]
 pub struct Measured {
@@ -374,26 +393,7 @@ pub struct Measured {
 impl Receiver {
     pub fn start(lab: &Lab, kind: ReceiverKind, n: u32, bins: &Bins) -> Receiver {
         match kind {
-            ReceiverKind::Sink => {
-                let p = lab.spawn(
-                    RCV_NS,
-                    "sink",
-                    &[
-                        bins.sink.to_str().unwrap(),
-                        "--listen",
-                        &format!("{RCV_ADDR}:179"),
-                        "--as",
-                        &RECEIVER_AS.to_string(),
-                        "--router-id",
-                        RCV_ADDR,
-                        "--count",
-                        &n.to_string(),
-                    ],
-                    &[],
-                );
-                p.wait_line(lab, "LISTENING", Duration::from_secs(10));
-                Receiver::Sink(p)
-            }
+            ReceiverKind::Sink => Receiver::Sink(start_sink(lab, bins, &["--count", &n.to_string()])),
             ReceiverKind::Frr => {
                 start_frr_receiver(lab);
                 let capture = start_established_capture(lab);
@@ -416,47 +416,57 @@ impl Receiver {
                 Measured { seconds: secs, poll_ms: None }
             }
             Receiver::Frr { capture } => {
-                let start = Instant::now();
-                // The end is known to lie between the previous poll's answer
-                // and this one's: that interval is the resolution.
-                let mut prev_answer = epoch();
-                let (done_at, poll_ms) = loop {
-                    crate::lab::check_interrupted();
-                    if start.elapsed() > timeout {
-                        panic!("FRR did not receive {n} prefixes within {timeout:?}");
-                    }
-                    let v = vtysh_json("show bgp ipv4 unicast summary json");
-                    let now = epoch();
-                    let rcvd = v
-                        .as_ref()
-                        .and_then(|v| v.pointer(&format!("/peers/{SPK_ADDR}/pfxRcd")))
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
-                    if rcvd >= n as u64 {
-                        break (now, Some((now - prev_answer) * 1e3));
-                    }
-                    prev_answer = now;
-                    std::thread::sleep(Duration::from_millis(5));
-                };
-                // Established: the later of the first KEEPALIVE each way
-                // (tshark prints with a lag of up to a second or so).
-                let first = |out: &str, src: &str| {
-                    out.lines().find_map(|l| {
-                        let mut it = l.split_whitespace();
-                        let t = it.next()?.parse::<f64>().ok()?;
-                        let keepalive = it.next()? == src && it.next()?.split(',').any(|t| t == "4");
-                        keepalive.then_some(t)
-                    })
-                };
-                let (a, b) =
-                    poll("the KEEPALIVEs in the capture", Duration::from_secs(15), Duration::from_millis(20), || {
-                        let out = capture.output();
-                        first(&out, SPK_ADDR).zip(first(&out, RCV_ADDR))
-                    });
-                Measured { seconds: done_at - a.max(b), poll_ms }
+                let (done_at, poll_ms) = wait_frr_received(FRR_INST, n, timeout);
+                Measured { seconds: done_at - established_at(capture), poll_ms: Some(poll_ms) }
             }
         }
     }
+}
+
+/// Poll FRR instance `inst` until its peer (the speaker) has sent `n`
+/// prefixes: (when the answer saying so came, as [`epoch`] seconds; the
+/// interval between the last two answers in ms, the resolution: the end
+/// lies between them).
+pub fn wait_frr_received(inst: &str, n: u32, timeout: Duration) -> (f64, f64) {
+    let start = Instant::now();
+    let mut prev_answer = epoch();
+    loop {
+        crate::lab::check_interrupted();
+        if start.elapsed() > timeout {
+            panic!("FRR did not receive {n} prefixes within {timeout:?}");
+        }
+        let v = vtysh_json_in(inst, "show bgp ipv4 unicast summary json");
+        let now = epoch();
+        let rcvd = v
+            .as_ref()
+            .and_then(|v| v.pointer(&format!("/peers/{SPK_ADDR}/pfxRcd")))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if rcvd >= n as u64 {
+            return (now, (now - prev_answer) * 1e3);
+        }
+        prev_answer = now;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// When the session came up, from a [`start_established_capture`]
+/// capture: the later of the first KEEPALIVE each way (tshark prints with
+/// a lag of up to a second or so, hence the wait).
+pub fn established_at(capture: &Proc) -> f64 {
+    let first = |out: &str, src: &str| {
+        out.lines().find_map(|l| {
+            let mut it = l.split_whitespace();
+            let t = it.next()?.parse::<f64>().ok()?;
+            let keepalive = it.next()? == src && it.next()?.split(',').any(|t| t == "4");
+            keepalive.then_some(t)
+        })
+    };
+    let (a, b) = poll("the KEEPALIVEs in the capture", Duration::from_secs(15), Duration::from_millis(20), || {
+        let out = capture.output();
+        first(&out, SPK_ADDR).zip(first(&out, RCV_ADDR))
+    });
+    a.max(b)
 }
 
 pub fn epoch() -> f64 {

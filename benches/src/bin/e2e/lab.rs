@@ -51,22 +51,7 @@ pub fn sleep(d: Duration) {
     }
 }
 
-/// Run a command; (success, stdout, stderr).
-pub fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Run a command that must succeed; its stdout.
-pub fn run_ok(args: &[&str]) -> String {
-    let (ok, out, err) = run(args);
-    assert!(ok, "command failed: {}\nstdout: {out}\nstderr: {err}", args.join(" "));
-    out
-}
+pub use mooring_integration::{run, run_ok};
 
 /// Poll `f` every `every` until it returns `Some`, or panic after `timeout`.
 pub fn poll<T>(what: &str, timeout: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -278,31 +263,4 @@ pub fn find_program(bin: &str) -> Option<PathBuf> {
     let mut dirs: Vec<String> = path.split(':').map(String::from).collect();
     dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin", "/usr/local/sbin"].map(String::from));
     dirs.iter().map(|d| Path::new(d).join(bin)).find(|p| p.exists())
-}
-
-/// (VmRSS, VmHWM) of a process, KiB (0 when it is gone).
-pub fn mem_kb(pid: i32) -> (u64, u64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// CPU seconds (user + system, all threads) a process has used so far
-/// (0 when it is gone).
-pub fn cpu_secs(pid: i32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name (which may hold spaces) start at
-    // the last ')': state is field 3, utime 14, stime 15.
-    let Some((_, rest)) = s.rsplit_once(')') else { return 0.0 };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(14) + ticks(15)) as f64 / hz
 }

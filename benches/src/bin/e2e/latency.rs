@@ -78,7 +78,7 @@ impl Tail {
 
 /// `[2026-11-25T15:37:14.618988]` (UTC: the monitor runs with TZ=UTC) as
 /// seconds since the epoch.
-fn parse_ts(s: &str) -> Option<f64> {
+pub(crate) fn parse_ts(s: &str) -> Option<f64> {
     let s = s.strip_prefix('[')?.split(']').next()?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-').map(|x| x.parse::<i64>());
@@ -218,24 +218,7 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
     let mut procs: Vec<Proc> = vec![];
     let mut obs = match recv {
         ReceiverKind::Sink => {
-            let p = lab.spawn(
-                RCV_NS,
-                "sink",
-                &[
-                    bins.sink.to_str().unwrap(),
-                    "--listen",
-                    &format!("{RCV_ADDR}:179"),
-                    "--as",
-                    &RECEIVER_AS.to_string(),
-                    "--router-id",
-                    RCV_ADDR,
-                    "--hold",
-                    "30",
-                    "--events",
-                ],
-                &[],
-            );
-            p.wait_line(&lab, "LISTENING", Duration::from_secs(10));
+            let p = crate::daemons::start_sink(&lab, bins, &["--hold", "30", "--events"]);
             let t = Tail::open(&p.log);
             procs.push(p);
             Observer::Sink(t)

@@ -14,32 +14,46 @@
 //! skipped with the reason (exit status 0).
 
 mod daemons;
+mod failover;
 mod lab;
 mod latency;
+mod procfs;
 mod receive;
+mod scale;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use daemons::{Bins, ReceiverKind, SpeakerKind};
 use latency::ChangeKind;
 
-struct Opts {
-    quick: bool,
-    sizes: Vec<u32>,
-    reps: usize,
-    speakers: Vec<SpeakerKind>,
-    receivers: Vec<ReceiverKind>,
-    throughput: bool,
-    latency: bool,
-    changes: usize,
-    kinds: Vec<ChangeKind>,
+pub(crate) struct Opts {
+    pub(crate) quick: bool,
+    pub(crate) sizes: Vec<u32>,
+    pub(crate) reps: usize,
+    pub(crate) speakers: Vec<SpeakerKind>,
+    pub(crate) receivers: Vec<ReceiverKind>,
+    pub(crate) throughput: bool,
+    pub(crate) latency: bool,
+    pub(crate) changes: usize,
+    pub(crate) kinds: Vec<ChangeKind>,
+    /// Benchmark 2 (receive.rs), with its default sizes.
+    pub(crate) receive: bool,
+    /// Benchmark 4 (failover.rs).
+    pub(crate) failover: bool,
+    /// Benchmark 5 (scale.rs).
+    pub(crate) scale: bool,
+    /// Benchmark 5: VIPs and peers of the fan-out, speakers of the fan-in
+    /// (default: the mode's sizes).
+    pub(crate) scale_vips: Option<u32>,
+    pub(crate) scale_peers: Option<u32>,
+    pub(crate) scale_nodes: Option<u32>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: e2e [--quick] [--bench throughput,latency] [--sizes 10000,100000] [--reps N] \
-         [--speakers mooring,gobgp,bird] [--receivers sink,frr] [--changes N] [--kinds endpoint,service]"
+        "usage: e2e [--quick] [--bench throughput,receive,latency,failover,scale] [--sizes 10000,100000] [--reps N] \
+         [--speakers mooring,gobgp,bird] [--receivers sink,frr] [--changes N] [--kinds endpoint,service] \
+         [--scale-vips N] [--scale-peers N] [--scale-nodes N]"
     );
     std::process::exit(2)
 }
@@ -57,6 +71,12 @@ fn parse() -> Opts {
         latency: true,
         changes: if quick { 30 } else { 200 },
         kinds: if quick { vec![ChangeKind::Endpoint] } else { vec![ChangeKind::Endpoint, ChangeKind::Service] },
+        receive: true,
+        failover: true,
+        scale: true,
+        scale_vips: None,
+        scale_peers: None,
+        scale_nodes: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -66,14 +86,23 @@ fn parse() -> Opts {
             "--sizes" => o.sizes = v().split(',').map(|s| s.parse().unwrap_or_else(|_| usage())).collect(),
             "--reps" => o.reps = v().parse().unwrap_or_else(|_| usage()),
             "--changes" => o.changes = v().parse().unwrap_or_else(|_| usage()),
+            "--scale-vips" => o.scale_vips = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--scale-peers" => o.scale_peers = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--scale-nodes" => o.scale_nodes = Some(v().parse().unwrap_or_else(|_| usage())),
             "--bench" => {
                 let b = v();
                 o.throughput = false;
                 o.latency = false;
+                o.receive = false;
+                o.failover = false;
+                o.scale = false;
                 for x in b.split(',') {
                     match x {
                         "throughput" => o.throughput = true,
                         "latency" => o.latency = true,
+                        "receive" => o.receive = true,
+                        "failover" => o.failover = true,
+                        "scale" => o.scale = true,
                         _ => usage(),
                     }
                 }
@@ -121,10 +150,23 @@ fn unavailable(bins: &Bins) -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("the e2e benchmarks need root (network namespaces): run benches/e2e.sh with sudo".into());
     }
-    let need = ["ip", "gobgpd", "gobgp", "bird", "birdc", "vtysh", "tshark", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra"];
+    // nft and python3: the failover benchmark's blackhole and UDP stream.
+    let need = [
+        "ip",
+        "gobgpd",
+        "gobgp",
+        "bird",
+        "birdc",
+        "vtysh",
+        "tshark",
+        "/usr/lib/frr/bgpd",
+        "/usr/lib/frr/zebra",
+        "nft",
+        "python3",
+    ];
     let mut missing: Vec<String> =
         need.iter().filter(|b| lab::find_program(b).is_none()).map(|b| b.to_string()).collect();
-    for p in [&bins.mooring, &bins.sink] {
+    for p in [&bins.mooring, &bins.sink, &bins.recv] {
         if !p.exists() {
             missing.push(format!("{} (build: cargo build --release -p mooring-agent -p mooring-benches)", p.display()));
         }
@@ -133,6 +175,16 @@ fn unavailable(bins: &Bins) -> Option<String> {
         return Some(format!("missing: {} (Debian: frr gobgpd bird2 tshark iproute2)", missing.join(", ")));
     }
     None
+}
+
+/// The benchmarks cannot run here: with `CI=true` that is an error (exit
+/// 1); otherwise say why and return (exit status 0).
+pub(crate) fn skip(reason: &str) {
+    if std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false) {
+        eprintln!("ERROR: the e2e benchmarks cannot run with CI=true: {reason}");
+        std::process::exit(1);
+    }
+    println!("SKIP: {reason}");
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
@@ -347,20 +399,14 @@ fn latency(o: &Opts, bins: &Bins) -> bool {
 }
 
 fn main() {
-    // Benchmark 2 (receive throughput and memory): its own options.
+    // Benchmark 2 (receive throughput and memory) with its own options.
     if std::env::args().any(|a| a == "--receive") {
         return receive::entry();
     }
     let o = parse();
-    let dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
-    let bins = Bins { mooring: dir.join("mooring"), sink: dir.join("bgp-sink") };
+    let bins = Bins::here();
     if let Some(reason) = unavailable(&bins) {
-        if std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false) {
-            eprintln!("ERROR: the e2e benchmarks cannot run with CI=true: {reason}");
-            std::process::exit(1);
-        }
-        println!("SKIP: {reason}");
-        return;
+        return skip(&reason);
     }
     lab::install_signal_handlers();
     let started = std::time::Instant::now();
@@ -373,8 +419,17 @@ fn main() {
     if o.throughput {
         met &= throughput(&o, &bins);
     }
+    if o.receive {
+        met &= receive::bench(o.quick, &bins);
+    }
     if o.latency {
         met &= latency(&o, &bins);
+    }
+    if o.failover {
+        met &= failover::run(&o, &bins);
+    }
+    if o.scale {
+        met &= scale::run(&o, &bins);
     }
     if !met && std::env::var_os("MBENCH_STRICT").is_some() {
         println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());

@@ -15,24 +15,24 @@
 //! benchmark 1) and BIRD.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::daemons::{epoch, prefix, scaled, Bins, RECEIVER_AS, SPEAKER_AS};
-use crate::lab::{self, cpu_secs, mem_kb, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
+use crate::lab::{self, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
+use crate::procfs::cpu_secs;
 use crate::{human, median, rate};
+
+/// (VmRSS, VmHWM) of a process, KiB.
+fn mem_kb(pid: i32) -> (u64, u64) {
+    let m = crate::procfs::mem(pid);
+    (m.rss, m.hwm)
+}
 
 /// Own namespaces and FRR instance (not `mbench-*`): another e2e mode
 /// running at the same time removes every `mbench-*` namespace it finds.
 const RCV_NS: &str = "mrx-rcv";
 const SPK_NS: &str = "mrx-spk";
 const FRR_INST: &str = "mrx";
-
-fn vtysh_json(cmd: &str) -> Option<Value> {
-    crate::daemons::vtysh_json_in(FRR_INST, cmd)
-}
 
 /// FRR bgpd + zebra in the receiver namespace, as in benchmark 1, plus
 /// tshark for the Established moment: (bgpd's pid, the capture).
@@ -43,39 +43,8 @@ fn start_frr(lab: &Lab) -> (i32, Proc) {
 
 /// FRR: (seconds from Established to pfxRcd = n, the last poll interval ms).
 fn wait_frr(capture: &Proc, n: u32, timeout: Duration) -> (f64, f64) {
-    let start = Instant::now();
-    let mut prev = epoch();
-    let (done_at, poll_ms) = loop {
-        lab::check_interrupted();
-        if start.elapsed() > timeout {
-            panic!("FRR did not receive {n} prefixes within {timeout:?}");
-        }
-        let v = vtysh_json("show bgp ipv4 unicast summary json");
-        let now = epoch();
-        let rcvd = v
-            .as_ref()
-            .and_then(|v| v.pointer(&format!("/peers/{SPK_ADDR}/pfxRcd")))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        if rcvd >= n as u64 {
-            break (now, (now - prev) * 1e3);
-        }
-        prev = now;
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let first = |out: &str, src: &str| {
-        out.lines().find_map(|l| {
-            let mut it = l.split_whitespace();
-            let t = it.next()?.parse::<f64>().ok()?;
-            let keepalive = it.next()? == src && it.next()?.split(',').any(|t| t == "4");
-            keepalive.then_some(t)
-        })
-    };
-    let (a, b) = poll("the KEEPALIVEs in the capture", Duration::from_secs(15), Duration::from_millis(20), || {
-        let out = capture.output();
-        first(&out, SPK_ADDR).zip(first(&out, RCV_ADDR))
-    });
-    (done_at - a.max(b), poll_ms)
+    let (done_at, poll_ms) = crate::daemons::wait_frr_received(FRR_INST, n, timeout);
+    (done_at - crate::daemons::established_at(capture), poll_ms)
 }
 
 /// Distinct attribute sets the sender spreads the prefixes over.
@@ -298,14 +267,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
         R::Mooring(p) | R::Bird(p, _) => p.pid,
         R::Frr(_, pid) => *pid,
     };
-    let (rss_before_kb, _) = match &r {
-        R::Mooring(p) => {
-            let line = p.wait_line(&lab, "READY", Duration::from_secs(1));
-            let kb = line.split_whitespace().find_map(|w| w.strip_prefix("rss_kb=")).and_then(|v| v.parse().ok());
-            (kb.unwrap_or(0), 0)
-        }
-        _ => mem_kb(rpid),
-    };
+    let (rss_before_kb, _) = mem_kb(rpid);
     let cpu_before = cpu_secs(rpid);
     run_ok(&["birdc", "-s", &spk_sock, "enable", "rcv"]);
     let cpu = || cpu_secs(rpid) - cpu_before;
@@ -323,9 +285,9 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
                 cpu_s: cpu(),
                 seconds: f("seconds=").parse().unwrap(),
                 poll_ms: None,
-                rss_before_kb: f("rss_before_kb=").parse().unwrap(),
-                rss_after_kb: rss_after_kb.max(f("rss_after_kb=").parse().unwrap()),
-                hwm_kb: hwm_kb.max(f("hwm_kb=").parse().unwrap()),
+                rss_before_kb,
+                rss_after_kb,
+                hwm_kb,
             }
         }
         R::Frr(capture, pid) => {
@@ -382,30 +344,30 @@ fn mib(kb: u64) -> String {
 pub fn entry() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = parse(&args);
-    let dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
-    let bins = Bins { mooring: dir.join("mooring"), sink: dir.join("bgp-sink") };
-    let recv_bin = dir.join("bgp-recv");
-    let mut reason = crate::unavailable(&bins);
-    if reason.is_none() && !recv_bin.exists() {
-        reason = Some(format!("missing {} (build: cargo build --release -p mooring-benches)", recv_bin.display()));
-    }
-    if let Some(reason) = reason {
-        if std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false) {
-            eprintln!("ERROR: the e2e benchmarks cannot run with CI=true: {reason}");
-            std::process::exit(1);
-        }
-        println!("SKIP: {reason}");
-        return;
+    let bins = Bins::here();
+    if let Some(reason) = crate::unavailable(&bins) {
+        return crate::skip(&reason);
     }
     lab::install_signal_handlers();
     let started = Instant::now();
     println!("# e2e receive benchmark, {}", run(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).1.trim());
-    let met = measure(&o, &recv_bin);
+    let met = measure(&o, &bins.recv);
     println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
     if !met && std::env::var_os("MBENCH_STRICT").is_some() {
         eprintln!("ERROR: a target was missed (MBENCH_STRICT is set)");
         std::process::exit(3);
     }
+}
+
+/// Benchmark 2 as part of a whole e2e run: 100k and 1M (quick: 10k, where
+/// the BIRD sender's own pauses dominate: it only keeps the harness alive).
+pub fn bench(quick: bool, bins: &Bins) -> bool {
+    let o = Opts {
+        sizes: if quick { vec![10_000] } else { vec![100_000, 1_000_000] },
+        reps: 1,
+        receivers: vec![Rcv::MooringDrop, Rcv::MooringRib, Rcv::Frr, Rcv::Bird],
+    };
+    measure(&o, &bins.recv)
 }
 
 /// Run the receive benchmark; false when a target was missed.
