@@ -41,9 +41,15 @@ pub trait Handler: Send + 'static {
     fn route_refresh(&mut self, family: Family, out: &mut BytesMut);
     /// The session left Established.
     fn down(&mut self, reason: &DownReason);
-    /// Called about once a second: time-based housekeeping (stale routes
-    /// of a peer restarting gracefully expire here).
+    /// Called about once a second while [`Handler::wants_tick`] says so:
+    /// time-based housekeeping (stale routes of a peer restarting
+    /// gracefully expire here).
     fn tick(&mut self) {}
+    /// Whether [`Handler::tick`] has anything to do (an idle session then
+    /// wakes only for its own timers).
+    fn wants_tick(&self) -> bool {
+        true
+    }
     /// Counters: a message was sent / received.
     fn count_sent(&mut self, messages: usize, updates: usize);
     fn count_received(&mut self, message: &Message);
@@ -355,7 +361,7 @@ impl<H: Handler> Session<H> {
                         self.handler.routes_changed(&mut self.wbuf);
                     }
                 }
-                _ = housekeeping.tick() => self.handler.tick(),
+                _ = housekeeping.tick(), if self.handler.wants_tick() => self.handler.tick(),
                 _ = sleep_until(next_timer), if next_timer.is_some() => {
                     let now = TokioInstant::now();
                     for t in TIMERS {

@@ -331,6 +331,10 @@ impl Handler for PeerSession {
         self.purge_stale_if_expired();
     }
 
+    fn wants_tick(&self) -> bool {
+        self.stale_until.is_some()
+    }
+
     fn count_sent(&mut self, messages: usize, updates: usize) {
         let mut s = self.status.lock().expect("status lock");
         s.messages_sent += messages as u64;

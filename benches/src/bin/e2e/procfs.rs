@@ -63,6 +63,9 @@ pub struct Mem {
     pub rss: u64,
     pub hwm: u64,
     pub pss: u64,
+    /// Private memory (RssAnon): what the process holds beyond the pages
+    /// of its program file, which processes of one program share.
+    pub anon: u64,
 }
 
 pub fn field(text: &str, name: &str) -> u64 {
@@ -76,7 +79,7 @@ pub fn field(text: &str, name: &str) -> u64 {
 pub fn mem(pid: i32) -> Mem {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let r = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    Mem { rss: field(&s, "VmRSS:"), hwm: field(&s, "VmHWM:"), pss: field(&r, "Pss:") }
+    Mem { rss: field(&s, "VmRSS:"), hwm: field(&s, "VmHWM:"), pss: field(&r, "Pss:"), anon: field(&s, "RssAnon:") }
 }
 
 /// Reset VmHWM to the current RSS.

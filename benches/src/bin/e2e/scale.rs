@@ -353,6 +353,7 @@ struct FanIn {
     rss_mean: f64,
     rss_max: u64,
     pss_total: u64,
+    anon_mean: f64,
     /// All S speakers, % of one core.
     idle_pct: f64,
     frr_idle_pct: f64,
@@ -533,6 +534,7 @@ fn fanin_one(
     r.rss_mean = mems.iter().map(|m| m.rss as f64).sum::<f64>() / s as f64;
     r.rss_max = mems.iter().map(|m| m.rss).max().unwrap_or(0);
     r.pss_total = mems.iter().map(|m| m.pss).sum();
+    r.anon_mean = mems.iter().map(|m| m.anon as f64).sum::<f64>() / s as f64;
     r.frr_rss = frr_pids.iter().map(|&p| mem(p).rss).sum();
     let (a, fa) = (cpu_all(&pids), cpu_all(&frr_pids));
     let t = Instant::now();
@@ -786,6 +788,7 @@ pub fn run(o: &Opts, bins: &Bins) -> bool {
             row("RSS per speaker at idle, mean (MiB)", g(&|r| mib(r.rss_mean)), 1, true),
             row("RSS per speaker at idle, max (MiB)", g(&|r| mib(r.rss_max as f64)), 1, true),
             row(format!("PSS of all {s} speakers (MiB)"), g(&|r| mib(r.pss_total as f64)), 0, true),
+            row("private memory (RssAnon) per speaker, mean (MiB)", g(&|r| mib(r.anon_mean)), 2, true),
             row(
                 format!("CPU at idle, all {s} speakers ({:.0} s; % of one core)", idle_in.as_secs_f64()),
                 g(&|r| r.idle_pct),
