@@ -8,7 +8,7 @@
 //!
 //! Prints `READY` once listening, then, when the peer's
 //! `prefixes_received` reaches the count (timed to the millisecond),
-//! `RESULT seconds=S` where seconds runs from the session's
+//! `RESULT seconds=S updates=U` where seconds runs from the session's
 //! `established_since`; then idles until killed (the harness reads its
 //! memory and CPU from /proc).
 
@@ -65,18 +65,18 @@ async fn main() {
     // is timed to the millisecond while the probe's wake-ups cost the
     // receiver (whose CPU time is measured) little.
     let mut fine = true;
-    let (done, since) = loop {
+    let (done, since, updates) = loop {
         tokio::time::sleep(Duration::from_millis(if fine { 1 } else { 10 })).await;
         let Some(st) = speaker.peer_status(peer) else { continue };
         let n = st.prefixes_received.get(&Family::IPV4_UNICAST).copied().unwrap_or(0);
         let young = st.uptime().is_none_or(|u| u < Duration::from_millis(100));
         fine = young || n >= count / 10 * 9;
         if n >= count && st.state == State::Established {
-            break (SystemTime::now(), st.established_since.expect("established"));
+            break (SystemTime::now(), st.established_since.expect("established"), st.updates_received);
         }
     };
     let secs = done.duration_since(since).unwrap_or_default().as_secs_f64();
-    println!("RESULT seconds={secs:.4}");
+    println!("RESULT seconds={secs:.4} updates={updates}");
     loop {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }

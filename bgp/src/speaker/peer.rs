@@ -136,6 +136,22 @@ impl PeerSession {
         }
     }
 
+    /// Copy the prefix counts into the status, in place (this runs for
+    /// every UPDATE: no allocation once the families are known).
+    fn publish_counts(&self) {
+        let mut s = self.status.lock().expect("status lock");
+        let shown = &mut s.prefixes_received;
+        shown.retain(|f, _| self.received.contains_key(f));
+        for (f, c) in &self.received {
+            match shown.get_mut(f) {
+                Some(x) => *x = *c,
+                None => {
+                    shown.insert(*f, *c);
+                }
+            }
+        }
+    }
+
     fn recount(&mut self) {
         if self.cfg.import {
             self.received.clear();
@@ -143,7 +159,7 @@ impl PeerSession {
                 *self.received.entry(n.family()).or_default() += 1;
             }
         }
-        self.status.lock().expect("status lock").prefixes_received = self.received.clone();
+        self.publish_counts();
     }
 }
 
@@ -248,7 +264,7 @@ impl Handler for PeerSession {
                     }
                 }
             }
-            self.status.lock().expect("status lock").prefixes_received = self.received.clone();
+            self.publish_counts();
         } else {
             for n in u.withdrawals() {
                 let c = self.received.entry(n.family()).or_default();
@@ -258,7 +274,7 @@ impl Handler for PeerSession {
                 let c = self.received.entry(n.family()).or_default();
                 *c = if withdraw_all { c.saturating_sub(1) } else { *c + 1 };
             }
-            self.status.lock().expect("status lock").prefixes_received = self.received.clone();
+            self.publish_counts();
         }
         let total: u64 = self.received.values().sum();
         match self.cfg.max_prefixes {
