@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::util::{poll, run, run_ok};
+use crate::util::{poll, run, run_ok, tail};
 
 /// Path of the `mooring` binary (`<workspace>/target/debug/mooring`,
 /// honouring `CARGO_TARGET_DIR`). Built once per test process with
@@ -117,11 +117,6 @@ impl Proc {
     pub fn fd_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map(|d| d.count()).unwrap_or(0)
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A namespace attached to the router's bridge.
@@ -279,6 +274,26 @@ impl Lab {
         let p = self.spawn_env(ns, name, &a, &[("MOORING_LOG", "info"), ("RUST_BACKTRACE", "1"), ("NO_COLOR", "1")]);
         println!("[{name}] started pid {} in {ns}: mooring announce {}", p.pid, args.join(" "));
         p
+    }
+
+    /// Wait (polling every 5 ms) for a line of `p`'s output containing
+    /// `pat`; returns the last such line. Panics with the output's tail
+    /// when `p` exits first or after `timeout`.
+    pub fn wait_output(&self, p: &Proc, pat: &str, timeout: Duration) -> String {
+        crate::util::poll_every(
+            &format!("{}: a line with {pat:?}", p.name),
+            timeout,
+            Duration::from_millis(5),
+            &mut || {
+                if let Some(l) = p.lines_with(pat).pop() {
+                    return Some(l);
+                }
+                if self.wait_exit(p, Duration::ZERO) {
+                    panic!("{} exited before printing {pat:?}:\n{}", p.name, tail(&p.output(), 30));
+                }
+                None
+            },
+        )
     }
 
     /// Wait for a process to exit (it was signalled); true if it did.

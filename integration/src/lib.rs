@@ -18,7 +18,7 @@ pub use interop::{
     InteropVips, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
 };
 pub use lab::{mooring_bin, Lab, Node, Proc};
-pub use util::{fib_nexthops, poll, run, run_ok, sh};
+pub use util::{fib_nexthops, poll, run, run_ok, sh, tail};
 
 use std::path::Path;
 

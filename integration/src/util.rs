@@ -25,6 +25,12 @@ pub fn sh(script: &str) -> String {
     run_ok(&["sh", "-c", script])
 }
 
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// Poll `f` every 100 ms until it returns `Some`, or panic after `timeout`.
 pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     poll_every(what, timeout, Duration::from_millis(100), &mut f)

@@ -377,7 +377,7 @@ pub fn start_sink(lab: &Lab, bins: &Bins, options: &[&str]) -> Proc {
     let mut args = vec![bins.sink.to_str().unwrap(), "--listen", &listen, "--as", &asn, "--router-id", RCV_ADDR];
     args.extend_from_slice(options);
     let p = lab.spawn(lab.rcv_ns(), "sink", &args, &[]);
-    p.wait_line(lab, "LISTENING", Duration::from_secs(10));
+    lab.wait_output(&p, "LISTENING", Duration::from_secs(10));
     p
 }
 
@@ -407,7 +407,7 @@ impl Receiver {
         let timeout = scaled(n, 60, 60);
         match self {
             Receiver::Sink(p) => {
-                let line = p.wait_line(lab, "RESULT", timeout);
+                let line = lab.wait_output(p, "RESULT", timeout);
                 let secs = line
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("seconds="))

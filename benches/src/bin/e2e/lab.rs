@@ -68,38 +68,7 @@ pub fn poll<T>(what: &str, timeout: Duration, every: Duration, mut f: impl FnMut
     }
 }
 
-/// A process the lab started, with its output file.
-#[derive(Debug, Clone)]
-pub struct Proc {
-    pub pid: i32,
-    pub name: String,
-    pub log: PathBuf,
-}
-
-impl Proc {
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Wait for a line starting with `prefix`; returns it. Panics when the
-    /// process exits first or after `timeout`.
-    pub fn wait_line(&self, lab: &Lab, prefix: &str, timeout: Duration) -> String {
-        poll(&format!("{}: a line starting with {prefix:?}", self.name), timeout, Duration::from_millis(5), || {
-            if let Some(l) = self.output().lines().find(|l| l.starts_with(prefix)) {
-                return Some(l.to_string());
-            }
-            if lab.exited(self) {
-                panic!("{} exited before printing {prefix:?}:\n{}", self.name, tail(&self.output(), 30));
-            }
-            None
-        })
-    }
-}
-
-pub fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
+pub use mooring_integration::{tail, Proc};
 
 pub struct Lab {
     pub dir: PathBuf,
@@ -196,6 +165,20 @@ impl Lab {
         let p = Proc { pid: child.id() as i32, name: name.to_string(), log };
         self.children.borrow_mut().push((p.clone(), child));
         p
+    }
+
+    /// Wait for a line of `p`'s output containing `pat`; returns the
+    /// last such line. Panics when `p` exits first or after `timeout`.
+    pub fn wait_output(&self, p: &Proc, pat: &str, timeout: Duration) -> String {
+        poll(&format!("{}: a line with {pat:?}", p.name), timeout, Duration::from_millis(5), || {
+            if let Some(l) = p.lines_with(pat).pop() {
+                return Some(l);
+            }
+            if self.exited(p) {
+                panic!("{} exited before printing {pat:?}:\n{}", p.name, tail(&p.output(), 30));
+            }
+            None
+        })
     }
 
     /// True when `p` has exited.

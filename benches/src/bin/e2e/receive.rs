@@ -236,7 +236,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
                 args.push("--import".into());
             }
             let p = lab.spawn(RCV_NS, "bgp-recv", &args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-            p.wait_line(&lab, "READY", Duration::from_secs(10));
+            lab.wait_output(&p, "READY", Duration::from_secs(10));
             R::Mooring(p)
         }
         Rcv::Frr => {
@@ -273,7 +273,7 @@ fn run_one(kind: Rcv, n: u32, recv_bin: &std::path::Path) -> Measured {
     let cpu = || cpu_secs(rpid) - cpu_before;
     match r {
         R::Mooring(p) => {
-            let line = p.wait_line(&lab, "RESULT", timeout);
+            let line = lab.wait_output(&p, "RESULT", timeout);
             let f = |k: &str| {
                 line.split_whitespace()
                     .find_map(|w| w.strip_prefix(k))

@@ -51,20 +51,6 @@ const RE_WINDOW: f64 = 2.0;
 // ---------------------------------------------------------------------------
 // Helpers.
 
-/// Wait for a line of `p`'s output containing `pat` (the last such line);
-/// panics with the output's tail when `p` exits first or after `timeout`.
-fn wait_line(lab: &Lab, p: &Proc, pat: &str, timeout: Duration) -> String {
-    poll(&format!("{}: a line with {pat:?}", p.name), timeout, Duration::from_millis(5), || {
-        if let Some(l) = p.lines_with(pat).pop() {
-            return Some(l);
-        }
-        if lab.wait_exit(p, Duration::ZERO) {
-            panic!("{} exited before printing {pat:?}:\n{}", p.name, tail(&p.output(), 30));
-        }
-        None
-    })
-}
-
 /// The value of `key=` in a line.
 fn kv<T: std::str::FromStr>(line: &str, key: &str) -> T {
     line.split_whitespace()
@@ -224,7 +210,7 @@ fn fanout(kind: SpeakerKind, v: u32, p: u32, rounds: usize, idle: Duration, bins
         })
         .collect();
     for s in &sinks {
-        wait_line(&lab, s, "LISTENING", Duration::from_secs(10));
+        lab.wait_output(s, "LISTENING", Duration::from_secs(10));
     }
 
     // The speaker, its table loaded before its sessions may come up.
@@ -286,7 +272,7 @@ fn fanout(kind: SpeakerKind, v: u32, p: u32, rounds: usize, idle: Duration, bins
     let mut r = FanOut::default();
     let mut last = 0f64;
     for s in &sinks {
-        let line = wait_line(&lab, s, "RESULT", timeout);
+        let line = lab.wait_output(s, "RESULT", timeout);
         r.initial_slowest = r.initial_slowest.max(kv::<f64>(&line, "seconds"));
         last = last.max(kv::<f64>(&line, "t") / 1e9);
     }
@@ -323,7 +309,7 @@ fn fanout(kind: SpeakerKind, v: u32, p: u32, rounds: usize, idle: Duration, bins
         let mut end = 0f64;
         let mut updates = 0u64;
         for s in &sinks {
-            let line = wait_line(&lab, s, &format!("REFRESHED round={round} "), timeout);
+            let line = lab.wait_output(s, &format!("REFRESHED round={round} "), timeout);
             end = end.max(kv::<f64>(&line, "t") / 1e9);
             updates += kv::<u64>(&line, "updates");
         }
