@@ -17,6 +17,6 @@ echo "== format";  cargo fmt --all --check
 echo "== clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests";   cargo test --workspace --locked
 echo "== helm";    bash helm/check.sh
-echo "== benches (quick end-to-end run)"; benches/e2e.sh --quick
+echo "== benches (micro-benchmarks once as tests, quick end-to-end run)"; benches/all.sh --quick
 echo "== fuzz";    bgp/fuzz/run.sh "${FUZZ_SECONDS:-60}"
 echo "== all checks passed"
