@@ -343,30 +343,32 @@ pub fn start_frr_receiver(lab: &Lab) -> Proc {
 pub fn start_established_capture(lab: &Lab) -> Proc {
     let filter = "icmp or (tcp port 179 and tcp[((tcp[12]&0xf0)>>2):4] == 0xffffffff \
                   and (tcp[((tcp[12]&0xf0)>>2)+18] == 1 or tcp[((tcp[12]&0xf0)>>2)+18] == 4))";
-    let args = [
-        "tshark",
-        "-i",
-        "eth0",
-        "-n",
-        "-l",
-        "-f",
-        filter,
-        "-T",
-        "fields",
-        "-e",
-        "frame.time_epoch",
-        "-e",
-        "ip.src",
-        "-e",
-        "bgp.type",
-    ];
+    let args = tshark_args("eth0", filter, &["frame.time_epoch", "ip.src", "bgp.type"]);
     let capture = lab.spawn(lab.rcv_ns(), "tshark", &args, &[]);
+    wait_capturing(&capture, lab.spk_ns(), RCV_ADDR);
+    capture
+}
+
+/// The command line of a tshark that prints `fields` (tab-separated, a
+/// line per packet, flushed at once) of the packets on `iface` that the
+/// kernel filter `filter` keeps.
+pub fn tshark_args<'a>(iface: &'a str, filter: &'a str, fields: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["tshark", "-i", iface, "-n", "-l", "-f", filter, "-T", "fields"];
+    for f in fields {
+        a.extend_from_slice(&["-e", f]);
+    }
+    a
+}
+
+/// Wait until `capture` (a [`tshark_args`] tshark whose filter keeps ICMP
+/// and whose first field is the time) prints packets: pings from `ns` to
+/// `target` until one shows up.
+pub fn wait_capturing(capture: &Proc, ns: &str, target: &str) {
     poll("tshark capturing", Duration::from_secs(30), Duration::from_millis(10), || {
-        run(&["ip", "netns", "exec", lab.spk_ns(), "ping", "-c", "1", "-W", "1", RCV_ADDR]);
+        run(&["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", target]);
         let pkt = |l: &str| l.split_whitespace().next().is_some_and(|t| t.parse::<f64>().is_ok());
         capture.output().lines().any(pkt).then_some(())
     });
-    capture
 }
 
 /// `bgp-sink` in the receiver namespace with these options added to the

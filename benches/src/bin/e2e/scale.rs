@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use mooring_integration::{edge_frr, Frr, Lab, Node, Proc};
 use serde_json::Value;
 
-use crate::daemons::{epoch, prefix, scaled, write_mrt, Bins, SpeakerKind};
+use crate::daemons::{epoch, prefix, scaled, tshark_args, wait_capturing, write_mrt, Bins, SpeakerKind};
 use crate::lab::{check_interrupted, poll, run as cmd, run_ok, sleep, tail};
 use crate::procfs::{cpu, cpu_all, cpu_between, cpu_sum, mem, mib, reset_hwm, Mem};
 use crate::{human, median, Opts};
@@ -614,33 +614,9 @@ fn fanin(kinds: &[SpeakerKind], s: u32, rounds: usize, idle: Duration, bins: &Bi
     // Every BGP segment on the bridge except lone KEEPALIVEs (payload of
     // 19 octets), and ICMP to see the capture running.
     let filter = "icmp or (tcp port 179 and (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) > 19)";
-    let capture = lab.spawn(
-        &lab.router,
-        "tshark",
-        &[
-            "tshark",
-            "-i",
-            "br0",
-            "-n",
-            "-l",
-            "-f",
-            filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.time_epoch",
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.dst",
-            "-e",
-            "bgp.type",
-        ],
-    );
-    poll("tshark capturing on br0", Duration::from_secs(30), Duration::from_millis(20), || {
-        cmd(&["ip", "netns", "exec", &nodes[0].ns, "ping", "-c", "1", "-W", "1", &format!("198.18.{FANIN_LAB}.1")]);
-        capture.output().lines().any(|l| l.split('\t').next().is_some_and(|t| t.parse::<f64>().is_ok())).then_some(())
-    });
+    let args = tshark_args("br0", filter, &["frame.time_epoch", "ip.src", "ip.dst", "bgp.type"]);
+    let capture = lab.spawn(&lab.router, "tshark", &args);
+    wait_capturing(&capture, &nodes[0].ns, &format!("198.18.{FANIN_LAB}.1"));
     kinds.iter().map(|&k| (k, fanin_one(&lab, k, &nodes, &capture, rounds, idle, bins))).collect()
 }
 
