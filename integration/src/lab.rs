@@ -353,27 +353,10 @@ impl Lab {
     /// have reused by then).
     pub fn stop(&self, procs: &[Proc], timeout: Duration) {
         let mut ch = self.children.lock().unwrap();
-        let mine = |q: &Proc| procs.iter().any(|p| p.pid == q.pid);
-        for (q, c) in ch.iter_mut() {
-            if mine(q) && matches!(c.try_wait(), Ok(None)) {
-                q.signal(libc::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + timeout;
-        for (q, c) in ch.iter_mut().filter(|(q, _)| mine(q)) {
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        q.signal(libc::SIGKILL);
-                        let _ = c.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        }
-        ch.retain(|(q, _)| !mine(q));
+        let (mut stopping, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *ch).into_iter().partition(|(q, _)| procs.iter().any(|p| p.pid == q.pid));
+        *ch = keep;
+        terminate(&mut stopping, timeout);
     }
 
     /// A TCP responder on `addr:port` in `ns` answering every connection with `text`.
@@ -396,23 +379,7 @@ impl Lab {
     fn cleanup(&self) {
         let panicking = std::thread::panicking();
         let mut children = std::mem::take(&mut *self.children.lock().unwrap());
-        for (p, _) in &children {
-            p.signal(libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        for (p, c) in children.iter_mut() {
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        p.signal(libc::SIGKILL);
-                        let _ = c.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
+        terminate(&mut children, Duration::from_secs(3));
         if panicking {
             for (p, _) in &children {
                 eprintln!("===== {} (pid {}) output, last 80 lines =====\n{}", p.name, p.pid, tail(&p.output(), 80));
@@ -444,5 +411,30 @@ fn kill_ns_procs(ns: &str) {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.cleanup();
+    }
+}
+
+/// SIGTERM to every process still running, SIGKILL to those still running
+/// after `timeout`; every one is reaped. A process that has exited is not
+/// signalled (its pid may belong to another process by now).
+fn terminate(children: &mut [(Proc, Child)], timeout: Duration) {
+    for (p, c) in children.iter_mut() {
+        if matches!(c.try_wait(), Ok(None)) {
+            p.signal(libc::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    for (p, c) in children.iter_mut() {
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    p.signal(libc::SIGKILL);
+                    let _ = c.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
     }
 }
