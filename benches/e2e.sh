@@ -14,6 +14,6 @@
 # missed target exit non-zero. The micro-benchmarks: cargo bench -p mooring-benches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -q -p mooring-agent --bin mooring -p mooring-benches --bin e2e --bin bgp-sink --bin bgp-recv
+cargo build --release --locked -q -p mooring-agent --bin mooring -p mooring-benches --bin e2e --bin bgp-sink --bin bgp-recv --bin bgp-replay
 target_dir="${CARGO_TARGET_DIR:-target}"
 exec "$target_dir/release/e2e" "$@"

@@ -23,6 +23,9 @@
 //! and prints `REFRESH round=K t=<ns>`; once N distinct prefixes have been
 //! announced again since that request, it prints `REFRESHED round=K
 //! t=<ns> seconds=S updates=U` (S from sending the request).
+//!
+//! `--record FILE` (with `--count`) writes every UPDATE received after
+//! Established, byte for byte, to FILE (what `bgp-replay` sends again).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -46,11 +49,13 @@ struct Args {
     extended: bool,
     hold: u16,
     stay: bool,
+    record: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bgp-sink --listen ADDR:PORT --as N --router-id A.B.C.D (--count N [--stay] | --events) [--extended] [--hold SECS]"
+        "usage: bgp-sink --listen ADDR:PORT --as N --router-id A.B.C.D (--count N [--stay] [--record FILE] | --events) \
+         [--extended] [--hold SECS]"
     );
     std::process::exit(2)
 }
@@ -65,6 +70,7 @@ fn parse_args() -> Args {
         extended: false,
         hold: 180,
         stay: false,
+        record: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -78,10 +84,11 @@ fn parse_args() -> Args {
             "--events" => a.events = true,
             "--extended" => a.extended = true,
             "--stay" => a.stay = true,
+            "--record" => a.record = Some(v()),
             _ => usage(),
         }
     }
-    if (a.count.is_none() && !a.events) || (a.stay && a.count.is_none()) {
+    if (a.count.is_none() && !a.events) || ((a.stay || a.record.is_some()) && a.count.is_none()) {
         usage()
     }
     a
@@ -246,6 +253,10 @@ fn main() {
     let (mut updates, mut bytes) = (0u64, 0u64);
     let out = std::io::stdout();
     let mut rbuf = vec![0u8; 1 << 18];
+    let mut record = a.record.as_ref().map(|path| {
+        let f = std::fs::File::create(path).unwrap_or_else(|e| die(format!("create {path}: {e}")));
+        std::io::BufWriter::with_capacity(1 << 20, f)
+    });
     loop {
         // Frame and decode everything buffered.
         loop {
@@ -287,6 +298,9 @@ fn main() {
                 Message::Update(u) => {
                     updates += 1;
                     bytes += len as u64;
+                    if let Some(w) = record.as_mut() {
+                        w.write_all(&frame).unwrap_or_else(|e| die(format!("record: {e}")));
+                    }
                     if sigusr1.is_some() {
                         let r = refresh.round.load(Ordering::SeqCst);
                         if r != round {
@@ -321,6 +335,9 @@ fn main() {
                     if let (Some(n), Some(t0)) = (a.count, t0) {
                         if table.held >= n && !done {
                             let secs = t0.elapsed().as_secs_f64();
+                            if let Some(w) = record.take() {
+                                w.into_inner().unwrap_or_else(|e| die(format!("record: {}", e.error())));
+                            }
                             println!(
                                 "RESULT prefixes={} seconds={secs:.6} updates={updates} bytes={bytes} t={}",
                                 table.held,

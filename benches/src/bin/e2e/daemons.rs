@@ -60,6 +60,8 @@ pub struct Bins {
     pub sink: PathBuf,
     /// The receive benchmark's Mooring receiver.
     pub recv: PathBuf,
+    /// The receive benchmark's replaying sender.
+    pub replay: PathBuf,
 }
 
 impl Bins {
@@ -67,7 +69,12 @@ impl Bins {
     pub fn here() -> Bins {
         let exe = std::env::current_exe().ok();
         let dir = exe.as_ref().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
-        Bins { mooring: dir.join("mooring"), sink: dir.join("bgp-sink"), recv: dir.join("bgp-recv") }
+        Bins {
+            mooring: dir.join("mooring"),
+            sink: dir.join("bgp-sink"),
+            recv: dir.join("bgp-recv"),
+            replay: dir.join("bgp-replay"),
+        }
     }
 }
 

@@ -166,7 +166,7 @@ fn unavailable(bins: &Bins) -> Option<String> {
     ];
     let mut missing: Vec<String> =
         need.iter().filter(|b| lab::find_program(b).is_none()).map(|b| b.to_string()).collect();
-    for p in [&bins.mooring, &bins.sink, &bins.recv] {
+    for p in [&bins.mooring, &bins.sink, &bins.recv, &bins.replay] {
         if !p.exists() {
             missing.push(format!("{} (build: cargo build --release -p mooring-agent -p mooring-benches)", p.display()));
         }
