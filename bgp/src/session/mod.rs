@@ -53,6 +53,9 @@ pub trait Handler: Send + 'static {
     /// Counters: a message was sent / received.
     fn count_sent(&mut self, messages: usize, updates: usize);
     fn count_received(&mut self, message: &Message);
+    /// Every whole message read so far has been handled (called once per
+    /// batch, so per-message bookkeeping can be published here).
+    fn input_drained(&mut self) {}
 }
 
 /// Commands to a running session.
@@ -200,6 +203,7 @@ impl<H: Handler> Session<H> {
                     }
                 }
             }
+            self.handler.input_drained();
             if self.flush().await {
                 break;
             }

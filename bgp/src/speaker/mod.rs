@@ -6,6 +6,7 @@
 //! prefixes that share attributes into as few UPDATEs as fit. A burst of
 //! changes made between two wake-ups of a session goes out as one diff.
 
+mod adj_rib_in;
 mod adj_rib_out;
 mod export;
 mod peer;

@@ -8,18 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
-use rustc_hash::FxHashMap;
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
+use super::adj_rib_in::AdjRibIn;
 use super::adj_rib_out::AdjRibOut;
 use super::export::ExportCtx;
 use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
 use crate::session::Handler;
 use crate::wire::{
-    cease_subcode, code, pack_announcements, pack_withdrawals, Family, Message, Nlri, Notification, PathAttr,
-    RefreshSubtype, RouteRefresh, Update,
+    cease_subcode, code, pack_announcements, pack_withdrawals, Family, Message, Nlri, Notification, RefreshSubtype,
+    RouteRefresh, Update,
 };
 
 pub(crate) struct PeerSession {
@@ -31,13 +31,13 @@ pub(crate) struct PeerSession {
     export: Option<ExportCtx>,
     adj_out: AdjRibOut,
     /// Adj-RIB-In, when importing.
-    rib_in: FxHashMap<Nlri, Arc<Vec<PathAttr>>>,
-    /// One copy of each distinct attribute set in the Adj-RIB-In (routers
-    /// send many UPDATEs with the same attributes).
-    interned: rustc_hash::FxHashSet<Arc<Vec<PathAttr>>>,
+    rib_in: AdjRibIn,
     /// Prefixes received per family (exact with import; announcements
     /// minus withdrawals otherwise).
-    received: BTreeMap<Family, u64>,
+    received: PrefixCounts,
+    /// Messages and UPDATEs received since they were last copied into the
+    /// status (they are copied once per batch read, not per message).
+    unpublished: (u64, u64),
     /// Routes kept from a peer that is restarting gracefully, and until when.
     stale: HashSet<Nlri>,
     stale_until: Option<Instant>,
@@ -62,9 +62,9 @@ impl PeerSession {
             params: None,
             export: None,
             adj_out: AdjRibOut::new(),
-            rib_in: FxHashMap::default(),
-            interned: Default::default(),
-            received: BTreeMap::new(),
+            rib_in: AdjRibIn::default(),
+            received: PrefixCounts::default(),
+            unpublished: (0, 0),
             stale: HashSet::new(),
             stale_until: None,
             max_prefix_warned: false,
@@ -108,20 +108,6 @@ impl PeerSession {
         s.prefixes_sent = self.adj_out.len() as u64;
     }
 
-    /// The shared copy of an attribute set. Sets no route uses any more
-    /// are dropped now and then, so churn does not grow the table.
-    fn intern(&mut self, attrs: &Vec<PathAttr>) -> Arc<Vec<PathAttr>> {
-        if let Some(a) = self.interned.get(attrs) {
-            return a.clone();
-        }
-        if self.interned.len() >= 1024 && self.interned.len().is_power_of_two() {
-            self.interned.retain(|a| Arc::strong_count(a) > 1);
-        }
-        let a = Arc::new(attrs.clone());
-        self.interned.insert(a.clone());
-        a
-    }
-
     fn emit(&self, from: State, to: State, reason: Option<String>) {
         let _ = self.events.send(PeerEvent { peer: self.cfg.address, from, to, reason });
     }
@@ -136,27 +122,24 @@ impl PeerSession {
         }
     }
 
-    /// Copy the prefix counts into the status, in place (this runs for
-    /// every UPDATE: no allocation once the families are known).
-    fn publish_counts(&self) {
+    /// Copy the counters into the status, in place (no allocation once
+    /// the families are known).
+    fn publish_counts(&mut self) {
         let mut s = self.status.lock().expect("status lock");
-        let shown = &mut s.prefixes_received;
-        shown.retain(|f, _| self.received.contains_key(f));
-        for (f, c) in &self.received {
-            match shown.get_mut(f) {
-                Some(x) => *x = *c,
-                None => {
-                    shown.insert(*f, *c);
-                }
-            }
-        }
+        let (messages, updates) = std::mem::take(&mut self.unpublished);
+        s.messages_received += messages;
+        s.updates_received += updates;
+        self.received.publish(&mut s.prefixes_received);
     }
 
     fn recount(&mut self) {
         if self.cfg.import {
-            self.received.clear();
-            for n in self.rib_in.keys() {
-                *self.received.entry(n.family()).or_default() += 1;
+            self.received = PrefixCounts::default();
+            for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+                let c = self.rib_in.count(f);
+                if c > 0 {
+                    self.received.set(f, c);
+                }
             }
         }
         self.publish_counts();
@@ -218,7 +201,7 @@ impl Handler for PeerSession {
         self.sync(out);
     }
 
-    fn update(&mut self, u: Update) -> Option<Notification> {
+    fn update(&mut self, mut u: Update) -> Option<Notification> {
         self.purge_stale_if_expired();
         if let Some(f) = u.as_end_of_rib() {
             // The peer finished re-sending: what is still stale is gone.
@@ -234,61 +217,60 @@ impl Handler for PeerSession {
             warn!(peer = %self.cfg.address, update = %u, "UPDATE with malformed attributes (RFC 7606)");
         }
         let withdraw_all = u.is_treat_as_withdraw();
+        let first_family = u.announced().next().map(|n| n.family());
         if self.cfg.import {
             // Counts follow each insert and remove (a full recount per
             // UPDATE would make a full table quadratic).
-            let gone =
-                |rib: &mut FxHashMap<Nlri, Arc<Vec<PathAttr>>>, received: &mut BTreeMap<Family, u64>, n: &Nlri| {
-                    if rib.remove(n).is_some() {
-                        let c = received.entry(n.family()).or_default();
-                        *c = c.saturating_sub(1);
-                    }
-                };
-            for n in u.withdrawals() {
-                gone(&mut self.rib_in, &mut self.received, n);
-                self.stale.remove(n);
-            }
+            let (rib, received, stale) = (&mut self.rib_in, &mut self.received, &mut self.stale);
+            let mut gone = |n: &Nlri| {
+                if rib.remove(n) {
+                    received.sub(n.family(), 1);
+                }
+                if !stale.is_empty() {
+                    stale.remove(n);
+                }
+            };
+            u.withdrawals().for_each(&mut gone);
             if withdraw_all {
-                for n in u.announced() {
-                    gone(&mut self.rib_in, &mut self.received, n);
-                    self.stale.remove(n);
-                }
-            } else {
-                let attrs = self.intern(&u.attrs);
-                for n in u.announced() {
-                    if !self.stale.is_empty() {
-                        self.stale.remove(n);
+                u.announced().for_each(&mut gone);
+            } else if first_family.is_some() {
+                let nlri = std::mem::take(&mut u.nlri);
+                let mp_reach = u.mp_reach().map(|m| m.nlri.prefixes().to_vec()).unwrap_or_default();
+                let attrs = rib.intern(std::mem::take(&mut u.attrs));
+                for n in nlri.iter().chain(&mp_reach) {
+                    if !stale.is_empty() {
+                        stale.remove(n);
                     }
-                    if self.rib_in.insert(*n, attrs.clone()).is_none() {
-                        *self.received.entry(n.family()).or_default() += 1;
+                    if rib.insert(n, attrs) {
+                        received.add(n.family(), 1);
                     }
                 }
+                rib.release_if_unused(attrs);
             }
-            self.publish_counts();
         } else {
             for n in u.withdrawals() {
-                let c = self.received.entry(n.family()).or_default();
-                *c = c.saturating_sub(1);
+                self.received.sub(n.family(), 1);
             }
             for n in u.announced() {
-                let c = self.received.entry(n.family()).or_default();
-                *c = if withdraw_all { c.saturating_sub(1) } else { *c + 1 };
+                if withdraw_all {
+                    self.received.sub(n.family(), 1);
+                } else {
+                    self.received.add(n.family(), 1);
+                }
             }
-            self.publish_counts();
         }
-        let total: u64 = self.received.values().sum();
+        let total = self.received.total();
         match self.cfg.max_prefixes {
             Some(m) if total > m.limit => {
                 if m.teardown {
                     warn!(peer = %self.cfg.address, total, limit = m.limit, "maximum prefixes exceeded: tearing down");
                     // RFC 4486: AFI, SAFI, upper bound.
-                    let fam = u.announced().next().map(|n| n.family()).unwrap_or(Family::IPV4_UNICAST);
+                    let fam = first_family.unwrap_or(Family::IPV4_UNICAST);
                     let mut data = fam.afi.to_be_bytes().to_vec();
                     data.push(fam.safi);
                     data.extend_from_slice(&(m.limit.min(u32::MAX as u64) as u32).to_be_bytes());
                     self.rib_in.clear();
-                    self.interned.clear();
-                    self.received.clear();
+                    self.received = PrefixCounts::default();
                     self.recount();
                     return Some(Notification::new(code::CEASE, cease_subcode::MAX_PREFIXES, data));
                 }
@@ -324,14 +306,13 @@ impl Handler for PeerSession {
         // (stale) for its restart time when the session just drops.
         let graceful = matches!(reason, DownReason::ConnectionLost) && gr.as_ref().is_some_and(|g| g.restart_time > 0);
         if graceful && self.cfg.import {
-            self.stale = self.rib_in.keys().copied().collect();
+            self.stale = self.rib_in.prefixes().collect();
             self.stale_until =
                 Some(Instant::now() + std::time::Duration::from_secs(gr.map_or(0, |g| g.restart_time) as u64));
         } else {
             self.rib_in.clear();
-            self.interned.clear();
             self.stale.clear();
-            self.received.clear();
+            self.received = PrefixCounts::default();
         }
         self.recount();
         let mut s = self.status.lock().expect("status lock");
@@ -358,10 +339,61 @@ impl Handler for PeerSession {
     }
 
     fn count_received(&mut self, m: &Message) {
-        let mut s = self.status.lock().expect("status lock");
-        s.messages_received += 1;
+        self.unpublished.0 += 1;
         if matches!(m, Message::Update(_)) {
-            s.updates_received += 1;
+            self.unpublished.1 += 1;
+        }
+    }
+
+    fn input_drained(&mut self) {
+        self.publish_counts();
+    }
+}
+
+/// Prefixes received, per family (IPv4 and IPv6 unicast: the families
+/// whose prefixes are decoded). A family is listed once a prefix of it
+/// was seen, even when its count went back to zero.
+#[derive(Debug, Default, Clone, Copy)]
+struct PrefixCounts([Option<u64>; 2]);
+
+impl PrefixCounts {
+    const FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+
+    fn slot(&mut self, f: Family) -> &mut u64 {
+        let i = usize::from(f != Family::IPV4_UNICAST);
+        self.0[i].get_or_insert(0)
+    }
+
+    fn add(&mut self, f: Family, n: u64) {
+        *self.slot(f) += n;
+    }
+
+    fn sub(&mut self, f: Family, n: u64) {
+        let c = self.slot(f);
+        *c = c.saturating_sub(n);
+    }
+
+    fn set(&mut self, f: Family, n: u64) {
+        *self.slot(f) = n;
+    }
+
+    fn total(&self) -> u64 {
+        self.0.iter().flatten().sum()
+    }
+
+    /// Make `shown` say the same, in place.
+    fn publish(&self, shown: &mut BTreeMap<Family, u64>) {
+        for (f, c) in Self::FAMILIES.iter().zip(self.0) {
+            match (c, shown.get_mut(f)) {
+                (Some(c), Some(x)) => *x = c,
+                (Some(c), None) => {
+                    shown.insert(*f, c);
+                }
+                (None, Some(_)) => {
+                    shown.remove(f);
+                }
+                (None, None) => {}
+            }
         }
     }
 }

@@ -449,12 +449,17 @@ pub fn bench(quick: bool, bins: &Bins) -> bool {
     measure(&o, bins)
 }
 
-/// The recordings of BIRD's stream, one per N, removed when dropped.
+/// The recordings of BIRD's stream, one per N, removed when dropped
+/// (kept, and the path printed, with `MBENCH_KEEP_LOGS`).
 struct Recordings(PathBuf);
 
 impl Drop for Recordings {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::env::var_os("MBENCH_KEEP_LOGS").is_some() {
+            eprintln!("recordings of BIRD's stream kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

@@ -1,0 +1,264 @@
+//! The Adj-RIB-In of a peer we import from: every prefix it announced and
+//! the attribute set it came with.
+//!
+//! Built for full tables: an IPv4 unicast prefix without a path identifier
+//! (nearly every route) is one 16-octet hash table entry, its key the
+//! address and length packed into a `u64` and its value a 4-octet handle
+//! to the attribute set. Attribute sets are stored once each (routers send
+//! many UPDATEs with the same attributes) and counted, so a set goes away
+//! with the last route that uses it. IPv6 and ADD-PATH routes live in a
+//! second, general table.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net};
+use rustc_hash::FxHashMap;
+
+use crate::wire::{Family, Nlri, PathAttr};
+
+/// A handle to an attribute set of an [`AdjRibIn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AttrId(u32);
+
+#[derive(Default)]
+pub(crate) struct AdjRibIn {
+    /// IPv4 unicast prefixes without a path identifier, by [`v4_key`].
+    v4: FxHashMap<u64, AttrId>,
+    /// Every other prefix.
+    other: FxHashMap<Nlri, AttrId>,
+    sets: AttrSets,
+}
+
+/// An IPv4 prefix as a key: the length above the address, so that
+/// neighbouring addresses differ in the low bits.
+fn v4_key(p: &Ipv4Net) -> u64 {
+    (p.prefix_len() as u64) << 32 | u32::from(p.addr()) as u64
+}
+
+fn v4_prefix(key: u64) -> Nlri {
+    let net = Ipv4Net::new(Ipv4Addr::from(key as u32), (key >> 32) as u8).expect("valid length in key");
+    Nlri::new(IpNet::V4(net))
+}
+
+/// The packed key of `n`, when it has one.
+fn packed(n: &Nlri) -> Option<u64> {
+    match (&n.prefix, n.path_id) {
+        (IpNet::V4(p), None) => Some(v4_key(p)),
+        _ => None,
+    }
+}
+
+impl AdjRibIn {
+    /// The handle of this attribute set, storing it when it is new. The
+    /// set is released again when no route takes it ([`AdjRibIn::insert`]
+    /// with it, or [`AdjRibIn::release_if_unused`]).
+    pub fn intern(&mut self, attrs: Vec<PathAttr>) -> AttrId {
+        self.sets.intern(attrs)
+    }
+
+    /// Record that `n` was announced with `attrs`; true when `n` is new.
+    pub fn insert(&mut self, n: &Nlri, attrs: AttrId) -> bool {
+        let old = match packed(n) {
+            Some(k) => self.v4.insert(k, attrs),
+            None => self.other.insert(*n, attrs),
+        };
+        self.sets.retain(attrs);
+        if let Some(old) = old {
+            self.sets.release(old);
+        }
+        old.is_none()
+    }
+
+    /// Forget `n`; true when it was there.
+    pub fn remove(&mut self, n: &Nlri) -> bool {
+        let old = match packed(n) {
+            Some(k) => self.v4.remove(&k),
+            None => self.other.remove(n),
+        };
+        if let Some(old) = old {
+            self.sets.release(old);
+        }
+        old.is_some()
+    }
+
+    /// Drop a set from [`AdjRibIn::intern`] that no route took.
+    pub fn release_if_unused(&mut self, id: AttrId) {
+        self.sets.drop_if_unused(id);
+    }
+
+    pub fn clear(&mut self) {
+        *self = AdjRibIn::default();
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+
+    /// Every prefix held.
+    pub fn prefixes(&self) -> impl Iterator<Item = Nlri> + '_ {
+        self.v4.keys().map(|&k| v4_prefix(k)).chain(self.other.keys().copied())
+    }
+
+    /// How many prefixes of `family` are held.
+    pub fn count(&self, family: Family) -> u64 {
+        let v4 = if family == Family::IPV4_UNICAST { self.v4.len() } else { 0 };
+        (v4 + self.other.keys().filter(|n| n.family() == family).count()) as u64
+    }
+
+    #[cfg(test)]
+    /// The attributes `n` was announced with.
+    pub fn get(&self, n: &Nlri) -> Option<&Arc<Vec<PathAttr>>> {
+        let id = match packed(n) {
+            Some(k) => self.v4.get(&k),
+            None => self.other.get(n),
+        }?;
+        self.sets.get(*id)
+    }
+
+    #[cfg(test)]
+    /// Distinct attribute sets held.
+    pub fn attr_sets(&self) -> usize {
+        self.sets.index.len()
+    }
+}
+
+/// Attribute sets, each stored once, with the number of routes using it.
+#[derive(Default)]
+struct AttrSets {
+    slots: Vec<Slot>,
+    /// Empty slots.
+    free: Vec<u32>,
+    index: FxHashMap<Arc<Vec<PathAttr>>, u32>,
+}
+
+struct Slot {
+    attrs: Option<Arc<Vec<PathAttr>>>,
+    routes: u32,
+}
+
+impl AttrSets {
+    fn intern(&mut self, attrs: Vec<PathAttr>) -> AttrId {
+        if let Some(&i) = self.index.get(&attrs) {
+            return AttrId(i);
+        }
+        let attrs = Arc::new(attrs);
+        let slot = Slot { attrs: Some(attrs.clone()), routes: 0 };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(attrs, i);
+        AttrId(i)
+    }
+
+    #[cfg(test)]
+    fn get(&self, id: AttrId) -> Option<&Arc<Vec<PathAttr>>> {
+        self.slots.get(id.0 as usize)?.attrs.as_ref()
+    }
+
+    fn retain(&mut self, id: AttrId) {
+        self.slots[id.0 as usize].routes += 1;
+    }
+
+    fn release(&mut self, id: AttrId) {
+        let s = &mut self.slots[id.0 as usize];
+        s.routes -= 1;
+        self.drop_if_unused(id);
+    }
+
+    fn drop_if_unused(&mut self, id: AttrId) {
+        let s = &mut self.slots[id.0 as usize];
+        if s.routes == 0 {
+            if let Some(a) = s.attrs.take() {
+                self.index.remove(&a);
+                self.free.push(id.0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AttrValue, Origin};
+
+    fn n(s: &str) -> Nlri {
+        Nlri::new(s.parse().unwrap())
+    }
+
+    fn attrs(med: u32) -> Vec<PathAttr> {
+        vec![PathAttr::new(AttrValue::Origin(Origin::Igp)), PathAttr::new(AttrValue::Med(med))]
+    }
+
+    #[test]
+    fn keeps_each_prefix_with_its_attributes() {
+        let mut rib = AdjRibIn::default();
+        let a = rib.intern(attrs(1));
+        let b = rib.intern(attrs(2));
+        let with_path_id = Nlri { path_id: Some(7), prefix: "10.0.0.1/32".parse().unwrap() };
+        for p in [n("10.0.0.1/32"), n("10.0.0.0/8"), n("2001:db8::/64"), with_path_id] {
+            assert!(rib.insert(&p, a));
+            assert!(!rib.insert(&p, a), "{p:?} counted twice");
+        }
+        assert!(!rib.insert(&n("10.0.0.0/8"), b));
+        assert_eq!(rib.len(), 4);
+        assert_eq!(rib.count(Family::IPV4_UNICAST), 3);
+        assert_eq!(rib.count(Family::IPV6_UNICAST), 1);
+        assert_eq!(rib.get(&n("10.0.0.1/32")).map(|a| a.as_slice()), Some(attrs(1).as_slice()));
+        assert_eq!(rib.get(&n("10.0.0.0/8")).map(|a| a.as_slice()), Some(attrs(2).as_slice()));
+        assert_eq!(rib.get(&with_path_id).map(|a| a.as_slice()), Some(attrs(1).as_slice()));
+        // /8 and /32 of the same address, and the path identifier, are distinct keys.
+        assert_eq!(rib.get(&n("10.0.0.1/31")), None);
+        let mut all: Vec<Nlri> = rib.prefixes().collect();
+        all.sort();
+        let mut want = vec![n("10.0.0.1/32"), n("10.0.0.0/8"), n("2001:db8::/64"), with_path_id];
+        want.sort();
+        assert_eq!(all, want);
+    }
+
+    #[test]
+    fn a_set_lives_as_long_as_a_route_uses_it() {
+        let mut rib = AdjRibIn::default();
+        let a = rib.intern(attrs(1));
+        assert_eq!(rib.intern(attrs(1)), a, "one copy per distinct set");
+        rib.insert(&n("10.0.0.1/32"), a);
+        rib.insert(&n("10.0.0.2/32"), a);
+        let b = rib.intern(attrs(2));
+        assert_eq!(rib.attr_sets(), 2);
+        // Re-announcing with other attributes moves the route to the other set.
+        rib.insert(&n("10.0.0.1/32"), b);
+        assert!(rib.remove(&n("10.0.0.2/32")));
+        assert!(!rib.remove(&n("10.0.0.2/32")));
+        assert_eq!(rib.attr_sets(), 1, "set 1 has no route left");
+        assert!(rib.remove(&n("10.0.0.1/32")));
+        assert_eq!(rib.attr_sets(), 0);
+        // A set no route took is dropped on request; its slot is reused.
+        let c = rib.intern(attrs(3));
+        rib.release_if_unused(c);
+        assert_eq!(rib.attr_sets(), 0);
+        let d = rib.intern(attrs(4));
+        assert!(d == a || d == b || d == c, "a free slot is reused");
+        assert!(rib.insert(&n("10.0.0.3/32"), d));
+        rib.release_if_unused(d);
+        assert_eq!(rib.get(&n("10.0.0.3/32")).map(|a| a.as_slice()), Some(attrs(4).as_slice()));
+    }
+
+    #[test]
+    fn churn_does_not_grow_the_sets() {
+        let mut rib = AdjRibIn::default();
+        for round in 0..1000u32 {
+            let id = rib.intern(attrs(round));
+            rib.insert(&n("10.0.0.1/32"), id);
+        }
+        assert_eq!(rib.attr_sets(), 1);
+        assert!(rib.sets.slots.len() <= 2, "slots: {}", rib.sets.slots.len());
+    }
+}
