@@ -95,7 +95,8 @@ fn realistic_mix() -> Vec<Message> {
                     PathAttr::new(AttrValue::NextHop(Ipv4Addr::new(198, 18, (i / 250) as u8, (i % 250) as u8 + 1))),
                     PathAttr::new(AttrValue::Med(r.range(0, 1000) as u32)),
                     PathAttr::new(AttrValue::Communities(communities)),
-                ],
+                ]
+                .into(),
                 nlri,
                 ..Update::default()
             })

@@ -120,7 +120,8 @@ fn full_ipv4_update() -> Update {
                 flags: flags::OPTIONAL | flags::TRANSITIVE,
                 value: AttrValue::Unknown { type_code: 201, data: vec![0xde, 0xad, 0xbe, 0xef, 0x01] },
             },
-        ],
+        ]
+        .into(),
         nlri: vec![
             net("10.1.0.0/16"),
             net("192.0.2.0/24"),
@@ -151,7 +152,8 @@ fn ipv6_update() -> Update {
             PathAttr::new(AttrValue::Med(0)),
             PathAttr::new(AttrValue::LocalPref(100)),
             PathAttr::new(AttrValue::Communities(vec![Community::new(64512, 6)])),
-        ],
+        ]
+        .into(),
         ..Update::default()
     }
 }
@@ -161,7 +163,7 @@ fn ipv6_withdraw() -> Update {
         family: Family::IPV6_UNICAST,
         withdrawn: MpNlri::Unicast(vec![net("2001:db8:1::/48"), net("2001:db8:3:4::/62")]),
     };
-    Update { attrs: vec![PathAttr::new(AttrValue::MpUnreach(unreach))], ..Update::default() }
+    Update { attrs: vec![PathAttr::new(AttrValue::MpUnreach(unreach))].into(), ..Update::default() }
 }
 
 /// Attributes for the packed announcements.

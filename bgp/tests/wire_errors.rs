@@ -321,8 +321,8 @@ fn unknown_attributes() {
 fn two_octet_as_path_and_as_trans() {
     let ctx2 = Negotiated::default();
     let mut u = Update::default();
-    u.attrs.push(PathAttr::new(AttrValue::AsPath(AsPath::sequence([4_200_000_001, 65001]))));
-    u.attrs.push(PathAttr::new(AttrValue::As4Path(AsPath::sequence([4_200_000_001, 65001]))));
+    u.attrs.make_mut().push(PathAttr::new(AttrValue::AsPath(AsPath::sequence([4_200_000_001, 65001]))));
+    u.attrs.make_mut().push(PathAttr::new(AttrValue::As4Path(AsPath::sequence([4_200_000_001, 65001]))));
     let bytes = Message::Update(u).to_bytes(&ctx2).unwrap();
     let Message::Update(back) = Message::decode(&bytes, &ctx2).unwrap() else { panic!() };
     assert_eq!(back.as_path().unwrap().asns().collect::<Vec<_>>(), vec![AS_TRANS as u32, 65001]);
@@ -368,7 +368,7 @@ fn IpNetV4(i: u32) -> ipnet::IpNet {
 #[test]
 fn long_segments_are_split_and_long_capabilities_refused() {
     let path = AsPath { segments: vec![Segment { kind: SegmentType::Sequence, asns: (1..=300).collect() }] };
-    let u = Update { attrs: vec![PathAttr::new(AttrValue::AsPath(path))], ..Update::default() };
+    let u = Update { attrs: vec![PathAttr::new(AttrValue::AsPath(path))].into(), ..Update::default() };
     let bytes = Message::Update(u).to_bytes(&CTX).unwrap();
     let Message::Update(back) = Message::decode(&bytes, &CTX).unwrap() else { panic!() };
     let p = back.as_path().unwrap();

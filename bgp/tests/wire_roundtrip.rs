@@ -207,7 +207,7 @@ fn update(ctx: Negotiated) -> impl Strategy<Value = Update> {
                 let k = (order % attrs.len() as u64) as usize;
                 attrs.rotate_left(k);
             }
-            Update { withdrawn, attrs, nlri, attr_errors: vec![] }
+            Update { withdrawn, attrs: attrs.into(), nlri, attr_errors: vec![] }
         })
 }
 
@@ -324,6 +324,7 @@ proptest! {
         prop_assert_eq!(frame_len(&buf, ctx.max_message_len()), Ok(Some(buf.len())));
         let back = Message::decode(&buf, &ctx).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
         prop_assert_eq!(&back, &msg);
+        check_memo(&buf, &ctx)?;
         let again = back.to_bytes(&ctx).unwrap();
         prop_assert_eq!(&again[..], &buf[..]);
     }
@@ -355,7 +356,20 @@ proptest! {
     }
 }
 
+/// Decoding through an attribute memo, as it is filled and then as it is
+/// used, gives exactly what plain decoding gives.
+fn check_memo(msg: &[u8], ctx: &Negotiated) -> Result<(), TestCaseError> {
+    let plain = format!("{:?}", Message::decode(msg, ctx));
+    let mut memo = AttrMemo::new();
+    for pass in ["filling the memo", "from the memo"] {
+        let memoised = format!("{:?}", Message::decode_with(msg, ctx, Some(&mut memo)));
+        prop_assert_eq!(&memoised, &plain, "{}", pass);
+    }
+    Ok(())
+}
+
 fn check_arbitrary(msg: &[u8], ctx: &Negotiated) -> Result<(), TestCaseError> {
+    check_memo(msg, ctx)?;
     match Message::decode(msg, ctx) {
         Ok(Message::Update(u)) if !u.attr_errors.is_empty() => {
             for e in &u.attr_errors {

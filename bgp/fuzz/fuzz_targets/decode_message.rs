@@ -6,12 +6,13 @@
 //! re-encode to the same octets (the round trip `wire` documents, with its
 //! one lossy field: MP_REACH_NLRI's reserved octet is written as zero) and
 //! decode again to the same value (which must equal itself: `Message` is
-//! `Eq`). A refusal must name its NOTIFICATION.
+//! `Eq`). A refusal must name its NOTIFICATION. Decoding through an
+//! attribute memo (filling it, then using it) gives the same result.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use mooring_bgp::wire::{msg_type, type_code, Message, Negotiated, HEADER_LEN};
+use mooring_bgp::wire::{msg_type, type_code, AttrMemo, Message, Negotiated, HEADER_LEN};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, msg)) = data.split_first() else { return };
@@ -21,6 +22,12 @@ fuzz_target!(|data: &[u8]| {
         add_path_ipv4: sel & 4 != 0,
         add_path_ipv6: sel & 8 != 0,
     };
+    let plain = format!("{:?}", Message::decode(msg, &ctx));
+    let mut memo = AttrMemo::new();
+    for pass in ["filling the memo", "from the memo"] {
+        let memoised = format!("{:?}", Message::decode_with(msg, &ctx, Some(&mut memo)));
+        assert_eq!(memoised, plain, "decoding {pass} differs from plain decoding");
+    }
     let m = match Message::decode(msg, &ctx) {
         Ok(m) => m,
         Err(e) => {

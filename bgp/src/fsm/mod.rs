@@ -135,7 +135,7 @@ pub enum Action {
     /// The session left Established, or a connection attempt failed after OPEN.
     Down(DownReason),
     /// An UPDATE arrived in Established (RFC 7606 errors are in it).
-    Update(Box<Update>),
+    Update(Update),
     /// The peer asks for our routes of a family again (RFC 2918 / RFC 7313).
     RouteRefresh(Family),
     /// The peer marks the start or end of its own refresh (RFC 7313).
@@ -228,8 +228,16 @@ impl Fsm {
     /// Feed one event; returns the actions to carry out, in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
+        self.handle_into(event, now, &mut out);
+        out
+    }
+
+    /// [`Fsm::handle`], appending the actions to `out` (a driver reuses
+    /// one vector for every event).
+    pub fn handle_into(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
+        let out = &mut *out;
         match event {
-            Event::Start => self.start(now, &mut out),
+            Event::Start => self.start(now, out),
             Event::Stop(notification) => {
                 self.stopped = true;
                 let reason = match notification {
@@ -239,16 +247,15 @@ impl Fsm {
                     }
                     _ => DownReason::Stopped,
                 };
-                self.enter_idle(reason, now, &mut out);
+                self.enter_idle(reason, now, out);
             }
             Event::TimerExpired(Timer::IdleHold) => {
                 if self.state == State::Idle && !self.stopped {
-                    self.start(now, &mut out);
+                    self.start(now, out);
                 }
             }
-            event => self.handle_connected(event, now, &mut out),
+            event => self.handle_connected(event, now, out),
         }
-        out
     }
 
     fn has_connection(&self) -> bool {
@@ -351,7 +358,7 @@ impl Fsm {
                 }
                 match m {
                     Message::Keepalive => {}
-                    Message::Update(u) => out.push(Action::Update(Box::new(u))),
+                    Message::Update(u) => out.push(Action::Update(u)),
                     Message::RouteRefresh(r) => self.route_refresh(r, out),
                     Message::Open(_) => self.fail(fsm_error(State::Established), now, out),
                     Message::Notification(_) => unreachable!("handled above"),

@@ -10,7 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -23,7 +23,7 @@ pub use socket::Transport;
 use crate::fsm::{
     collision_notification, resolve_collision, Action, DownReason, Event, Fsm, SessionParams, State, Timer,
 };
-use crate::wire::{frame_len, Family, Message, Negotiated, Notification, Open, Update};
+use crate::wire::{frame_len, AttrMemo, Family, Message, Negotiated, Notification, Open, Update};
 
 /// What a session carries, called from the session task. Output is
 /// appended to `out` and written after the call.
@@ -148,7 +148,11 @@ pub struct Session<H: Handler> {
     timers: [Option<TokioInstant>; 4],
     wbuf: BytesMut,
     events: VecDeque<Event>,
+    /// The FSM's actions for one event (kept to reuse its allocation).
+    actions: Vec<Action>,
     rx: Negotiated,
+    /// Attribute lists decoded with `rx` (cleared whenever `rx` changes).
+    memo: AttrMemo,
     tx: Negotiated,
     shutting_down: bool,
     /// A collision was decided for the peer's connection: adopt
@@ -181,6 +185,8 @@ impl<H: Handler> Session<H> {
             wbuf: BytesMut::new(),
             events: VecDeque::new(),
             rx: Negotiated::default(),
+            memo: AttrMemo::new(),
+            actions: Vec::new(),
             tx: Negotiated::default(),
             shutting_down: false,
             adopt_after_restart: false,
@@ -191,9 +197,13 @@ impl<H: Handler> Session<H> {
     /// nothing is left, then write what was produced.
     async fn pump(&mut self) {
         loop {
+            // One clock reading per batch: the messages of one read
+            // arrived together, and `now` only places timer deadlines.
+            let now = std::time::Instant::now();
+            let mut actions = std::mem::take(&mut self.actions);
             while let Some(ev) = self.events.pop_front().or_else(|| self.next_message()) {
-                let now = std::time::Instant::now();
-                for a in self.fsm.handle(ev, now) {
+                self.fsm.handle_into(ev, now, &mut actions);
+                for a in actions.drain(..) {
                     self.act(a);
                 }
                 if self.adopt_after_restart && matches!(self.fsm.state(), State::Connect | State::Active) {
@@ -203,6 +213,7 @@ impl<H: Handler> Session<H> {
                     }
                 }
             }
+            self.actions = actions;
             self.handler.input_drained();
             if self.flush().await {
                 break;
@@ -282,6 +293,7 @@ impl<H: Handler> Session<H> {
             Action::OpenReceived { .. } => {}
             Action::Established(p) => {
                 self.rx = p.rx;
+                self.memo.clear();
                 self.tx = p.tx;
                 if let Some((s, ..)) = self.pending_inbound.take() {
                     refuse(s);
@@ -293,11 +305,12 @@ impl<H: Handler> Session<H> {
             Action::Down(reason) => {
                 info!(%peer, %reason, "session down");
                 self.rx = Negotiated::default();
+                self.memo.clear();
                 self.tx = Negotiated::default();
                 self.handler.down(&reason);
             }
             Action::Update(u) => {
-                if let Some(n) = self.handler.update(*u) {
+                if let Some(n) = self.handler.update(u) {
                     self.events.push_back(Event::Stop(Some(n)));
                 }
             }
@@ -399,8 +412,9 @@ impl<H: Handler> Session<H> {
         let conn = self.conn.as_mut()?;
         match frame_len(&conn.rbuf, self.rx.max_message_len()) {
             Ok(Some(len)) if conn.rbuf.len() >= len => {
-                let frame = conn.rbuf.split_to(len);
-                match Message::decode(&frame, &self.rx) {
+                let decoded = Message::decode_with(&conn.rbuf[..len], &self.rx, Some(&mut self.memo));
+                conn.rbuf.advance(len);
+                match decoded {
                     Ok(m) => {
                         self.handler.count_received(&m);
                         Some(Event::Message(m))

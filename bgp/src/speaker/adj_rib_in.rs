@@ -7,15 +7,16 @@
 //! to the attribute set. Attribute sets are stored once each (routers send
 //! many UPDATEs with the same attributes) and counted, so a set goes away
 //! with the last route that uses it. IPv6 and ADD-PATH routes live in a
-//! second, general table.
+//! second, general table. A set is found by the address of its shared
+//! [`Attrs`] first (the session's decoder hands out one allocation per
+//! distinct attribute octets), by its contents only when that fails.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net};
 use rustc_hash::FxHashMap;
 
-use crate::wire::{Family, Nlri, PathAttr};
+use crate::wire::{Attrs, Family, Nlri};
 
 /// A handle to an attribute set of an [`AdjRibIn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl AdjRibIn {
     /// The handle of this attribute set, storing it when it is new. The
     /// set is released again when no route takes it ([`AdjRibIn::insert`]
     /// with it, or [`AdjRibIn::release_if_unused`]).
-    pub fn intern(&mut self, attrs: Vec<PathAttr>) -> AttrId {
+    pub fn intern(&mut self, attrs: Attrs) -> AttrId {
         self.sets.intern(attrs)
     }
 
@@ -109,7 +110,7 @@ impl AdjRibIn {
 
     #[cfg(test)]
     /// The attributes `n` was announced with.
-    pub fn get(&self, n: &Nlri) -> Option<&Arc<Vec<PathAttr>>> {
+    pub fn get(&self, n: &Nlri) -> Option<&Attrs> {
         let id = match packed(n) {
             Some(k) => self.v4.get(&k),
             None => self.other.get(n),
@@ -130,20 +131,26 @@ struct AttrSets {
     slots: Vec<Slot>,
     /// Empty slots.
     free: Vec<u32>,
-    index: FxHashMap<Arc<Vec<PathAttr>>, u32>,
+    /// By contents.
+    index: FxHashMap<Attrs, u32>,
+    /// By [`Attrs::addr`] of the copy in the slot (which keeps that
+    /// address from being reused while the entry exists).
+    by_addr: FxHashMap<usize, u32>,
 }
 
 struct Slot {
-    attrs: Option<Arc<Vec<PathAttr>>>,
+    attrs: Option<Attrs>,
     routes: u32,
 }
 
 impl AttrSets {
-    fn intern(&mut self, attrs: Vec<PathAttr>) -> AttrId {
+    fn intern(&mut self, attrs: Attrs) -> AttrId {
+        if let Some(&i) = self.by_addr.get(&attrs.addr()) {
+            return AttrId(i);
+        }
         if let Some(&i) = self.index.get(&attrs) {
             return AttrId(i);
         }
-        let attrs = Arc::new(attrs);
         let slot = Slot { attrs: Some(attrs.clone()), routes: 0 };
         let i = match self.free.pop() {
             Some(i) => {
@@ -155,12 +162,13 @@ impl AttrSets {
                 (self.slots.len() - 1) as u32
             }
         };
+        self.by_addr.insert(attrs.addr(), i);
         self.index.insert(attrs, i);
         AttrId(i)
     }
 
     #[cfg(test)]
-    fn get(&self, id: AttrId) -> Option<&Arc<Vec<PathAttr>>> {
+    fn get(&self, id: AttrId) -> Option<&Attrs> {
         self.slots.get(id.0 as usize)?.attrs.as_ref()
     }
 
@@ -178,6 +186,7 @@ impl AttrSets {
         let s = &mut self.slots[id.0 as usize];
         if s.routes == 0 {
             if let Some(a) = s.attrs.take() {
+                self.by_addr.remove(&a.addr());
                 self.index.remove(&a);
                 self.free.push(id.0);
             }
@@ -188,14 +197,14 @@ impl AttrSets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{AttrValue, Origin};
+    use crate::wire::{AttrValue, Origin, PathAttr};
 
     fn n(s: &str) -> Nlri {
         Nlri::new(s.parse().unwrap())
     }
 
-    fn attrs(med: u32) -> Vec<PathAttr> {
-        vec![PathAttr::new(AttrValue::Origin(Origin::Igp)), PathAttr::new(AttrValue::Med(med))]
+    fn attrs(med: u32) -> Attrs {
+        vec![PathAttr::new(AttrValue::Origin(Origin::Igp)), PathAttr::new(AttrValue::Med(med))].into()
     }
 
     #[test]
@@ -212,9 +221,9 @@ mod tests {
         assert_eq!(rib.len(), 4);
         assert_eq!(rib.count(Family::IPV4_UNICAST), 3);
         assert_eq!(rib.count(Family::IPV6_UNICAST), 1);
-        assert_eq!(rib.get(&n("10.0.0.1/32")).map(|a| a.as_slice()), Some(attrs(1).as_slice()));
-        assert_eq!(rib.get(&n("10.0.0.0/8")).map(|a| a.as_slice()), Some(attrs(2).as_slice()));
-        assert_eq!(rib.get(&with_path_id).map(|a| a.as_slice()), Some(attrs(1).as_slice()));
+        assert_eq!(rib.get(&n("10.0.0.1/32")), Some(&attrs(1)));
+        assert_eq!(rib.get(&n("10.0.0.0/8")), Some(&attrs(2)));
+        assert_eq!(rib.get(&with_path_id), Some(&attrs(1)));
         // /8 and /32 of the same address, and the path identifier, are distinct keys.
         assert_eq!(rib.get(&n("10.0.0.1/31")), None);
         let mut all: Vec<Nlri> = rib.prefixes().collect();
@@ -248,7 +257,22 @@ mod tests {
         assert!(d == a || d == b || d == c, "a free slot is reused");
         assert!(rib.insert(&n("10.0.0.3/32"), d));
         rib.release_if_unused(d);
-        assert_eq!(rib.get(&n("10.0.0.3/32")).map(|a| a.as_slice()), Some(attrs(4).as_slice()));
+        assert_eq!(rib.get(&n("10.0.0.3/32")), Some(&attrs(4)));
+    }
+
+    #[test]
+    fn equal_sets_are_one_set_whether_shared_or_not() {
+        let mut rib = AdjRibIn::default();
+        let shared = attrs(1);
+        let a = rib.intern(shared.clone());
+        assert_eq!(rib.intern(shared.clone()), a, "the same allocation");
+        let copy = attrs(1);
+        assert!(!Attrs::same(&copy, &shared));
+        assert_eq!(rib.intern(copy), a, "an equal list in another allocation");
+        rib.insert(&n("10.0.0.1/32"), a);
+        assert!(rib.remove(&n("10.0.0.1/32")));
+        assert_eq!(rib.attr_sets(), 0);
+        assert!(rib.sets.by_addr.is_empty(), "the address entry goes with the set");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! with RFC 7606 revised error handling.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 use nom::bytes::complete::take;
@@ -234,6 +235,82 @@ pub fn expected_flags(type_code: u8) -> Option<u8> {
 pub struct PathAttr {
     pub flags: u8,
     pub value: AttrValue,
+}
+
+/// The path attributes of an UPDATE, in the order received, shared:
+/// cloning one is a reference-count increment, and a decoder with an
+/// [`AttrMemo`](super::AttrMemo) hands out one allocation for every UPDATE
+/// that carries the same attribute octets. Reads go through `Deref` to
+/// the `Vec`; [`Attrs::make_mut`] gives a private copy to change. An
+/// empty list allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Attrs(Option<Arc<Vec<PathAttr>>>);
+
+static NO_ATTRS: Vec<PathAttr> = Vec::new();
+
+impl Attrs {
+    pub fn new(list: Vec<PathAttr>) -> Self {
+        Attrs((!list.is_empty()).then(|| Arc::new(list)))
+    }
+
+    /// The list to change, copied first if it is shared.
+    pub fn make_mut(&mut self) -> &mut Vec<PathAttr> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+
+    /// Whether `a` and `b` are one allocation (not merely equal; two
+    /// empty lists are the same).
+    pub fn same(a: &Attrs, b: &Attrs) -> bool {
+        a.addr() == b.addr()
+    }
+
+    /// The address of the shared list (0 for an empty one that allocated
+    /// nothing): equal for [`Attrs::same`] lists, and unique among lists
+    /// alive at the same time.
+    pub fn addr(&self) -> usize {
+        self.0.as_ref().map_or(0, |a| Arc::as_ptr(a) as usize)
+    }
+}
+
+impl PartialEq for Attrs {
+    fn eq(&self, other: &Attrs) -> bool {
+        Attrs::same(self, other) || **self == **other
+    }
+}
+
+impl Eq for Attrs {}
+
+impl std::hash::Hash for Attrs {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl std::ops::Deref for Attrs {
+    type Target = Vec<PathAttr>;
+    fn deref(&self) -> &Vec<PathAttr> {
+        self.0.as_deref().unwrap_or(&NO_ATTRS)
+    }
+}
+
+impl From<Vec<PathAttr>> for Attrs {
+    fn from(list: Vec<PathAttr>) -> Self {
+        Attrs::new(list)
+    }
+}
+
+impl FromIterator<PathAttr> for Attrs {
+    fn from_iter<I: IntoIterator<Item = PathAttr>>(iter: I) -> Self {
+        Attrs::new(iter.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Attrs {
+    type Item = &'a PathAttr;
+    type IntoIter = std::slice::Iter<'a, PathAttr>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 impl PathAttr {

@@ -35,8 +35,8 @@ use bytes::{BufMut, BytesMut};
 
 pub use aspath::{AsPath, Segment, SegmentType, AS_TRANS};
 pub use attr::{
-    expected_flags, flags, type_code, Aggregator, AttrValue, MpNextHop, MpNlri, MpReach, MpUnreach, NextHop, Origin,
-    PathAttr,
+    expected_flags, flags, type_code, Aggregator, AttrValue, Attrs, MpNextHop, MpNlri, MpReach, MpUnreach, NextHop,
+    Origin, PathAttr,
 };
 pub use capability::{
     code as capability_code, AddPathFamily, AddPathMode, Capability, GrFamily, GracefulRestart, LlgrFamily, Role,
@@ -53,7 +53,7 @@ pub use notification::{Notification, MAX_SHUTDOWN_MESSAGE};
 pub use open::{Open, PARAM_CAPABILITIES};
 pub use pack::{pack_announcements, pack_withdrawals};
 pub use route_refresh::{RefreshSubtype, RouteRefresh};
-pub use update::Update;
+pub use update::{AttrMemo, Update};
 
 /// Length of the message header.
 pub const HEADER_LEN: usize = 19;
@@ -173,6 +173,12 @@ impl Message {
     /// Decode one whole message (header included). `msg` must be exactly
     /// one message: its length must equal the header's length field.
     pub fn decode(msg: &[u8], ctx: &Negotiated) -> Result<Message, DecodeError> {
+        Message::decode_with(msg, ctx, None)
+    }
+
+    /// [`Message::decode`], with UPDATE attribute lists decoded before
+    /// taken from `memo` (the result is the same; see [`AttrMemo`]).
+    pub fn decode_with(msg: &[u8], ctx: &Negotiated, memo: Option<&mut AttrMemo>) -> Result<Message, DecodeError> {
         let len =
             frame_len(msg, ctx.max_message_len())?.ok_or(DecodeError::BadMessageLength { length: msg.len() as u16 })?;
         if len != msg.len() {
@@ -182,7 +188,7 @@ impl Message {
         let body = &msg[HEADER_LEN..];
         Ok(match msg[18] {
             msg_type::OPEN => Message::Open(Open::decode_body(body)?),
-            msg_type::UPDATE => Message::Update(Update::decode_body(body, ctx)?),
+            msg_type::UPDATE => Message::Update(Update::decode_body_with(body, ctx, memo)?),
             msg_type::NOTIFICATION => {
                 Message::Notification(Notification::decode_body(body).ok_or(DecodeError::MalformedNotification)?)
             }

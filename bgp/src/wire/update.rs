@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 use bytes::{BufMut, BytesMut};
 
 use super::aspath::AsPath;
-use super::attr::{type_code, AttrValue, MpNlri, MpReach, MpUnreach, Origin, PathAttr, RawAttr};
+use rustc_hash::FxHashMap;
+
+use super::attr::{type_code, AttrValue, Attrs, MpNlri, MpReach, MpUnreach, Origin, PathAttr, RawAttr};
 use super::community::{Community, ExtCommunity, LargeCommunity};
 use super::error::{update_subcode as sub, AttrError, DecodeError, EncodeError, ErrorAction};
 use super::nlri::{decode_prefixes, Family, Nlri, AFI_IPV4};
@@ -19,7 +21,7 @@ use super::Negotiated;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Update {
     pub withdrawn: Vec<Nlri>,
-    pub attrs: Vec<PathAttr>,
+    pub attrs: Attrs,
     pub nlri: Vec<Nlri>,
     /// Malformed attributes RFC 7606 lets the session survive: each with
     /// its action (treat-as-withdraw or attribute-discard). Discarded
@@ -35,7 +37,7 @@ impl Update {
             return Update::default();
         }
         let unreach = MpUnreach { family, withdrawn: MpNlri::Unicast(vec![]) };
-        Update { attrs: vec![PathAttr::new(AttrValue::MpUnreach(unreach))], ..Update::default() }
+        Update { attrs: vec![PathAttr::new(AttrValue::MpUnreach(unreach))].into(), ..Update::default() }
     }
 
     /// The family whose End-of-RIB this UPDATE is, if it is one.
@@ -144,6 +146,13 @@ impl Update {
 
     /// Decode an UPDATE body (the message after the 19-octet header).
     pub fn decode_body(body: &[u8], ctx: &Negotiated) -> Result<Update, DecodeError> {
+        Update::decode_body_with(body, ctx, None)
+    }
+
+    /// [`Update::decode_body`], taking the attribute list from `memo` when
+    /// these attribute octets were decoded before, and remembering them
+    /// there otherwise.
+    pub fn decode_body_with(body: &[u8], ctx: &Negotiated, memo: Option<&mut AttrMemo>) -> Result<Update, DecodeError> {
         let list_err = |reason| DecodeError::MalformedAttributeList { reason };
         let net_err = |e: super::nlri::NlriError| DecodeError::InvalidNetworkField { reason: e.reason() };
         let [w0, w1, rest @ ..] = body else { return Err(list_err("UPDATE shorter than its length fields")) };
@@ -160,12 +169,34 @@ impl Update {
         let mut update = Update::default();
         decode_prefixes(withdrawn_raw, AFI_IPV4, v4_add_path, &mut update.withdrawn).map_err(net_err)?;
         decode_prefixes(nlri_raw, AFI_IPV4, v4_add_path, &mut update.nlri).map_err(net_err)?;
-        update.decode_attrs(attrs_raw, ctx)?;
+        match memo {
+            Some(memo) => match memo.get(attrs_raw) {
+                Some(a) => update.attrs = a.clone(),
+                None => {
+                    update.decode_attrs(attrs_raw, ctx)?;
+                    memo.remember(attrs_raw, &update);
+                }
+            },
+            None => update.decode_attrs(attrs_raw, ctx)?,
+        }
         update.check_mandatory();
         Ok(update)
     }
 
-    fn decode_attrs(&mut self, mut list: &[u8], ctx: &Negotiated) -> Result<(), DecodeError> {
+    fn decode_attrs(&mut self, list: &[u8], ctx: &Negotiated) -> Result<(), DecodeError> {
+        // Nearly every attribute takes 4 octets or more.
+        let mut attrs = Vec::with_capacity((list.len() / 4).min(16));
+        let r = self.decode_attr_list(list, ctx, &mut attrs);
+        self.attrs = attrs.into();
+        r
+    }
+
+    fn decode_attr_list(
+        &mut self,
+        mut list: &[u8],
+        ctx: &Negotiated,
+        attrs: &mut Vec<PathAttr>,
+    ) -> Result<(), DecodeError> {
         let mut seen = [false; 256];
         while !list.is_empty() {
             let Some((raw, rest)) = super::attr::split_attr(list) else {
@@ -190,7 +221,7 @@ impl Update {
                 continue;
             }
             match raw.parse(ctx) {
-                Ok(a) => self.attrs.push(a),
+                Ok(a) => attrs.push(a),
                 Err(e) if matches!(e.action, ErrorAction::SessionReset | ErrorAction::AfiSafiDisable) => {
                     return Err(e.into())
                 }
@@ -256,6 +287,67 @@ pub(crate) fn patch_len(out: &mut BytesMut, at: usize, what: &'static str) -> Re
     let l = u16::try_from(len).map_err(|_| EncodeError::FieldTooLong { what, len })?;
     out[at..at + 2].copy_from_slice(&l.to_be_bytes());
     Ok(())
+}
+
+/// Attribute lists decoded before, by their octets: a stream of UPDATEs
+/// that repeats a few attribute sets (a full table sent by a router)
+/// decodes each set once, and the UPDATEs that share a set share one
+/// [`Attrs`] allocation.
+///
+/// Decoding the same octets with the same [`Negotiated`] settings always
+/// gives the same list, so a memo must only be used with one set of
+/// settings ([`AttrMemo::clear`] it when they change). Lists with
+/// errors are not remembered (their UPDATEs go through the whole RFC 7606
+/// handling each time), nor lists with MP_REACH_NLRI / MP_UNREACH_NLRI,
+/// whose octets hold prefixes and so rarely repeat. The mandatory
+/// attribute check runs for every UPDATE, memo or not. Bounded: when it
+/// holds [`AttrMemo::MAX_LISTS`] lists or [`AttrMemo::MAX_OCTETS`] octets
+/// of keys, it starts again empty.
+#[derive(Debug, Default)]
+pub struct AttrMemo {
+    lists: FxHashMap<Box<[u8]>, Attrs>,
+    octets: usize,
+}
+
+impl AttrMemo {
+    pub const MAX_LISTS: usize = 16 * 1024;
+    pub const MAX_OCTETS: usize = 4 << 20;
+
+    pub fn new() -> Self {
+        AttrMemo::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.lists.clear();
+        self.octets = 0;
+    }
+
+    /// Attribute lists held.
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    fn get(&self, raw: &[u8]) -> Option<&Attrs> {
+        self.lists.get(raw)
+    }
+
+    /// Remember the attribute list just decoded from `raw` into `u`, if
+    /// it may be.
+    fn remember(&mut self, raw: &[u8], u: &Update) {
+        let mp = |a: &PathAttr| matches!(a.value, AttrValue::MpReach(_) | AttrValue::MpUnreach(_));
+        if !u.attr_errors.is_empty() || u.attrs.iter().any(mp) {
+            return;
+        }
+        if self.lists.len() >= Self::MAX_LISTS || self.octets + raw.len() > Self::MAX_OCTETS {
+            self.clear();
+        }
+        self.octets += raw.len();
+        self.lists.insert(raw.into(), u.attrs.clone());
+    }
 }
 
 fn discarded_duplicate(raw: &RawAttr<'_>) -> AttrError {
