@@ -106,10 +106,15 @@ fn realistic_mix() -> Vec<Message> {
 
 /// Frame and decode every message of `buf`; returns (messages, prefixes).
 fn decode_stream(buf: &[u8], ctx: &Negotiated) -> (usize, usize) {
+    decode_stream_with(buf, ctx, None)
+}
+
+/// [`decode_stream`], with an attribute memo (as a session decodes).
+fn decode_stream_with(buf: &[u8], ctx: &Negotiated, mut memo: Option<&mut AttrMemo>) -> (usize, usize) {
     let (mut msgs, mut prefixes) = (0, 0);
     let mut rest = buf;
     while let Some(len) = frame_len(rest, ctx.max_message_len()).unwrap() {
-        let m = Message::decode(&rest[..len], ctx).unwrap();
+        let m = Message::decode_with(&rest[..len], ctx, memo.as_deref_mut()).unwrap();
         if let Message::Update(u) = &m {
             prefixes += u.announced().count() + u.withdrawals().count();
         }
@@ -222,5 +227,67 @@ fn mix(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ipv4_host_routes, ipv6_host_routes, mix);
+/// A full table as BIRD sends one: 100k host routes over 1000 attribute
+/// sets (AS path of three, two communities), prefix i in set i mod 1000, so
+/// most UPDATEs carry one or two prefixes. Decoded plainly and through an
+/// attribute memo, as a session decodes.
+fn full_table(c: &mut Criterion) {
+    const SETS: u32 = 1000;
+    let ctx = ctx();
+    let mut buf = BytesMut::new();
+    // Set g holds prefixes g, g + 1000, ...; each set's prefixes go out in
+    // chunks of 2, 1, 1, 1, ... and the sets take turns, chunk by chunk.
+    let per_set = PREFIXES / SETS;
+    let chunks: Vec<std::ops::Range<u32>> = {
+        let (mut v, mut at) = (vec![], 0);
+        while at < per_set {
+            let take = if v.len() % 4 == 0 { 2 } else { 1 };
+            v.push(at..(at + take).min(per_set));
+            at += take;
+        }
+        v
+    };
+    let mut messages = 0;
+    for chunk in &chunks {
+        for set in 0..SETS {
+            let nlri: Vec<Nlri> = chunk
+                .clone()
+                .map(|j| set + j * SETS)
+                .map(|p| Nlri::new(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0A00_0000 + p), 32).unwrap())))
+                .collect();
+            let attrs = vec![
+                PathAttr::new(AttrValue::Origin(Origin::Igp)),
+                PathAttr::new(AttrValue::AsPath(AsPath::sequence([64513, 65000 + set, 100 + set % 50]))),
+                PathAttr::new(AttrValue::NextHop(Ipv4Addr::new(198, 18, 200, 2))),
+                PathAttr::new(AttrValue::Communities(vec![
+                    Community::new(64513, set as u16),
+                    Community::new(64513, 1000 + (set % 10) as u16),
+                ])),
+            ];
+            let u = Update { attrs: attrs.into(), nlri, ..Update::default() };
+            Message::Update(u).encode(&ctx, &mut buf).unwrap();
+            messages += 1;
+        }
+    }
+    let size = buf.len();
+    let (n, prefixes) = decode_stream(&buf, &ctx);
+    assert_eq!((n, prefixes), (messages, PREFIXES as usize));
+    let mut memo = AttrMemo::new();
+    assert_eq!(decode_stream_with(&buf, &ctx, Some(&mut memo)), (n, prefixes));
+    assert_eq!(memo.len(), SETS as usize, "one memo entry per attribute set");
+    let name = "full_table_100k_routes_1000_sets";
+    eprintln!("{name}: {prefixes} prefixes in {n} UPDATEs of {size} octets");
+
+    let mut g = group(c, name, prefixes);
+    bench(&mut g, name, "decode", n, || {
+        black_box(decode_stream(black_box(&buf), &ctx));
+    });
+    bench(&mut g, name, "decode_with_memo", n, || {
+        let mut memo = AttrMemo::new();
+        black_box(decode_stream_with(black_box(&buf), &ctx, Some(&mut memo)));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ipv4_host_routes, ipv6_host_routes, mix, full_table);
 criterion_main!(benches);

@@ -6,6 +6,13 @@
 //! session survive, an [`AttrError`] recorded in [`Update::attr_errors`]
 //! with its action. Encoding appends to a [`BytesMut`].
 //!
+//! An UPDATE's path attributes are an [`Attrs`]: one shared list. A
+//! session decodes through an [`AttrMemo`] ([`Message::decode_with`]), so
+//! the attribute octets a peer repeats (a full table repeats a few
+//! thousand sets over a million prefixes) are decoded once and the
+//! UPDATEs that carry them share one list; the result is the same as
+//! [`Message::decode`] gives.
+//!
 //! # Round trip
 //! For every message that decodes without attribute errors,
 //! `encode(decode(bytes)) == bytes`, with the same [`Negotiated`] on both
