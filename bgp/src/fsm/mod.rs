@@ -235,7 +235,6 @@ impl Fsm {
     /// [`Fsm::handle`], appending the actions to `out` (a driver reuses
     /// one vector for every event).
     pub fn handle_into(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
-        let out = &mut *out;
         match event {
             Event::Start => self.start(now, out),
             Event::Stop(notification) => {

@@ -201,7 +201,7 @@ impl Handler for PeerSession {
         self.sync(out);
     }
 
-    fn update(&mut self, mut u: Update) -> Option<Notification> {
+    fn update(&mut self, u: Update) -> Option<Notification> {
         self.purge_stale_if_expired();
         if let Some(f) = u.as_end_of_rib() {
             // The peer finished re-sending: what is still stale is gone.
@@ -234,10 +234,9 @@ impl Handler for PeerSession {
             if withdraw_all {
                 u.announced().for_each(&mut gone);
             } else if first_family.is_some() {
-                let nlri = std::mem::take(&mut u.nlri);
-                let mp_reach = u.mp_reach().map(|m| m.nlri.prefixes().to_vec()).unwrap_or_default();
-                let attrs = rib.intern(std::mem::take(&mut u.attrs));
-                for n in nlri.iter().chain(&mp_reach) {
+                // A clone of the shared list: a reference-count increment.
+                let attrs = rib.intern(u.attrs.clone());
+                for n in u.announced() {
                     if !stale.is_empty() {
                         stale.remove(n);
                     }
