@@ -24,7 +24,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use mooring_bgp::wire::{frame_len, Capability, Family, Message, Negotiated, Open, Update, MAX_MESSAGE_LEN};
+use mooring_bgp::wire::{frame_len, msg_type, Capability, Family, Message, Negotiated, Open, Update, MAX_MESSAGE_LEN};
 
 struct Args {
     connect: SocketAddr,
@@ -83,7 +83,7 @@ fn count_updates(data: &[u8]) -> usize {
             Ok(_) => die(format!("the recording ends inside a message at offset {at}")),
             Err(e) => die(format!("the recording is not BGP at offset {at}: {e}")),
         };
-        if data[at + 18] != 2 {
+        if data[at + 18] != msg_type::UPDATE {
             die(format!("message {n} of the recording (offset {at}) is not an UPDATE"));
         }
         at += len;
@@ -92,42 +92,36 @@ fn count_updates(data: &[u8]) -> usize {
     n
 }
 
-/// Read one whole message from the connection (the handshake).
-fn read_message(s: &mut TcpStream, buf: &mut BytesMut, ctx: &Negotiated) -> Message {
-    let mut chunk = [0u8; 4096];
+/// The next whole message on the connection, read into `buf` as needed.
+fn next_frame(s: &mut TcpStream, buf: &mut BytesMut, closed: &str) -> BytesMut {
+    let mut chunk = vec![0u8; 1 << 16];
     loop {
         if let Ok(Some(len)) = frame_len(buf, MAX_MESSAGE_LEN) {
             if buf.len() >= len {
-                let frame = buf.split_to(len);
-                return Message::decode(&frame, ctx).unwrap_or_else(|e| die(format!("decode: {e}")));
+                return buf.split_to(len);
             }
         }
         match s.read(&mut chunk) {
-            Ok(0) => die("connection closed during the handshake"),
+            Ok(0) => die(closed),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => die(format!("read: {e}")),
         }
     }
 }
 
+/// Read one whole message from the connection (the handshake).
+fn read_message(s: &mut TcpStream, buf: &mut BytesMut, ctx: &Negotiated) -> Message {
+    let frame = next_frame(s, buf, "connection closed during the handshake");
+    Message::decode(&frame, ctx).unwrap_or_else(|e| die(format!("decode: {e}")))
+}
+
 /// After the handshake: drop what the receiver sends, die on its NOTIFICATION.
 fn drain(mut s: TcpStream, mut buf: BytesMut) {
     let ctx = Negotiated::four_octet();
-    let mut chunk = vec![0u8; 1 << 16];
     loop {
-        while let Ok(Some(len)) = frame_len(&buf, MAX_MESSAGE_LEN) {
-            if buf.len() < len {
-                break;
-            }
-            let frame = buf.split_to(len);
-            if let Ok(Message::Notification(n)) = Message::decode(&frame, &ctx) {
-                die(format!("NOTIFICATION from the receiver: {n:?}"));
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => die("connection closed by the receiver"),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => die(format!("read: {e}")),
+        let frame = next_frame(&mut s, &mut buf, "connection closed by the receiver");
+        if let Ok(Message::Notification(n)) = Message::decode(&frame, &ctx) {
+            die(format!("NOTIFICATION from the receiver: {n:?}"));
         }
     }
 }

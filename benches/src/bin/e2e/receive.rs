@@ -319,18 +319,26 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
             R::Bird(p, sock)
         }
     };
-    let spk_sock = recording.is_none().then(|| bird_sender(&lab, n));
+    // The sender, loaded but not yet connected.
+    enum Start<'a> {
+        Bird(String),
+        Replay(&'a Path),
+    }
+    let sender = match recording {
+        Some(file) => Start::Replay(file),
+        None => Start::Bird(bird_sender(&lab, n)),
+    };
     let rpid = match &r {
         R::Mooring(p) | R::Bird(p, _) => p.pid,
         R::Frr(_, pid) => *pid,
     };
     let (rss_before_kb, _) = mem_kb(rpid);
     let cpu_before = cpu_secs(rpid);
-    match (&spk_sock, recording) {
-        (Some(sock), _) => {
-            run_ok(&["birdc", "-s", sock, "enable", "rcv"]);
+    match sender {
+        Start::Bird(sock) => {
+            run_ok(&["birdc", "-s", &sock, "enable", "rcv"]);
         }
-        (None, Some(file)) => {
+        Start::Replay(file) => {
             let connect = format!("{RCV_ADDR}:179");
             let asn = SPEAKER_AS.to_string();
             let args = [
@@ -346,7 +354,6 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
             ];
             lab.spawn(SPK_NS, "bgp-replay", &args, &[]);
         }
-        (None, None) => unreachable!("no sender"),
     }
     let cpu = || cpu_secs(rpid) - cpu_before;
     match r {
