@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use mooring_bgp::bfd::BfdConfig;
 use mooring_bgp::fsm::GracefulRestartConfig;
 use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, RouteAttrs, Speaker, SpeakerConfig};
@@ -31,7 +31,7 @@ pub struct AnnounceArgs {
     pub peers: Vec<String>,
     /// A prefix to announce (repeatable).
     #[arg(long = "prefix")]
-    pub prefixes: Vec<IpNet>,
+    pub prefixes: Vec<IpNetwork>,
     /// A file with one prefix per line (# comments allowed).
     #[arg(long)]
     pub prefix_file: Option<PathBuf>,
@@ -144,7 +144,7 @@ pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
     Ok(cfg)
 }
 
-fn read_prefixes(args: &AnnounceArgs) -> Result<Vec<IpNet>> {
+fn read_prefixes(args: &AnnounceArgs) -> Result<Vec<IpNetwork>> {
     let mut v = args.prefixes.clone();
     if let Some(f) = &args.prefix_file {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;

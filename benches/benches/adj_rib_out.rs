@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use mooring_bgp::speaker::{AdjRibOut, ExportCtx, RouteAttrs, RouteTable};
 use mooring_bgp::wire::Family;
 
 const CHANGES: u32 = 10_000;
 
-fn prefix(i: u32) -> IpNet {
-    IpNet::new(Ipv4Addr::from(0x0A00_0000 + i).into(), 32).unwrap()
+fn prefix(i: u32) -> IpNetwork {
+    IpNetwork::new(Ipv4Addr::from(0x0A00_0000 + i).into(), 32).unwrap()
 }
 
 #[derive(Clone, Copy)]

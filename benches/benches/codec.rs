@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use mooring_bgp::wire::*;
 
 const PREFIXES: u32 = 100_000;
@@ -35,14 +35,14 @@ fn shared_attrs(next_hop: bool) -> Vec<PathAttr> {
 }
 
 fn v4_hosts(n: u32) -> Vec<Nlri> {
-    (0..n).map(|i| Nlri::new(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0A00_0000 + i), 32).unwrap()))).collect()
+    (0..n).map(|i| Nlri::new(IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(0x0A00_0000 + i), 32).unwrap()))).collect()
 }
 
 fn v6_hosts(n: u32) -> Vec<Nlri> {
     (0..n)
         .map(|i| {
             let a = Ipv6Addr::from(0x2001_0db8_ffff_0000_0000_0000_0000_0000u128 + i as u128);
-            Nlri::new(IpNet::V6(Ipv6Net::new(a, 128).unwrap()))
+            Nlri::new(IpNetwork::V6(Ipv6Network::new(a, 128).unwrap()))
         })
         .collect()
 }
@@ -85,7 +85,7 @@ fn realistic_mix() -> Vec<Message> {
                 .map(|_| {
                     let len = r.range(16, 24) as u8;
                     let addr = Ipv4Addr::from(r.next() as u32);
-                    Nlri::new(IpNet::V4(Ipv4Net::new(addr, len).unwrap().trunc()))
+                    Nlri::new(mooring_bgp::wire::masked(IpNetwork::V4(Ipv4Network::new(addr, len).unwrap())))
                 })
                 .collect();
             Message::Update(Update {
@@ -253,7 +253,7 @@ fn full_table(c: &mut Criterion) {
             let nlri: Vec<Nlri> = chunk
                 .clone()
                 .map(|j| set + j * SETS)
-                .map(|p| Nlri::new(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0A00_0000 + p), 32).unwrap())))
+                .map(|p| Nlri::new(IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(0x0A00_0000 + p), 32).unwrap())))
                 .collect();
             let attrs = vec![
                 PathAttr::new(AttrValue::Origin(Origin::Igp)),

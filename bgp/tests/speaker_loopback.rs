@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnetwork::{IpNetwork, Ipv4Network};
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, PeerStatus, RouteAttrs, Speaker, SpeakerConfig};
 use mooring_bgp::wire::Family;
@@ -49,8 +49,8 @@ fn status(s: &Speaker, addr: &str) -> PeerStatus {
     s.peer_status(ip(addr)).unwrap()
 }
 
-fn v4(i: u32) -> IpNet {
-    IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0A00_0000 + i), 32).unwrap())
+fn v4(i: u32) -> IpNetwork {
+    IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(0x0A00_0000 + i), 32).unwrap())
 }
 
 /// A announces from 127.0.0.2 (dialing), B listens on 127.0.0.3 and imports.

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use bytes::BytesMut;
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use mooring_bgp::wire::*;
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ struct Case {
 }
 
 fn net(s: &str) -> Nlri {
-    Nlri::new(s.parse::<IpNet>().unwrap())
+    Nlri::new(s.parse::<IpNetwork>().unwrap())
 }
 
 fn v4(s: &str) -> Ipv4Addr {
@@ -178,14 +178,14 @@ fn pack_attrs(next_hop: bool) -> Vec<PathAttr> {
 }
 
 fn host_v4(n: u32) -> Vec<Nlri> {
-    (0..n).map(|i| Nlri::new(IpNet::new(Ipv4Addr::from(0x0A00_0000 + i).into(), 32).unwrap())).collect()
+    (0..n).map(|i| Nlri::new(IpNetwork::new(Ipv4Addr::from(0x0A00_0000 + i).into(), 32).unwrap())).collect()
 }
 
 fn host_v6(n: u32) -> Vec<Nlri> {
     (0..n)
         .map(|i| {
             let a = Ipv6Addr::from(0x2001_0db8_ffff_0000_0000_0000_0000_0000u128 + i as u128);
-            Nlri::new(IpNet::new(a.into(), 128).unwrap())
+            Nlri::new(IpNetwork::new(a.into(), 128).unwrap())
         })
         .collect()
 }

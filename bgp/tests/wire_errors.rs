@@ -352,7 +352,7 @@ fn end_of_rib_markers() {
 
 #[test]
 fn message_larger_than_negotiated_is_refused_at_encode() {
-    let u = Update { nlri: (0..2000u32).map(|i| Nlri::new(IpNetV4(i))).collect(), ..Update::default() };
+    let u = Update { nlri: (0..2000u32).map(|i| Nlri::new(IpNetworkV4(i))).collect(), ..Update::default() };
     let mut b = bytes::BytesMut::from(&b"x"[..]);
     assert!(matches!(Message::Update(u.clone()).encode(&CTX, &mut b), Err(EncodeError::TooLarge { .. })));
     assert_eq!(&b[..], b"x", "buffer unchanged on failure");
@@ -361,8 +361,8 @@ fn message_larger_than_negotiated_is_refused_at_encode() {
 }
 
 #[allow(non_snake_case)]
-fn IpNetV4(i: u32) -> ipnet::IpNet {
-    ipnet::IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0xCB00_7100 + i), 32).unwrap())
+fn IpNetworkV4(i: u32) -> ipnetwork::IpNetwork {
+    ipnetwork::IpNetwork::V4(ipnetwork::Ipv4Network::new(Ipv4Addr::from(0xCB00_7100 + i), 32).unwrap())
 }
 
 #[test]

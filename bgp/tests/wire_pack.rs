@@ -3,18 +3,18 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use mooring_bgp::wire::*;
 
 fn v4(n: u32) -> Vec<Nlri> {
-    (0..n).map(|i| Nlri::new(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0A00_0000 + i), 32).unwrap()))).collect()
+    (0..n).map(|i| Nlri::new(IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(0x0A00_0000 + i), 32).unwrap()))).collect()
 }
 
 fn v6(n: u32) -> Vec<Nlri> {
     (0..n)
         .map(|i| {
             let a = Ipv6Addr::from(0x2001_0db8_ffff_0000_0000_0000_0000_0000u128 + i as u128);
-            Nlri::new(IpNet::V6(Ipv6Net::new(a, 128).unwrap()))
+            Nlri::new(IpNetwork::V6(Ipv6Network::new(a, 128).unwrap()))
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use mooring_bgp::wire::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -21,13 +21,13 @@ fn ctx_strategy() -> impl Strategy<Value = Negotiated> {
 
 /// A prefix whose octets beyond the prefix length are zero (the wire form
 /// carries only ceil(len/8) octets).
-fn prefix(v6: bool) -> BoxedStrategy<IpNet> {
+fn prefix(v6: bool) -> BoxedStrategy<IpNetwork> {
     if v6 {
         (any::<u128>(), 0u8..=128)
             .prop_map(|(a, l)| {
                 let mut o = a.to_be_bytes();
                 o[(l as usize).div_ceil(8)..].fill(0);
-                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(o), l).unwrap())
+                IpNetwork::V6(Ipv6Network::new(Ipv6Addr::from(o), l).unwrap())
             })
             .boxed()
     } else {
@@ -35,7 +35,7 @@ fn prefix(v6: bool) -> BoxedStrategy<IpNet> {
             .prop_map(|(a, l)| {
                 let mut o = a.to_be_bytes();
                 o[(l as usize).div_ceil(8)..].fill(0);
-                IpNet::V4(Ipv4Net::new(Ipv4Addr::from(o), l).unwrap())
+                IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(o), l).unwrap())
             })
             .boxed()
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -202,7 +202,7 @@ pub fn allocate(snapshot: &Snapshot) -> Desired {
 /// One route a node announces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
-    pub prefix: IpNet,
+    pub prefix: IpNetwork,
     /// The Services behind it (`namespace/name`).
     pub services: BTreeSet<String>,
     pub pool: String,
@@ -260,8 +260,8 @@ pub fn announcements(
     snapshot: &Snapshot,
     vips: &BTreeMap<String, Vec<(IpAddr, String)>>,
     node: &str,
-) -> BTreeMap<IpNet, Announcement> {
-    let mut out: BTreeMap<IpNet, Announcement> = BTreeMap::new();
+) -> BTreeMap<IpNetwork, Announcement> {
+    let mut out: BTreeMap<IpNetwork, Announcement> = BTreeMap::new();
     // Indexed once per call: the work stays linear in objects, not
     // Services × EndpointSlices × Nodes.
     let this_node_eligible = snapshot
@@ -294,7 +294,7 @@ pub fn announcements(
                 IpAddr::V4(_) => adv.and_then(|a| a.aggregation_length_v4).unwrap_or(32),
                 IpAddr::V6(_) => adv.and_then(|a| a.aggregation_length_v6).unwrap_or(128),
             };
-            let Ok(prefix) = IpNet::new(*addr, len).map(|p| p.trunc()) else { continue };
+            let Ok(prefix) = IpNetwork::new(*addr, len).map(mooring_bgp::wire::masked) else { continue };
             let a = out.entry(prefix).or_insert_with(|| Announcement {
                 prefix,
                 services: BTreeSet::new(),

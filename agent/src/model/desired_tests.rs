@@ -227,7 +227,7 @@ fn indexed_announcements_agree_with_announcing_nodes() {
             let vip = v[&key_of(svc)][0].0;
             let expected =
                 crate::model::nodes::announcing_nodes(svc, &s.endpoint_slices, &s.nodes, false).contains(node);
-            let got = announcements(&s, &v, node).contains_key(&IpNet::new(vip, 32).unwrap());
+            let got = announcements(&s, &v, node).contains_key(&IpNetwork::new(vip, 32).unwrap());
             assert_eq!(got, expected, "{node} {}", key_of(svc));
         }
     }

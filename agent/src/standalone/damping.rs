@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use mooring_bgp::speaker::RouteAttrs;
 use mooring_bgp::wire::ExtCommunity;
 
-pub type Routes = Vec<(IpNet, RouteAttrs)>;
+pub type Routes = Vec<(IpNetwork, RouteAttrs)>;
 
 fn without_weights(routes: &Routes) -> Routes {
     let mut v: Routes = routes

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use mooring_bgp::fsm::GracefulRestartConfig;
@@ -60,7 +60,7 @@ pub struct Plan {
     /// `None` when there is no usable BgpConf.
     pub speaker: Option<SpeakerConfig>,
     pub peers: Vec<PeerConfig>,
-    pub routes: Vec<(IpNet, RouteAttrs)>,
+    pub routes: Vec<(IpNetwork, RouteAttrs)>,
     pub desired: Desired,
     pub problems: Vec<Problem>,
 }

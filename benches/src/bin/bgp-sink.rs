@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use mooring_bgp::wire::{
     frame_len, Capability, Family, Message, Negotiated, Nlri, Open, RouteRefresh, MAX_EXTENDED_MESSAGE_LEN,
 };
@@ -107,7 +107,7 @@ fn realtime_ns() -> u128 {
 /// benchmarks announce), a set for anything else.
 struct Table {
     bits: Vec<u64>,
-    other: HashSet<IpNet>,
+    other: HashSet<IpNetwork>,
     held: u64,
 }
 
@@ -118,8 +118,8 @@ impl Table {
 
     fn slot(n: &Nlri) -> Option<usize> {
         match n.prefix {
-            IpNet::V4(p) if p.prefix_len() == 32 && p.addr().octets()[0] == 10 => {
-                Some((u32::from(p.addr()) & 0x00ff_ffff) as usize)
+            IpNetwork::V4(p) if p.prefix() == 32 && p.ip().octets()[0] == 10 => {
+                Some((u32::from(p.ip()) & 0x00ff_ffff) as usize)
             }
             _ => None,
         }

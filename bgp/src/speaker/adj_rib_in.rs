@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnetwork::{IpNetwork, Ipv4Network};
 use rustc_hash::FxHashMap;
 
 use crate::wire::{Attrs, Family, Nlri};
@@ -33,19 +33,19 @@ pub(crate) struct AdjRibIn {
 
 /// An IPv4 prefix as a key: the length above the address, so that
 /// neighbouring addresses differ in the low bits.
-fn v4_key(p: &Ipv4Net) -> u64 {
-    (p.prefix_len() as u64) << 32 | u32::from(p.addr()) as u64
+fn v4_key(p: &Ipv4Network) -> u64 {
+    (p.prefix() as u64) << 32 | u32::from(p.ip()) as u64
 }
 
 fn v4_prefix(key: u64) -> Nlri {
-    let net = Ipv4Net::new(Ipv4Addr::from(key as u32), (key >> 32) as u8).expect("valid length in key");
-    Nlri::new(IpNet::V4(net))
+    let net = Ipv4Network::new(Ipv4Addr::from(key as u32), (key >> 32) as u8).expect("valid length in key");
+    Nlri::new(IpNetwork::V4(net))
 }
 
 /// The packed key of `n`, when it has one.
 fn packed(n: &Nlri) -> Option<u64> {
     match (&n.prefix, n.path_id) {
-        (IpNet::V4(p), None) => Some(v4_key(p)),
+        (IpNetwork::V4(p), None) => Some(v4_key(p)),
         _ => None,
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use rustc_hash::FxHashMap;
 
 use super::export::{ExportCtx, Exported, RouteAttrs};
@@ -16,7 +16,7 @@ use crate::wire::{Family, Nlri};
 #[derive(Debug, Default)]
 pub struct Diff {
     /// Prefixes to withdraw.
-    pub withdrawn: Vec<IpNet>,
+    pub withdrawn: Vec<IpNetwork>,
     /// Prefixes to announce, grouped by their exported attributes.
     pub announced: Vec<(Arc<Exported>, Vec<Nlri>)>,
     /// Families seen for the first time without a next hop on this
@@ -33,7 +33,7 @@ impl Diff {
 /// One peer's Adj-RIB-Out.
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    sent: FxHashMap<IpNet, Arc<Exported>>,
+    sent: FxHashMap<IpNetwork, Arc<Exported>>,
     /// The table version `sent` matches, when it matches one.
     synced: Option<u64>,
     warned_no_next_hop: HashSet<Family>,
@@ -164,7 +164,7 @@ impl AdjRibOut {
     /// `fresh`: nothing was sent yet (no comparison needed).
     fn look_at(
         &mut self,
-        prefix: &IpNet,
+        prefix: &IpNetwork,
         attrs: Option<&Arc<RouteAttrs>>,
         families: &[Family],
         grouper: &mut Grouper,
@@ -201,8 +201,8 @@ mod tests {
         ExportCtx::new(64513, false, "198.18.0.11:40000".parse().unwrap())
     }
 
-    fn p(i: u32) -> IpNet {
-        IpNet::new(std::net::Ipv4Addr::from(0xCB00_7100 + i).into(), 32).unwrap()
+    fn p(i: u32) -> IpNetwork {
+        IpNetwork::new(std::net::Ipv4Addr::from(0xCB00_7100 + i).into(), 32).unwrap()
     }
 
     fn attrs(med: u32) -> Arc<RouteAttrs> {
@@ -212,14 +212,14 @@ mod tests {
     const V4: &[Family] = &[Family::IPV4_UNICAST];
     const BOTH: &[Family] = &[Family::IPV4_UNICAST, Family::IPV6_UNICAST];
 
-    fn announced(d: &Diff) -> Vec<IpNet> {
-        let mut v: Vec<IpNet> = d.announced.iter().flat_map(|(_, n)| n.iter().map(|n| n.prefix)).collect();
+    fn announced(d: &Diff) -> Vec<IpNetwork> {
+        let mut v: Vec<IpNetwork> = d.announced.iter().flat_map(|(_, n)| n.iter().map(|n| n.prefix)).collect();
         v.sort();
         v
     }
 
     /// The reference: what a full comparison would send.
-    fn full(table: &RouteTable, sent: &AdjRibOut, families: &[Family]) -> (Vec<IpNet>, Vec<IpNet>) {
+    fn full(table: &RouteTable, sent: &AdjRibOut, families: &[Family]) -> (Vec<IpNetwork>, Vec<IpNetwork>) {
         let mut fresh = AdjRibOut { sent: sent.sent.clone(), synced: None, ..Default::default() };
         let d = fresh.diff(table, families, &ctx());
         let mut w = d.withdrawn.clone();
@@ -336,9 +336,9 @@ mod tests {
             let mut w = d.withdrawn.clone();
             w.sort();
             assert_eq!((announced(&d), w), expect);
-            let mut sent: Vec<IpNet> = out.sent.keys().copied().collect();
+            let mut sent: Vec<IpNetwork> = out.sent.keys().copied().collect();
             sent.sort();
-            let mut want: Vec<IpNet> = t.iter().map(|(p, _)| *p).collect();
+            let mut want: Vec<IpNetwork> = t.iter().map(|(p, _)| *p).collect();
             want.sort();
             assert_eq!(sent, want);
         }

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -30,7 +30,7 @@ pub use table::RouteTable;
 use crate::bfd::{self, BfdConfig, BfdState};
 use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
 use crate::session::{socket, Command, Session, Transport};
-use crate::wire::{Community, Family, LargeCommunity, Notification};
+use crate::wire::{masked, Community, Family, LargeCommunity, Notification};
 
 /// Speaker-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,43 +386,43 @@ impl Speaker {
     }
 
     /// Announce (or re-announce with new attributes) a prefix.
-    pub fn announce(&self, prefix: IpNet, attrs: RouteAttrs) {
+    pub fn announce(&self, prefix: IpNetwork, attrs: RouteAttrs) {
         self.announce_many(std::iter::once((prefix, attrs)));
     }
 
     /// Announce many prefixes at once; prefixes with equal attributes share them.
-    pub fn announce_many(&self, routes: impl IntoIterator<Item = (IpNet, RouteAttrs)>) {
+    pub fn announce_many(&self, routes: impl IntoIterator<Item = (IpNetwork, RouteAttrs)>) {
         {
             let mut table = self.inner.shared.routes.write().expect("route table lock");
             let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
             for (p, a) in routes {
                 let a = interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone();
-                table.insert(p.trunc(), a);
+                table.insert(masked(p), a);
             }
         }
         self.changed();
     }
 
-    pub fn withdraw(&self, prefix: IpNet) {
-        self.inner.shared.routes.write().expect("route table lock").remove(&prefix.trunc());
+    pub fn withdraw(&self, prefix: IpNetwork) {
+        self.inner.shared.routes.write().expect("route table lock").remove(&masked(prefix));
         self.changed();
     }
 
     /// Replace every route by `routes` (only the difference goes out).
-    pub fn set_routes(&self, routes: impl IntoIterator<Item = (IpNet, RouteAttrs)>) {
+    pub fn set_routes(&self, routes: impl IntoIterator<Item = (IpNetwork, RouteAttrs)>) {
         let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
-        let new: Vec<(IpNet, Arc<RouteAttrs>)> = routes
+        let new: Vec<(IpNetwork, Arc<RouteAttrs>)> = routes
             .into_iter()
-            .map(|(p, a)| (p.trunc(), interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone()))
+            .map(|(p, a)| (masked(p), interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone()))
             .collect();
         self.inner.shared.routes.write().expect("route table lock").replace(new);
         self.changed();
     }
 
     /// The routes announced, sorted.
-    pub fn routes(&self) -> Vec<(IpNet, RouteAttrs)> {
+    pub fn routes(&self) -> Vec<(IpNetwork, RouteAttrs)> {
         let table = self.inner.shared.routes.read().expect("route table lock");
-        let mut v: Vec<(IpNet, RouteAttrs)> = table.iter().map(|(p, a)| (*p, (**a).clone())).collect();
+        let mut v: Vec<(IpNetwork, RouteAttrs)> = table.iter().map(|(p, a)| (*p, (**a).clone())).collect();
         v.sort_by_key(|r| r.0);
         v
     }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ipnet::IpNet;
+use ipnetwork::IpNetwork;
 use rustc_hash::FxHashMap;
 
 use super::export::RouteAttrs;
@@ -21,8 +21,8 @@ use super::export::RouteAttrs;
 /// table's worth of changes behind would not gain from it.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    routes: FxHashMap<IpNet, Arc<RouteAttrs>>,
-    log: VecDeque<IpNet>,
+    routes: FxHashMap<IpNetwork, Arc<RouteAttrs>>,
+    log: VecDeque<IpNetwork>,
     /// The version before the log's first entry.
     log_start: u64,
 }
@@ -47,29 +47,29 @@ impl RouteTable {
         self.routes.is_empty()
     }
 
-    pub fn get(&self, prefix: &IpNet) -> Option<&Arc<RouteAttrs>> {
+    pub fn get(&self, prefix: &IpNetwork) -> Option<&Arc<RouteAttrs>> {
         self.routes.get(prefix)
     }
 
-    pub fn contains(&self, prefix: &IpNet) -> bool {
+    pub fn contains(&self, prefix: &IpNetwork) -> bool {
         self.routes.contains_key(prefix)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Arc<RouteAttrs>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Arc<RouteAttrs>)> {
         self.routes.iter()
     }
 
     /// The prefixes changed after version `since` (a prefix may appear
     /// more than once), or `None` when the log no longer reaches back
     /// that far (or `since` is not a version of this table).
-    pub fn changed_since(&self, since: u64) -> Option<impl Iterator<Item = &IpNet>> {
+    pub fn changed_since(&self, since: u64) -> Option<impl Iterator<Item = &IpNetwork>> {
         if since < self.log_start || since > self.version() {
             return None;
         }
         Some(self.log.range((since - self.log_start) as usize..))
     }
 
-    fn note(&mut self, prefix: IpNet) {
+    fn note(&mut self, prefix: IpNetwork) {
         self.log.push_back(prefix);
         let cap = MIN_LOG.max(self.routes.len());
         while self.log.len() > cap {
@@ -79,14 +79,14 @@ impl RouteTable {
     }
 
     /// Announce `prefix` with `attrs` (a change only if the attributes differ).
-    pub fn insert(&mut self, prefix: IpNet, attrs: Arc<RouteAttrs>) {
+    pub fn insert(&mut self, prefix: IpNetwork, attrs: Arc<RouteAttrs>) {
         match self.routes.insert(prefix, attrs) {
             Some(old) if old == self.routes[&prefix] => {}
             _ => self.note(prefix),
         }
     }
 
-    pub fn remove(&mut self, prefix: &IpNet) {
+    pub fn remove(&mut self, prefix: &IpNetwork) {
         if self.routes.remove(prefix).is_some() {
             self.note(*prefix);
         }
@@ -95,7 +95,7 @@ impl RouteTable {
     /// Replace every route: only prefixes that are new, gone, or whose
     /// attributes differ count as changes. Unchanged prefixes keep their
     /// existing attribute handle.
-    pub fn replace(&mut self, new: impl IntoIterator<Item = (IpNet, Arc<RouteAttrs>)>) {
+    pub fn replace(&mut self, new: impl IntoIterator<Item = (IpNetwork, Arc<RouteAttrs>)>) {
         let mut old = std::mem::take(&mut self.routes);
         let mut changed = vec![];
         for (p, a) in new {
@@ -120,7 +120,7 @@ impl RouteTable {
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> IpNet {
+    fn p(s: &str) -> IpNetwork {
         s.parse().unwrap()
     }
 
@@ -128,7 +128,7 @@ mod tests {
         Arc::new(RouteAttrs { med: Some(med), ..RouteAttrs::default() })
     }
 
-    fn since(t: &RouteTable, v: u64) -> Option<Vec<IpNet>> {
+    fn since(t: &RouteTable, v: u64) -> Option<Vec<IpNetwork>> {
         t.changed_since(v).map(|i| i.copied().collect())
     }
 
@@ -144,7 +144,7 @@ mod tests {
         t.insert(p("203.0.113.2/32"), attrs(2));
         t.remove(&p("203.0.113.1/32"));
         assert_eq!(since(&t, v1).unwrap(), [p("203.0.113.1/32"), p("203.0.113.2/32"), p("203.0.113.1/32")]);
-        assert_eq!(since(&t, t.version()).unwrap(), Vec::<IpNet>::new());
+        assert_eq!(since(&t, t.version()).unwrap(), Vec::<IpNetwork>::new());
         assert_eq!(since(&t, t.version() + 1), None, "a version from the future");
     }
 

@@ -55,7 +55,7 @@ pub use error::{
     cease_subcode, code, header_subcode, open_subcode, route_refresh_subcode, update_subcode, AttrError, DecodeError,
     EncodeError, ErrorAction,
 };
-pub use nlri::{Family, Nlri, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+pub use nlri::{masked, Family, Nlri, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 pub use notification::{Notification, MAX_SHUTDOWN_MESSAGE};
 pub use open::{Open, PARAM_CAPABILITIES};
 pub use pack::{pack_announcements, pack_withdrawals};

@@ -5,11 +5,17 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::{BufMut, BytesMut};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
 pub const AFI_IPV4: u16 = 1;
 pub const AFI_IPV6: u16 = 2;
 pub const SAFI_UNICAST: u8 = 1;
+
+/// `p` with its host bits cleared (`203.0.113.7/24` → `203.0.113.0/24`):
+/// the form a prefix takes as a table key.
+pub fn masked(p: IpNetwork) -> IpNetwork {
+    IpNetwork::new(p.network(), p.prefix()).expect("the prefix length of a valid prefix")
+}
 
 /// An AFI/SAFI pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,10 +33,10 @@ impl Family {
     }
 
     /// The family of a prefix (unicast).
-    pub fn of(prefix: &IpNet) -> Family {
+    pub fn of(prefix: &IpNetwork) -> Family {
         match prefix {
-            IpNet::V4(_) => Family::IPV4_UNICAST,
-            IpNet::V6(_) => Family::IPV6_UNICAST,
+            IpNetwork::V4(_) => Family::IPV4_UNICAST,
+            IpNetwork::V6(_) => Family::IPV6_UNICAST,
         }
     }
 
@@ -55,15 +61,15 @@ impl fmt::Display for Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nlri {
     pub path_id: Option<u32>,
-    pub prefix: IpNet,
+    pub prefix: IpNetwork,
 }
 
 impl Nlri {
-    pub fn new(prefix: IpNet) -> Self {
+    pub fn new(prefix: IpNetwork) -> Self {
         Nlri { path_id: None, prefix }
     }
 
-    pub fn with_path_id(prefix: IpNet, path_id: u32) -> Self {
+    pub fn with_path_id(prefix: IpNetwork, path_id: u32) -> Self {
         Nlri { path_id: Some(path_id), prefix }
     }
 
@@ -74,7 +80,7 @@ impl Nlri {
     /// Encoded size in octets; `add_path` says whether the session sends
     /// path identifiers for this family.
     pub fn encoded_len(&self, add_path: bool) -> usize {
-        1 + (self.prefix.prefix_len() as usize).div_ceil(8) + if add_path { 4 } else { 0 }
+        1 + (self.prefix.prefix() as usize).div_ceil(8) + if add_path { 4 } else { 0 }
     }
 
     /// Append the wire form. The negotiated ADD-PATH mode, not the
@@ -84,12 +90,12 @@ impl Nlri {
         if add_path {
             out.put_u32(self.path_id.unwrap_or(0));
         }
-        let len = self.prefix.prefix_len();
+        let len = self.prefix.prefix();
         out.put_u8(len);
         let n = (len as usize).div_ceil(8);
         match self.prefix {
-            IpNet::V4(p) => out.put_slice(&p.addr().octets()[..n]),
-            IpNet::V6(p) => out.put_slice(&p.addr().octets()[..n]),
+            IpNetwork::V4(p) => out.put_slice(&p.ip().octets()[..n]),
+            IpNetwork::V6(p) => out.put_slice(&p.ip().octets()[..n]),
         }
     }
 }
@@ -143,11 +149,11 @@ pub(crate) fn decode_prefixes(mut buf: &[u8], afi: u16, add_path: bool, out: &mu
         let prefix = if afi == AFI_IPV4 {
             let mut o = [0u8; 4];
             o[..n].copy_from_slice(bytes);
-            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(o), len).map_err(|_| NlriError::PrefixTooLong)?)
+            IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(o), len).map_err(|_| NlriError::PrefixTooLong)?)
         } else {
             let mut o = [0u8; 16];
             o[..n].copy_from_slice(bytes);
-            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(o), len).map_err(|_| NlriError::PrefixTooLong)?)
+            IpNetwork::V6(Ipv6Network::new(Ipv6Addr::from(o), len).map_err(|_| NlriError::PrefixTooLong)?)
         };
         out.push(Nlri { path_id, prefix });
     }
