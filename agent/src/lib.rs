@@ -5,5 +5,6 @@ pub mod announce;
 pub mod kube;
 pub mod metrics;
 pub mod model;
+pub mod node;
 pub mod sources;
 pub mod standalone;

@@ -13,7 +13,7 @@ use kube::{Api, Client};
 use mooring_agent::kube::controller::Reconciler;
 use mooring_agent::kube::leader::{try_acquire, LeaseConfig, Outcome};
 use mooring_agent::kube::speaker::write_peer_status;
-use mooring_agent::standalone::plan::Objects;
+use mooring_agent::model::plan::Objects;
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::PeerStatus;
 use serde_json::{json, Value};

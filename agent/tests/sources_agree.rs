@@ -12,8 +12,9 @@ use kube::runtime::watcher;
 use kube::Resource;
 use mooring_agent::kube::stores::Stores;
 use mooring_agent::model::desired;
+use mooring_agent::model::plan;
 use mooring_agent::sources::manifests::Manifests;
-use mooring_agent::standalone::{objects, plan};
+use mooring_agent::standalone::objects;
 
 fn store<K>(items: &[K]) -> Store<K>
 where

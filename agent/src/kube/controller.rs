@@ -24,8 +24,8 @@ use super::status::{ingress_patch, service_updates, ServiceEvent};
 use super::stores::Stores;
 use crate::metrics::Metrics;
 use crate::model::desired;
-use crate::standalone::plan::{self, Objects};
-use crate::standalone::pool_status::{pool_statuses, PoolStatus};
+use crate::model::plan::{self, Objects};
+use crate::model::pool_status::{pool_statuses, PoolStatus};
 
 pub const FIELD_MANAGER: &str = "mooring-controller";
 

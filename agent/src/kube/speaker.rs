@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use super::stores::Stores;
 use crate::metrics::Metrics;
-use crate::standalone::plan::{self, Objects};
+use crate::model::plan::{self, Objects};
 
 #[derive(clap::Args, Debug)]
 pub struct SpeakerArgs {
@@ -131,7 +131,7 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
     secrets_refresh.tick().await;
     let api: Api<BgpPeer> = Api::all(client.clone());
     let mut dirty = true;
-    let mut damper = crate::standalone::damping::WeightDamper::new(Duration::from_secs(2));
+    let mut damper = crate::node::damping::WeightDamper::new(Duration::from_secs(2));
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         if dirty {

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::standalone::plan::Objects;
+use crate::model::plan::Objects;
 
 /// Watch one kind into a store; every change sends `()` on `changes`.
 /// Watch errors back off and restart (kube-runtime's default back-off).

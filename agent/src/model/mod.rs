@@ -1,7 +1,9 @@
-//! The pure desired-state model: objects in, allocations and per-node
-//! announcements out. No IO here.
+//! The pure desired-state model: objects in, allocations, pool status and
+//! per-node plans out. No IO here.
 
 pub mod desired;
 pub mod ipam;
 pub mod nodes;
+pub mod plan;
+pub mod pool_status;
 pub mod selector;

@@ -1,9 +1,6 @@
 //! `mooring standalone`: run the model and the speaker for one node from
 //! manifest files, with no Kubernetes.
 
-pub mod damping;
-pub mod plan;
-pub mod pool_status;
 mod state;
 
 use std::collections::BTreeMap;
@@ -18,8 +15,10 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::metrics::Metrics;
+use crate::model::plan::{self, Objects, Plan};
+use crate::model::pool_status;
+use crate::node::damping;
 use crate::sources::manifests::{Manifests, Object};
-use plan::{Objects, Plan};
 pub use state::StateStore;
 
 #[derive(clap::Args, Debug)]
