@@ -1,6 +1,7 @@
 //! Prometheus metrics and the health endpoints (`/metrics`, `/healthz`,
 //! `/readyz`), on a small HTTP/1.1 server.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,9 @@ use mooring_bgp::speaker::Speaker;
 use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::warn;
+
+use crate::model::pool_status::PoolStatus;
+use crate::node::Readiness;
 
 pub struct Metrics {
     registry: Registry,
@@ -26,6 +30,8 @@ pub struct Metrics {
     flaps: IntGaugeVec,
     pool_addresses: IntGaugeVec,
     speakers: Mutex<Vec<Speaker>>,
+    /// Why `/readyz` fails (`None`: ready).
+    not_ready: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -59,7 +65,10 @@ impl Metrics {
             manifest_errors: gauge("mooring_manifest_errors", "Manifest documents that could not be used"),
             vips: gauge("mooring_vips_allocated", "Addresses assigned to Services"),
             routes: gauge("mooring_routes_announced", "Routes this node announces"),
-            ready: gauge("mooring_ready", "1 once the first configuration is applied"),
+            ready: gauge(
+                "mooring_ready",
+                "1 while the node serves: its speaker runs and every configured peer was started",
+            ),
             session_up: per_peer("mooring_bgp_session_established", "1 when the session is Established"),
             prefixes_sent: per_peer("mooring_bgp_prefixes_sent", "Prefixes in the Adj-RIB-Out"),
             prefixes_received: per_peer("mooring_bgp_prefixes_received", "Prefixes received"),
@@ -78,18 +87,43 @@ impl Metrics {
             reloads,
             registry,
             speakers: Mutex::new(vec![]),
+            not_ready: Mutex::new(Some("starting".into())),
         }
     }
 
-    /// A pool's used and free address counts.
-    pub fn pool(&self, name: &str, used: i64, free: i64) {
-        self.pool_addresses.with_label_values(&[name, "used"]).set(used);
-        self.pool_addresses.with_label_values(&[name, "free"]).set(free);
+    /// Every pool's used and free address counts (pools no longer there
+    /// disappear from the metrics).
+    pub fn pools(&self, pools: &BTreeMap<String, PoolStatus>) {
+        self.pool_addresses.reset();
+        for (name, st) in pools {
+            self.pool_addresses.with_label_values(&[name, "used"]).set(st.used);
+            self.pool_addresses.with_label_values(&[name, "free"]).set(st.free);
+        }
     }
 
     /// Report this speaker's sessions (replacing any earlier speaker).
     pub fn watch(&self, speaker: Speaker) {
         *self.speakers.lock().expect("lock") = vec![speaker];
+    }
+
+    /// Stop reporting (and holding) the speaker: it is being replaced.
+    pub fn unwatch(&self) {
+        self.speakers.lock().expect("lock").clear();
+    }
+
+    /// What `/readyz` answers.
+    pub fn set_readiness(&self, r: &Readiness) {
+        let why = match r {
+            Readiness::Ready => None,
+            Readiness::NotReady(why) => Some(why.clone()),
+        };
+        self.ready.set(why.is_none() as i64);
+        *self.not_ready.lock().expect("lock") = why;
+    }
+
+    /// `None` when ready, else why not.
+    pub fn not_ready(&self) -> Option<String> {
+        self.not_ready.lock().expect("lock").clone()
     }
 
     /// The text exposition format.
@@ -143,8 +177,10 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr
                 let (status, body) = match path {
                     "/metrics" => ("200 OK", metrics.render()),
                     "/healthz" => ("200 OK", "ok\n".to_string()),
-                    "/readyz" if metrics.ready.get() == 1 => ("200 OK", "ready\n".to_string()),
-                    "/readyz" => ("503 Service Unavailable", "not ready\n".to_string()),
+                    "/readyz" => match metrics.not_ready() {
+                        None => ("200 OK", "ready\n".to_string()),
+                        Some(why) => ("503 Service Unavailable", format!("not ready: {why}\n")),
+                    },
                     _ => ("404 Not Found", "not found\n".to_string()),
                 };
                 let resp = format!(

@@ -6,52 +6,24 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use http::{Method, Request, Response};
+use http::Method;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::client::Body;
-use kube::{Api, Client};
+use kube::Api;
 use mooring_agent::kube::controller::Reconciler;
 use mooring_agent::kube::leader::{try_acquire, LeaseConfig, Outcome};
-use mooring_agent::kube::speaker::write_peer_status;
+use mooring_agent::kube::reconcile::Settings;
+use mooring_agent::kube::speaker::{write_peer_status, Written};
 use mooring_agent::model::plan::Objects;
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::PeerStatus;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-use tower_test::mock::{self, Handle};
 
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
+mod common;
+use common::*;
 
-fn mock_client() -> (Client, ApiHandle) {
-    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (Client::new(svc, "default"), handle)
-}
-
-/// One expected request: returns its query string, JSON body and content
-/// type; answers `reply` with `status`.
-async fn expect(
-    handle: &mut ApiHandle,
-    method: Method,
-    path: &str,
-    status: u16,
-    reply: Value,
-) -> (String, Value, String) {
-    let (req, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request; expected {method} {path}"))
-        .expect("the client is gone");
-    assert_eq!(req.method(), method, "{}", req.uri());
-    assert_eq!(req.uri().path(), path);
-    let query = req.uri().query().unwrap_or("").to_string();
-    let ctype = req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let bytes = req.into_body().collect_bytes().await.unwrap();
-    let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    // `Value::Null`: answer with what was sent, as the API server does for a create.
-    let reply = if reply.is_null() { body.clone() } else { reply };
-    send.send_response(
-        Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap(),
-    );
-    (query, body, ctype)
+fn node(name: &str) -> k8s_openapi::api::core::v1::Node {
+    yaml(&format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\n"))
 }
 
 fn eip_reply() -> Value {
@@ -61,10 +33,6 @@ fn eip_reply() -> Value {
 fn peer_reply() -> Value {
     json!({"apiVersion": "mooring.io/v1alpha1", "kind": "BgpPeer", "metadata": {"name": "edge"},
            "spec": {"peerAddress": "198.18.0.1", "peerAs": 64512}})
-}
-
-fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
-    serde_yaml::from_str(s).unwrap()
 }
 
 fn objects(status_ip: Option<&str>) -> Objects {
@@ -85,7 +53,7 @@ fn objects(status_ip: Option<&str>) -> Objects {
 async fn controller_assigns_writes_status_event_and_eip_status() {
     let (client, mut api) = mock_client();
     let (_tx, leading) = watch::channel(true);
-    let mut r = Reconciler::new(client, "controller-0", false);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let objs = objects(None);
     let server = tokio::spawn(async move {
         let (q, body, ctype) =
@@ -108,7 +76,7 @@ async fn controller_assigns_writes_status_event_and_eip_status() {
         assert_eq!(st["conditions"][0]["type"], "Ready");
         api
     });
-    assert_eq!(r.reconcile(&objs, &leading).await, 2);
+    assert_eq!(r.reconcile(&objs, &leading).await, 3, "status, Event, Eip status");
     let mut api = server.await.unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err(), "no more requests");
 }
@@ -117,30 +85,126 @@ async fn controller_assigns_writes_status_event_and_eip_status() {
 async fn controller_keeps_held_addresses_and_writes_nothing_when_in_sync() {
     let (client, mut api) = mock_client();
     let (_tx, leading) = watch::channel(true);
-    let mut r = Reconciler::new(client, "controller-1", false);
+    let mut r = Reconciler::new(client, "controller-1", Settings::default());
     // The Service already holds .11 (a restart, a failover): kept, no write.
     let mut objs = objects(Some("203.0.113.11"));
     objs.eips[0].status = Some(
-        serde_json::from_value(json!({"size": 2, "used": 1, "free": 1, "ready": true,
+        serde_json::from_value(json!({"size": 2, "used": 1, "free": 1, "ready": true, "observedGeneration": 1,
         "conditions": [{"type": "Ready", "status": "True", "reason": "Available", "message": "1 of 2 addresses free",
-                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}))
+                        "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1},
+                       {"type": "Valid", "status": "True", "reason": "Valid", "message": "the spec passed its checks",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}))
         .unwrap(),
     );
+    assert_writes_nothing(&mut r, &objs, &leading, &mut api).await;
+}
+
+#[tokio::test]
+async fn an_idle_reconcile_makes_zero_writes() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
+    let mut objs = objects(None);
+    objs.nodes = vec![node("n1")];
+    objs.peers.push(yaml(
+        "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n\
+         status: {established: 1, nodes: [{node: n1, state: Established}]}\n",
+    ));
+    // First pass: Service status, its Event, the Eip status.
+    let (n, served) = reconcile_served(&mut r, &mut objs, &leading, &mut api).await;
+    assert_eq!(n, 3);
+    let paths: Vec<&str> = served.iter().map(|(_, p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/namespaces/shop/services/web/status",
+            "/apis/events.k8s.io/v1/namespaces/shop/events",
+            "/apis/mooring.io/v1alpha1/eips/pool/status"
+        ]
+    );
+    // The same objects, as the API now shows them: nothing to write, pass after pass.
+    for _ in 0..3 {
+        assert_writes_nothing(&mut r, &objs, &leading, &mut api).await;
+    }
+}
+
+#[tokio::test]
+async fn controller_exports_pool_metrics() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let metrics = std::sync::Arc::new(mooring_agent::metrics::Metrics::new());
+    let mut r = Reconciler::new(client, "controller-0", Settings::default()).with_metrics(metrics.clone());
+    let mut objs = objects(None);
+    reconcile_served(&mut r, &mut objs, &leading, &mut api).await;
+    let text = metrics.render();
+    assert!(text.contains("mooring_pool_addresses{pool=\"pool\",state=\"used\"} 1"), "{text}");
+    assert!(text.contains("mooring_pool_addresses{pool=\"pool\",state=\"free\"} 1"), "{text}");
+    // The pool goes away: so do its metrics.
+    objs.eips.clear();
+    reconcile_served(&mut r, &mut objs, &leading, &mut api).await;
+    assert!(!metrics.render().contains("pool=\"pool\""));
+}
+
+#[tokio::test]
+async fn controller_removes_bgppeer_entries_of_departed_and_silent_nodes() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
+    let fresh = k8s_openapi::jiff::Timestamp::now().to_string();
+    let mut objs = Objects { nodes: vec![node("n1"), node("n2")], ..Objects::default() };
+    objs.peers.push(yaml(&format!(
+        "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {{name: edge, resourceVersion: \"17\"}}\nspec: {{peerAddress: 198.18.0.1, peerAs: 64512}}\n\
+         status: {{established: 3, nodes: [{{node: n1, state: Established, updatedAt: \"{fresh}\"}}, \
+         {{node: n2, state: Established, updatedAt: \"2020-01-01T00:00:00Z\"}}, {{node: gone, state: Established}}]}}\n"
+    )));
     let server = tokio::spawn(async move {
-        assert!(
-            tokio::time::timeout(Duration::from_millis(300), api.next_request()).await.is_err(),
-            "no write expected"
-        );
+        let (_, body, ctype) =
+            expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/bgppeers/edge/status", 200, peer_reply()).await;
+        assert_eq!(ctype, "application/merge-patch+json");
+        assert_eq!(body["metadata"]["resourceVersion"], "17", "a compare-and-swap");
+        assert_eq!(body["status"]["established"], 1);
+        let nodes: Vec<&str> =
+            body["status"]["nodes"].as_array().unwrap().iter().map(|e| e["node"].as_str().unwrap()).collect();
+        assert_eq!(nodes, ["n1"], "n2 silent since 2020, `gone` has no Node");
     });
-    assert_eq!(r.reconcile(&objs, &leading).await, 0);
+    assert_eq!(r.reconcile(&objs, &leading).await, 1);
     server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_eip_edit_keeps_the_addresses_and_says_why() {
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
+    let mut objs = objects(None);
+    reconcile_served(&mut r, &mut objs, &leading, &mut api).await;
+    // Reversed range: the Service keeps .10, the Eip says Valid=False.
+    objs.eips[0].spec.address = Some("203.0.113.11-203.0.113.10".into());
+    objs.eips[0].metadata.generation = Some(2);
+    let (n, seen) = reconcile_served(&mut r, &mut objs, &leading, &mut api).await;
+    assert_eq!(n, 1, "{seen:?}");
+    let (_, path, body) = &seen[0];
+    assert_eq!(path, "/apis/mooring.io/v1alpha1/eips/pool/status");
+    let conds = body["status"]["conditions"].as_array().unwrap();
+    let valid = conds.iter().find(|c| c["type"] == "Valid").unwrap();
+    assert_eq!((valid["status"].as_str(), valid["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
+    assert!(valid["message"].as_str().unwrap().contains("spec.address"), "{valid}");
+    let ready = conds.iter().find(|c| c["type"] == "Ready").unwrap();
+    assert_eq!(ready["status"], "True", "the last good version still serves");
+    assert_eq!(body["status"]["observedGeneration"], 2);
+    assert_eq!(
+        objs.services[0].status.as_ref().unwrap().load_balancer.as_ref().unwrap().ingress.as_ref().unwrap()[0]
+            .ip
+            .as_deref(),
+        Some("203.0.113.10")
+    );
 }
 
 #[tokio::test]
 async fn a_deposed_leader_writes_nothing() {
     let (client, mut api) = mock_client();
     let (_tx, leading) = watch::channel(false);
-    let mut r = Reconciler::new(client, "controller-0", false);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let server = tokio::spawn(async move {
         assert!(tokio::time::timeout(Duration::from_millis(300), api.next_request()).await.is_err());
     });
@@ -152,7 +216,7 @@ async fn a_deposed_leader_writes_nothing() {
 async fn exhausted_pool_is_a_warning_event() {
     let (client, mut api) = mock_client();
     let (_tx, leading) = watch::channel(true);
-    let mut r = Reconciler::new(client, "controller-0", false);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = objects(None);
     objs.eips[0].spec.address = Some("203.0.113.10/32".into());
     objs.services.push(yaml(
@@ -268,9 +332,12 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
         assert_eq!((entry["node"].clone(), entry["state"].clone()), (json!("node1"), json!("Established")));
         assert_eq!(entry["prefixesSent"], 2);
         assert_eq!(entry["establishedSince"], "2025-11-24T16:00:00Z");
+        // The controller tells a live speaker from a silent one by this.
+        let at: k8s_openapi::jiff::Timestamp = entry["updatedAt"].as_str().unwrap().parse().unwrap();
+        assert!(k8s_openapi::jiff::Timestamp::now().duration_since(at).as_secs() < 5, "{at}");
         api
     });
-    let mut written = BTreeMap::new();
+    let mut written = Written::new();
     assert_eq!(write_peer_status(&peers, "node1", &objs, std::slice::from_ref(&st), &mut written).await, 1);
     let mut api = server.await.unwrap();
     // Unchanged: not written again.
@@ -306,12 +373,13 @@ async fn speaker_gets_only_the_secrets_its_peers_name() {
 async fn controller_summarises_established_nodes_on_bgppeers() {
     let (client, mut api) = mock_client();
     let (_tx, leading) = watch::channel(true);
-    let mut r = Reconciler::new(client, "controller-0", false);
+    let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = Objects::default();
     objs.peers.push(yaml(
         "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n\
          status: {nodes: [{node: n1, state: Established}, {node: n2, state: Active}, {node: n3, state: Established}]}\n",
     ));
+    objs.nodes = ["n1", "n2", "n3"].map(node).to_vec();
     let server = tokio::spawn(async move {
         let (q, body, ctype) =
             expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/bgppeers/edge/status", 200, peer_reply()).await;

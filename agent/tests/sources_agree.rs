@@ -1,20 +1,30 @@
-//! One scenario through both sources: manifest files (standalone mode)
-//! and Kubernetes reflector stores (controller allocates and writes
-//! Service status, each node's speaker announces from that status). Every
-//! node must announce exactly the same routes either way.
+//! One scenario (the lab's manifests) through the one node loop with both
+//! sources: manifest files (standalone: the loop allocates) and the
+//! cluster's reflector stores (the controller's reconcile allocates and
+//! writes Service status through a mocked API server; each node's loop
+//! announces from that status). Every node's speaker must carry exactly
+//! the same routes and peers either way, and publish the same sessions.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus};
+use http::Method;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::Resource;
+use mooring_agent::kube::controller::Reconciler;
+use mooring_agent::kube::reconcile::Settings;
+use mooring_agent::kube::speaker::ClusterSource;
 use mooring_agent::kube::stores::Stores;
-use mooring_agent::model::desired;
-use mooring_agent::model::plan;
-use mooring_agent::sources::manifests::Manifests;
-use mooring_agent::standalone::objects;
+use mooring_agent::metrics::Metrics;
+use mooring_agent::model::plan::Objects;
+use mooring_agent::node::{NodeLoop, NodeOptions, Source, StateStore, VipMode};
+use mooring_agent::sources::files::FileSource;
+use mooring_bgp::speaker::PeerStatus;
+use tokio::sync::{mpsc, watch};
+
+mod common;
+use common::*;
 
 fn store<K>(items: &[K]) -> Store<K>
 where
@@ -30,16 +40,8 @@ where
     reader
 }
 
-#[test]
-fn file_source_and_kube_source_announce_the_same() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/lab");
-    let m = Manifests::load(&dir, None);
-    assert!(m.errors.is_empty(), "{:?}", m.errors);
-    let from_files = objects(&m);
-
-    // The Kubernetes side: the same objects through reflector stores.
-    let o = &from_files;
-    let stores = Stores {
+fn stores(o: &Objects) -> Stores {
+    Stores {
         confs: store(&o.confs),
         peers: store(&o.peers),
         eips: store(&o.eips),
@@ -47,39 +49,116 @@ fn file_source_and_kube_source_announce_the_same() {
         endpoint_slices: store(&o.endpoint_slices),
         nodes: store(&o.nodes),
         namespaces: store(&o.namespaces),
-        secrets: Some(store(&o.secrets)),
-    };
-    let mut from_kube = stores.objects();
-    // The controller allocates and writes Service status...
-    let mut problems = vec![];
-    let snap = plan::snapshot(&from_kube, &BTreeMap::new(), false, &mut problems);
-    let answer = desired::allocate(&snap);
-    for svc in &mut from_kube.services {
-        if let Some(a) = answer.allocations.get(&desired::key_of(svc)) {
-            let ingress = a
-                .addresses
-                .iter()
-                .map(|(ip, _)| LoadBalancerIngress { ip: Some(ip.to_string()), ..Default::default() });
-            svc.status.get_or_insert_with(Default::default).load_balancer =
-                Some(LoadBalancerStatus { ingress: Some(ingress.collect()) });
-        }
+        secrets: None,
     }
-    assert!(!answer.allocations.is_empty());
+}
+
+/// The peers of each publish call, in order.
+type Published = Arc<Mutex<Vec<Vec<std::net::IpAddr>>>>;
+
+/// A source that records what the loop publishes through it.
+struct Recording<S> {
+    inner: S,
+    published: Published,
+}
+
+impl<S: Source> Source for Recording<S> {
+    async fn changed(&mut self) -> bool {
+        self.inner.changed().await
+    }
+
+    async fn objects(&mut self) -> Objects {
+        self.inner.objects().await
+    }
+
+    async fn publish(&mut self, objects: &Objects, sessions: &[PeerStatus]) {
+        self.published.lock().unwrap().push(sessions.iter().map(|s| s.address).collect());
+        self.inner.publish(objects, sessions).await
+    }
+}
+
+fn recording<S>(inner: S) -> (Recording<S>, Published) {
+    let published = Arc::new(Mutex::new(vec![]));
+    (Recording { inner, published: published.clone() }, published)
+}
+
+#[tokio::test]
+async fn file_source_and_cluster_source_announce_the_same() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/lab");
+    let lab = files_objects(&dir);
+
+    // The cluster: the controller's reconcile allocates and writes Service
+    // status, answered by a mocked API server that applies the patches.
+    let (client, mut api) = mock_client();
+    let (_tx, leading) = watch::channel(true);
+    let mut controller = Reconciler::new(client, "controller-0", Settings::default());
+    let mut cluster = lab.clone();
+    let (writes, seen) = reconcile_served(&mut controller, &mut cluster, &leading, &mut api).await;
+    assert!(writes > 0, "the controller writes Service status");
+    assert!(seen.iter().any(|(m, p, _)| *m == Method::PATCH && p.ends_with("/status") && p.contains("/services/")));
+    assert!(cluster.services.iter().all(|s| !mooring_agent::model::desired::status_ips(s).is_empty()));
+
     for node in ["demo-node1", "demo-node2", "demo-node3"] {
+        let metrics = Arc::new(Metrics::new());
         // ...standalone allocates itself...
-        let file_plan = plan::plan(&from_files, node, &BTreeMap::new(), false);
+        let (src, file_published) = recording(FileSource::open(&dir, metrics.clone()).unwrap());
+        let mut file_node = NodeLoop::new(
+            node.into(),
+            NodeOptions::default(),
+            VipMode::Allocate,
+            src,
+            StateStore::open(None).unwrap(),
+            metrics.clone(),
+        );
+        file_node.apply().await;
         // ...and a cluster's speaker announces from Service status.
-        let mut problems = vec![];
-        let snap = plan::snapshot(&from_kube, &BTreeMap::new(), false, &mut problems);
-        let vips = plan::vips_from_status(&snap);
-        let kube_plan = plan::plan_with_vips(&from_kube, &snap, node, &vips, Default::default(), problems);
-        let mut a = file_plan.routes.clone();
-        let mut b = kube_plan.routes.clone();
-        a.sort_by_key(|r| r.0);
-        b.sort_by_key(|r| r.0);
-        assert!(!a.is_empty(), "{node} announces something");
-        assert_eq!(a, b, "{node}");
-        assert_eq!(file_plan.peers, kube_plan.peers, "{node}");
-        assert_eq!(file_plan.speaker, kube_plan.speaker, "{node}");
+        let (speaker_client, mut speaker_api) = mock_client();
+        let (_changes_tx, changes) = mpsc::unbounded_channel();
+        let source = ClusterSource::from_stores(speaker_client, node, stores(&cluster), changes).await;
+        let (src, kube_published) = recording(source);
+        let mut kube_node = NodeLoop::new(
+            node.into(),
+            NodeOptions::default(),
+            VipMode::FromStatus,
+            src,
+            StateStore::open(None).unwrap(),
+            metrics,
+        );
+        kube_node.apply().await;
+
+        let (a, b) = (file_node.speaker().expect("running"), kube_node.speaker().expect("running"));
+        assert!(!a.routes().is_empty(), "{node} announces something");
+        assert_eq!(a.routes(), b.routes(), "{node}");
+        assert_eq!(a.peer_configs(), b.peer_configs(), "{node}");
+        assert_eq!(a.config(), b.config(), "{node}");
+        let peers: Vec<std::net::IpAddr> = a.peer_configs().iter().map(|p| p.address).collect();
+
+        // Status: both loops publish the same sessions; the cluster's
+        // source writes this node's entry into the BgpPeer's status.
+        file_node.publish_status().await;
+        let (_, writes) = tokio::join!(kube_node.publish_status(), async {
+            let (q, body, _) = expect(
+                &mut speaker_api,
+                Method::PATCH,
+                "/apis/mooring.io/v1alpha1/bgppeers/edge/status",
+                200,
+                serde_json::to_value(&cluster.peers[0]).unwrap(),
+            )
+            .await;
+            (q, body)
+        });
+        assert_eq!(writes.0, format!("&force=true&fieldManager=mooring-speaker-{node}"));
+        assert_eq!(writes.1["status"]["nodes"][0]["node"], node);
+        let f = file_published.lock().unwrap().clone();
+        let k = kube_published.lock().unwrap().clone();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f, k, "{node}");
+        assert_eq!(f[0], peers);
     }
+}
+
+fn files_objects(dir: &Path) -> Objects {
+    let m = mooring_agent::sources::manifests::Manifests::load(dir, None);
+    assert!(m.errors.is_empty(), "{:?}", m.errors);
+    m.objects()
 }

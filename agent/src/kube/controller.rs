@@ -1,31 +1,35 @@
-//! `mooring controller`: one leader (Lease) allocates VIPs with the model
-//! and writes Service status, Eip status and Events. On start — and on
-//! every failover — the allocation is rebuilt from the addresses already in
-//! Service status (the model keeps valid held addresses), so a restart
+//! `mooring controller`: one leader (Lease) runs the pure reconcile
+//! (`reconcile.rs`) over the watched objects and applies the writes it
+//! returns — Service status, Eip status, BgpPeer status, Events — with the
+//! leadership check and a per-object back-off in one place. On start, and
+//! on every failover, the allocation is rebuilt from the addresses already
+//! in Service status (the model keeps valid held addresses), so a restart
 //! never moves or duplicates an IP.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
-use mooring_crds::{BgpPeer, Eip};
+use kube::Client;
+use mooring_crds::{BgpPeer, BgpPeerStatus, Eip};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::leader::{self, Leadership, LeaseConfig};
-use super::status::{ingress_patch, service_updates, ServiceEvent};
+use super::reconcile::{reconcile, Published, Settings, Write};
 use super::stores::Stores;
 use crate::metrics::Metrics;
-use crate::model::desired;
-use crate::model::plan::{self, Objects};
-use crate::model::pool_status::{pool_statuses, PoolStatus};
+use crate::model::last_good::LastGood;
+use crate::model::plan::Objects;
 
 pub const FIELD_MANAGER: &str = "mooring-controller";
 
@@ -45,73 +49,53 @@ pub struct ControllerArgs {
     /// Cordoned nodes stop announcing Cluster services.
     #[arg(long)]
     pub exclude_cordoned: bool,
+    /// Remove a node's entry from BgpPeer status when its speaker has not
+    /// updated it for this many seconds (the speaker refreshes it every minute).
+    #[arg(long, default_value_t = 300)]
+    pub peer_status_stale_seconds: u64,
 }
 
-/// The Eip status patch, when it differs from what the Eip shows.
-pub fn eip_status_patch(eip: &Eip, st: &PoolStatus) -> Option<serde_json::Value> {
-    let cur = eip.status.as_ref();
-    let conditions: Vec<serde_json::Value> = st
-        .conditions
-        .iter()
-        .map(|c| {
-            let prev = cur.and_then(|s| s.conditions.iter().find(|p| p.type_ == c.type_));
-            let status = if c.status { "True" } else { "False" };
-            // Keep the transition time while the status does not change.
-            let since = prev
-                .filter(|p| p.status == status)
-                .map(|p| p.last_transition_time.0.to_string())
-                .unwrap_or_else(|| {
-                    k8s_openapi::jiff::Timestamp::now()
-                        .round(k8s_openapi::jiff::Unit::Second)
-                        .map(|t| t.to_string())
-                        .unwrap_or_default()
-                });
-            serde_json::json!({"type": c.type_, "status": status, "reason": c.reason, "message": c.message,
-                               "lastTransitionTime": since, "observedGeneration": eip.metadata.generation})
-        })
-        .collect();
-    let same = cur.is_some_and(|s| {
-        s.size == Some(st.size)
-            && s.used == Some(st.used)
-            && s.free == Some(st.free)
-            && s.ready == st.ready
-            && s.conditions.len() == st.conditions.len()
-            && st.conditions.iter().all(|c| {
-                s.conditions.iter().any(|p| {
-                    p.type_ == c.type_
-                        && (p.status == "True") == c.status
-                        && p.reason == c.reason
-                        && p.message == c.message
-                })
-            })
-    });
-    (!same).then(|| {
-        serde_json::json!({"status": {"size": st.size, "used": st.used, "free": st.free, "ready": st.ready,
-                                      "observedGeneration": eip.metadata.generation, "conditions": conditions}})
-    })
+/// The back-off after a failed write: 0.5 s doubling to 60 s, with jitter.
+fn write_backoff() -> impl Iterator<Item = Duration> + Send {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(60))
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
-/// One pass: compute and write. Stops writing the moment leadership is lost.
+/// Applies what the reconcile wants, and remembers what it must not repeat.
 pub struct Reconciler {
     pub client: Client,
     pub recorder: Recorder,
-    pub exclude_cordoned: bool,
+    pub settings: Settings,
+    metrics: Option<Arc<Metrics>>,
+    last_good: LastGood,
     /// Events already published per Service, so a standing problem is not repeated every pass.
-    published: HashMap<String, Vec<ServiceEvent>>,
-    /// Per-object back-off after a failed write.
-    backoff: HashMap<String, (u32, Instant)>,
+    published: Published,
+    /// Per-object back-off after a failed write: the delays left and when to try again.
+    backoff: HashMap<String, (Box<dyn Iterator<Item = Duration> + Send>, Instant)>,
 }
 
 impl Reconciler {
-    pub fn new(client: Client, identity: &str, exclude_cordoned: bool) -> Self {
+    pub fn new(client: Client, identity: &str, settings: Settings) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(identity.into()) };
         Reconciler {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            exclude_cordoned,
-            published: HashMap::new(),
+            settings,
+            metrics: None,
+            last_good: LastGood::default(),
+            published: Published::new(),
             backoff: HashMap::new(),
         }
+    }
+
+    /// Export pool metrics here.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn may_try(&self, key: &str) -> bool {
@@ -119,50 +103,78 @@ impl Reconciler {
     }
 
     fn failed(&mut self, key: &str, e: &kube::Error) {
-        let n = self.backoff.get(key).map_or(0, |(n, _)| n + 1);
-        let delay = Duration::from_millis(500).saturating_mul(1 << n.min(7)).min(Duration::from_secs(60));
+        let (delays, _) = self.backoff.remove(key).unwrap_or_else(|| (Box::new(write_backoff()), Instant::now()));
+        let mut delays = delays;
+        let delay = delays.next().unwrap_or(Duration::from_secs(60));
         warn!(object = key, "write failed (retry in {delay:?}): {e}");
-        self.backoff.insert(key.to_string(), (n, Instant::now() + delay));
+        self.backoff.insert(key.to_string(), (delays, Instant::now() + delay));
     }
 
-    /// Compute the model's answer for `objects` and write what differs.
+    /// Reconcile `objects` and apply the writes; returns how many were made.
+    /// Stops writing the moment leadership is lost.
     pub async fn reconcile(&mut self, objects: &Objects, leading: &Leadership) -> usize {
-        let mut problems = vec![];
-        let snap = plan::snapshot(objects, &BTreeMap::new(), self.exclude_cordoned, &mut problems);
-        let desired = desired::allocate(&snap);
+        let mut in_force = objects.clone();
+        let rejected = self.last_good.filter(&mut in_force);
+        let answer = reconcile(&in_force, &rejected, &objects.eips, &self.published, Timestamp::now(), &self.settings);
+        if let Some(m) = &self.metrics {
+            m.pools(&answer.pools);
+        }
         let mut writes = 0;
-        let pp = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-        for u in service_updates(&snap, &desired) {
+        for w in answer.writes {
             if !*leading.borrow() {
                 return writes;
             }
-            let key = format!("Service/{}/{}", u.namespace, u.name);
+            let key = w.object();
             if !self.may_try(&key) {
                 continue;
             }
-            let api: Api<Service> = Api::namespaced(self.client.clone(), &u.namespace);
-            if let Some(ips) = &u.ingress {
-                match api.patch_status(&u.name, &pp, &Patch::Merge(ingress_patch(ips))).await {
-                    Ok(_) => {
-                        writes += 1;
-                        self.backoff.remove(&key);
-                        info!(service = %format!("{}/{}", u.namespace, u.name), "status: {ips:?}");
-                    }
-                    Err(e) => {
-                        self.failed(&key, &e);
-                        continue;
+            match self.write(&w).await {
+                Ok(()) => {
+                    writes += 1;
+                    self.backoff.remove(&key);
+                    if let Write::Events { key, events, .. } = w {
+                        self.published.insert(key, events);
                     }
                 }
+                Err(e) => self.failed(&key, &e),
             }
-            if self.published.get(&key) == Some(&u.events) || u.events.is_empty() {
-                continue;
+        }
+        writes
+    }
+
+    async fn write(&self, w: &Write) -> Result<(), kube::Error> {
+        let pp = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        match w {
+            Write::ServiceStatus { namespace, name, status } => {
+                let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+                api.patch_status(name, &pp, &Patch::Merge(json!({ "status": status }))).await?;
+                let ips: Vec<&str> = status
+                    .load_balancer
+                    .iter()
+                    .flat_map(|lb| lb.ingress.iter().flatten())
+                    .filter_map(|i| i.ip.as_deref())
+                    .collect();
+                info!(service = %format!("{namespace}/{name}"), "status: {}", ips.join(", "));
             }
-            let svc = snap.services.iter().find(|s| {
-                s.metadata.namespace.as_deref() == Some(&u.namespace) && s.metadata.name.as_deref() == Some(&u.name)
-            });
-            if let Some(svc) = svc {
-                let reference = svc.object_ref(&());
-                for ev in &u.events {
+            Write::EipStatus { name, status } => {
+                let api: Api<Eip> = Api::all(self.client.clone());
+                api.patch_status(name, &pp, &Patch::Merge(json!({ "status": status }))).await?;
+            }
+            Write::BgpPeerStatus { name, resource_version, established, nodes } => {
+                let api: Api<BgpPeer> = Api::all(self.client.clone());
+                let mut body = json!({ "status": { "established": established } });
+                if let Some(nodes) = nodes {
+                    // A merge patch replaces the list; the resourceVersion makes it a compare-and-swap.
+                    let st = BgpPeerStatus { established: Some(*established), nodes: nodes.clone() };
+                    body = json!({ "metadata": { "resourceVersion": resource_version }, "status": st });
+                    if nodes.is_empty() {
+                        body["status"]["nodes"] = json!([]);
+                    }
+                }
+                api.patch_status(name, &pp, &Patch::Merge(body)).await?;
+            }
+            Write::Events { key, regarding, events } => {
+                for ev in events {
                     let event = Event {
                         type_: if ev.warning { EventType::Warning } else { EventType::Normal },
                         reason: ev.reason.clone(),
@@ -170,63 +182,15 @@ impl Reconciler {
                         action: "Allocate".into(),
                         secondary: None,
                     };
-                    if let Err(e) = self.recorder.publish(&event, &reference).await {
+                    if let Err(e) = self.recorder.publish(&event, regarding).await {
                         warn!(object = %key, "cannot record event: {e}");
+                        return Err(e);
                     }
                 }
             }
-            self.published.insert(key, u.events.clone());
         }
-        let statuses = pool_statuses(&objects.eips, &desired);
-        let eips: Api<Eip> = Api::all(self.client.clone());
-        for eip in &objects.eips {
-            let name = eip.metadata.name.clone().unwrap_or_default();
-            let key = format!("Eip/{name}");
-            let Some(patch) = statuses.get(&name).and_then(|st| eip_status_patch(eip, st)) else { continue };
-            if !*leading.borrow() {
-                return writes;
-            }
-            if !self.may_try(&key) {
-                continue;
-            }
-            match eips.patch_status(&name, &pp, &Patch::Merge(patch)).await {
-                Ok(_) => {
-                    writes += 1;
-                    self.backoff.remove(&key);
-                }
-                Err(e) => self.failed(&key, &e),
-            }
-        }
-        // BgpPeer summaries: how many nodes have the session Established.
-        let peers: Api<BgpPeer> = Api::all(self.client.clone());
-        for p in &objects.peers {
-            let Some(patch) = peer_summary_patch(p) else { continue };
-            let name = p.metadata.name.clone().unwrap_or_default();
-            let key = format!("BgpPeer/{name}");
-            if !*leading.borrow() {
-                return writes;
-            }
-            if !self.may_try(&key) {
-                continue;
-            }
-            match peers.patch_status(&name, &pp, &Patch::Merge(patch)).await {
-                Ok(_) => {
-                    writes += 1;
-                    self.backoff.remove(&key);
-                }
-                Err(e) => self.failed(&key, &e),
-            }
-        }
-        writes
+        Ok(())
     }
-}
-
-/// `status.established` of a BgpPeer (nodes whose session is
-/// Established), when it differs from what the object shows.
-pub fn peer_summary_patch(p: &BgpPeer) -> Option<serde_json::Value> {
-    let st = p.status.as_ref()?;
-    let n = st.nodes.iter().filter(|e| e.state == mooring_crds::SessionState::Established).count() as i32;
-    (st.established != Some(n)).then(|| serde_json::json!({"status": {"established": n}}))
 }
 
 /// Run the controller until SIGTERM.
@@ -250,14 +214,19 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
     let (tx, mut changes) = mpsc::unbounded_channel();
     let stores = Stores::start(&client, false, tx);
     stores.ready().await;
-    metrics.ready.set(1);
+    metrics.set_readiness(&crate::node::Readiness::Ready);
     info!(%identity, lease = %format!("{ns}/{}", args.lease_name), "controller started");
-    let mut reconciler = Reconciler::new(client, &identity, args.exclude_cordoned);
+    let settings = Settings {
+        exclude_cordoned: args.exclude_cordoned,
+        peer_status_stale: Duration::from_secs(args.peer_status_stale_seconds),
+    };
+    let mut reconciler = Reconciler::new(client, &identity, settings).with_metrics(metrics.clone());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut resync = tokio::time::interval(Duration::from_secs(30));
     loop {
         tokio::select! {
             Some(()) = changes.recv() => {
+                // Coalesce a burst of watch events (and our own writes echoed back).
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 while changes.try_recv().is_ok() {}
             }

@@ -5,6 +5,6 @@
 
 pub mod controller;
 pub mod leader;
+pub mod reconcile;
 pub mod speaker;
-pub mod status;
 pub mod stores;

@@ -12,15 +12,15 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
-use mooring_bgp::fsm::State;
-use mooring_bgp::speaker::{PeerStatus, Speaker};
+use mooring_bgp::speaker::PeerStatus;
 use mooring_crds::BgpPeer;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::stores::Stores;
 use crate::metrics::Metrics;
-use crate::model::plan::{self, Objects};
+use crate::model::plan::Objects;
+use crate::node::{settle, NodeLoop, NodeOptions, Source, StateStore, VipMode};
 
 #[derive(clap::Args, Debug)]
 pub struct SpeakerArgs {
@@ -30,7 +30,7 @@ pub struct SpeakerArgs {
     #[arg(long, default_value = "0.0.0.0:9473")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
-    pub node_options: crate::standalone::NodeOptions,
+    pub node_options: NodeOptions,
 }
 
 /// The field manager of one node's BgpPeer status entries.
@@ -38,7 +38,12 @@ pub fn field_manager(node: &str) -> String {
     format!("mooring-speaker-{node}")
 }
 
-/// The server-side apply body of one node's entry in a BgpPeer's status.
+/// A node's entry is rewritten at least this often, with its `updatedAt`,
+/// so the controller can tell a live speaker from a silent one.
+pub const STATUS_HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// The server-side apply body of one node's entry in a BgpPeer's status
+/// (without `updatedAt`, which [`write_peer_status`] adds).
 pub fn peer_status_apply(node: &str, s: &PeerStatus) -> serde_json::Value {
     let since = s.established_since.and_then(|t| {
         let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64;
@@ -58,14 +63,18 @@ pub fn peer_status_apply(node: &str, s: &PeerStatus) -> serde_json::Value {
     })
 }
 
+/// What a speaker last wrote into each BgpPeer's status, and when.
+pub type Written = BTreeMap<String, (serde_json::Value, std::time::Instant)>;
+
 /// Write each session's entry into its BgpPeer's status, where it changed
-/// since the last write (`written`, by BgpPeer name).
+/// since the last write or the last write is older than [`STATUS_HEARTBEAT`]
+/// (`written`, by BgpPeer name).
 pub async fn write_peer_status(
     api: &Api<BgpPeer>,
     node: &str,
     objects: &Objects,
     sessions: &[PeerStatus],
-    written: &mut BTreeMap<String, serde_json::Value>,
+    written: &mut Written,
 ) -> usize {
     let pp = PatchParams::apply(&field_manager(node)).force();
     let names = peer_names(objects);
@@ -73,13 +82,18 @@ pub async fn write_peer_status(
     for st in sessions {
         let Some(name) = names.get(&st.address) else { continue };
         let body = peer_status_apply(node, st);
-        if written.get(name) == Some(&body) {
+        if written.get(name).is_some_and(|(b, at)| *b == body && at.elapsed() < STATUS_HEARTBEAT) {
             continue;
         }
-        match api.patch_status(name, &pp, &Patch::Apply(&body)).await {
+        let mut stamped = body.clone();
+        stamped["status"]["nodes"][0]["updatedAt"] = serde_json::json!(k8s_openapi::jiff::Timestamp::now()
+            .round(k8s_openapi::jiff::Unit::Second)
+            .map(|t| t.to_string())
+            .unwrap_or_default());
+        match api.patch_status(name, &pp, &Patch::Apply(&stamped)).await {
             Ok(_) => {
                 writes += 1;
-                written.insert(name.clone(), body);
+                written.insert(name.clone(), (body, std::time::Instant::now()));
             }
             Err(e) => warn!(bgppeer = %name, "cannot write status: {e}"),
         }
@@ -112,74 +126,76 @@ fn peer_names(objects: &Objects) -> BTreeMap<std::net::IpAddr, String> {
     objects.peers.iter().filter_map(|p| Some((p.spec.peer_address.parse().ok()?, p.metadata.name.clone()?))).collect()
 }
 
+/// The node loop's source in a cluster: the reflector stores, the
+/// Secrets the BgpPeers name (read one by one with `get`: the speaker
+/// never lists or watches the cluster's Secrets), and this node's entries
+/// in BgpPeer status as the place sessions are published.
+pub struct ClusterSource {
+    client: Client,
+    node: String,
+    stores: Stores,
+    changes: mpsc::UnboundedReceiver<()>,
+    /// Secrets are not watched: re-read them now and then for password changes.
+    secrets_refresh: tokio::time::Interval,
+    peers: Api<BgpPeer>,
+    written: Written,
+}
+
+impl ClusterSource {
+    /// Start the watches and wait for their first lists.
+    pub async fn start(client: Client, node: &str) -> ClusterSource {
+        let (tx, changes) = mpsc::unbounded_channel();
+        let stores = Stores::start(&client, false, tx);
+        stores.ready().await;
+        Self::from_stores(client, node, stores, changes).await
+    }
+
+    /// A source over stores already filled; `changes` says when they change.
+    pub async fn from_stores(
+        client: Client,
+        node: &str,
+        stores: Stores,
+        changes: mpsc::UnboundedReceiver<()>,
+    ) -> ClusterSource {
+        let mut secrets_refresh = tokio::time::interval(Duration::from_secs(60));
+        secrets_refresh.tick().await;
+        ClusterSource {
+            peers: Api::all(client.clone()),
+            client,
+            node: node.to_string(),
+            stores,
+            changes,
+            secrets_refresh,
+            written: BTreeMap::new(),
+        }
+    }
+}
+
+impl Source for ClusterSource {
+    async fn changed(&mut self) -> bool {
+        tokio::select! {
+            more = settle(&mut self.changes) => more,
+            _ = self.secrets_refresh.tick() => true,
+        }
+    }
+
+    async fn objects(&mut self) -> Objects {
+        let mut objects = self.stores.objects();
+        objects.secrets = referenced_secrets(&self.client, &objects).await;
+        objects
+    }
+
+    async fn publish(&mut self, objects: &Objects, sessions: &[PeerStatus]) {
+        write_peer_status(&self.peers, &self.node, objects, sessions, &mut self.written).await;
+    }
+}
+
 /// Run the speaker until SIGTERM.
 pub async fn run(args: SpeakerArgs) -> Result<()> {
     let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
     let metrics = Arc::new(Metrics::new());
     crate::metrics::serve(args.metrics_addr, metrics.clone()).await?;
-    let (tx, mut changes) = mpsc::unbounded_channel();
-    // Secrets are read one by one (`get`), only those BgpPeers name: the
-    // speaker never lists or watches the cluster's Secrets.
-    let stores = Stores::start(&client, false, tx);
-    stores.ready().await;
-    let mut speaker: Option<Speaker> = None;
-    let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    // Secrets are not watched: re-read them now and then for password changes.
-    let mut secrets_refresh = tokio::time::interval(Duration::from_secs(60));
-    secrets_refresh.tick().await;
-    let api: Api<BgpPeer> = Api::all(client.clone());
-    let mut dirty = true;
-    let mut damper = crate::node::damping::WeightDamper::new(Duration::from_secs(2));
-    let mut retry_at: Option<tokio::time::Instant> = None;
-    loop {
-        if dirty {
-            dirty = false;
-            retry_at = None;
-            let mut objects = stores.objects();
-            objects.secrets = referenced_secrets(&client, &objects).await;
-            let mut problems = vec![];
-            let snap = plan::snapshot(&objects, &BTreeMap::new(), args.node_options.exclude_cordoned, &mut problems);
-            let vips = plan::vips_from_status(&snap);
-            let mut p = plan::plan_with_vips(&objects, &snap, &args.node, &vips, Default::default(), problems);
-            args.node_options.adjust(&objects, &args.node, &mut p);
-            for pr in &p.problems {
-                warn!("{pr}");
-            }
-            metrics.routes.set(p.routes.len() as i64);
-            let now = std::time::Instant::now();
-            match damper.check(&p.routes, now) {
-                Err(at) => retry_at = Some(tokio::time::Instant::from_std(at)),
-                Ok(()) => {
-                    damper.applied(&p.routes, now);
-                    if let Err(e) = crate::standalone::drive(&mut speaker, &metrics, p).await {
-                        warn!("{e:#}");
-                    }
-                }
-            }
-            metrics.ready.set(1);
-        }
-        tokio::select! {
-            Some(()) = changes.recv() => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                while changes.try_recv().is_ok() {}
-                dirty = true;
-            }
-            _ = secrets_refresh.tick() => dirty = true,
-            _ = async { tokio::time::sleep_until(retry_at.expect("guarded")).await }, if retry_at.is_some() => dirty = true,
-            _ = tick.tick() => {
-                let sessions = speaker.as_ref().map(|s| s.peers()).unwrap_or_default();
-                write_peer_status(&api, &args.node, &stores.objects(), &sessions, &mut written).await;
-            }
-            _ = term.recv() => break,
-        }
-    }
-    info!("stopping");
-    if let Some(s) = speaker.take() {
-        let established = s.peers().iter().filter(|p| p.state == State::Established).count();
-        info!(established, "closing sessions");
-        args.node_options.stop(&s).await;
-    }
-    Ok(())
+    let source = ClusterSource::start(client, &args.node).await;
+    let state = StateStore::open(None)?;
+    NodeLoop::new(args.node, args.node_options, VipMode::FromStatus, source, state, metrics).run().await
 }

@@ -3,6 +3,7 @@
 
 pub mod desired;
 pub mod ipam;
+pub mod last_good;
 pub mod nodes;
 pub mod plan;
 pub mod pool_status;

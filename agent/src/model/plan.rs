@@ -374,36 +374,45 @@ pub fn allocation_problems(desired: &Desired, problems: &mut Vec<Problem>) {
     }
 }
 
-/// Plan for `node`, allocating (standalone mode: every node computes the
-/// same allocation).
-pub fn plan(objects: &Objects, node_name: &str, held: &BTreeMap<String, Vec<IpAddr>>, exclude_cordoned: bool) -> Plan {
-    let mut problems = vec![];
-    let snap = snapshot(objects, held, exclude_cordoned, &mut problems);
-    let desired = desired::allocate(&snap);
-    allocation_problems(&desired, &mut problems);
-    let vips = desired.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect();
-    plan_with_vips(objects, &snap, node_name, &vips, desired, problems)
+/// Where a node's VIPs come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Vips<'a> {
+    /// Allocate them here, from the objects (standalone mode: every node
+    /// computes the same allocation); `held` gives the addresses Services
+    /// held before (the state directory), used where their status is empty.
+    Allocate(&'a BTreeMap<String, Vec<IpAddr>>),
+    /// Take them from Service status (a cluster's speaker: the controller
+    /// allocates, the speaker never does).
+    FromStatus,
 }
 
-/// Plan for `node` with VIPs decided elsewhere (a cluster's speaker takes
-/// them from Service status and never allocates).
-pub fn plan_with_vips(
-    objects: &Objects,
-    snap: &Snapshot,
-    node_name: &str,
-    vips: &BTreeMap<String, Vec<(IpAddr, String)>>,
-    desired: Desired,
-    mut problems: Vec<Problem>,
-) -> Plan {
+/// What `node_name` must do with `objects`.
+pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, exclude_cordoned: bool) -> Plan {
+    let mut problems = vec![];
+    let no_held = BTreeMap::new();
+    let held = match vips {
+        Vips::Allocate(held) => held,
+        Vips::FromStatus => &no_held,
+    };
+    let snap = snapshot(objects, held, exclude_cordoned, &mut problems);
+    let (desired, addresses) = match vips {
+        Vips::Allocate(_) => {
+            let desired = desired::allocate(&snap);
+            allocation_problems(&desired, &mut problems);
+            let addresses = desired.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect();
+            (desired, addresses)
+        }
+        Vips::FromStatus => (Desired::default(), vips_from_status(&snap)),
+    };
     let node = objects.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
     if node.is_none() {
         problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
     }
     let speaker = speaker_config(objects, node, &mut problems);
     let local_as = speaker.as_ref().map_or(0, |s| s.local_as);
-    let routes = desired::announcements(snap, vips, node_name)
+    let routes = desired::announcements(&snap, &addresses, node_name)
         .into_values()
-        .map(|a| (a.prefix, desired::route_attrs(snap, &a, local_as)))
+        .map(|a| (a.prefix, desired::route_attrs(&snap, &a, local_as)))
         .collect();
     Plan { speaker, peers: peers(objects, node, &mut problems), routes, desired, problems }
 }
@@ -471,7 +480,7 @@ mod tests {
 
     #[test]
     fn router_id_defaults_to_the_nodes_internal_ip() {
-        let p = plan(&objects(), "n1", &BTreeMap::new(), false);
+        let p = plan(&objects(), "n1", Vips::Allocate(&BTreeMap::new()), false);
         let s = p.speaker.unwrap();
         assert_eq!((s.local_as, s.router_id), (64513, "198.18.0.11".parse().unwrap()));
         assert_eq!(s.listen, None, "listenPort absent: only dial out");
@@ -479,14 +488,14 @@ mod tests {
 
     #[test]
     fn node_selector_picks_peers_and_passwords_resolve() {
-        let p = plan(&objects(), "n1", &BTreeMap::new(), false);
+        let p = plan(&objects(), "n1", Vips::Allocate(&BTreeMap::new()), false);
         let addrs: Vec<String> = p.peers.iter().map(|c| c.address.to_string()).collect();
         assert_eq!(addrs, vec!["198.18.0.1", "198.18.0.2"]);
         assert_eq!(p.peers[0].md5_password.as_deref(), Some("from-secret"));
         assert_eq!(p.peers[0].hold_time, 9);
         assert_eq!(p.peers[1].md5_password.as_deref(), Some("s3cret"));
         assert_eq!(p.peers[1].communities, vec![Community::new(64513, 7), Community::NO_EXPORT]);
-        let p2 = plan(&objects(), "n2", &BTreeMap::new(), false);
+        let p2 = plan(&objects(), "n2", Vips::Allocate(&BTreeMap::new()), false);
         assert_eq!(p2.peers.len(), 1, "peer a selects rack r1 only");
     }
 
@@ -507,14 +516,14 @@ mod tests {
         let mut o = objects();
         o.secrets.clear();
         o.peers.push(yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: c}\nspec: {peerAddress: nope, peerAs: 1}\n"));
-        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
         let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
         assert!(
             text.iter().any(|t| t.starts_with("BgpPeer/a spec.passwordSecretRef: Secret mooring/bgp has no key")),
             "{text:?}"
         );
         assert!(text.iter().any(|t| t.starts_with("BgpPeer/c spec.peerAddress")), "{text:?}");
-        let p = plan(&o, "ghost", &BTreeMap::new(), false);
+        let p = plan(&o, "ghost", Vips::Allocate(&BTreeMap::new()), false);
         assert!(p.speaker.is_none(), "no router id without a Node or spec.routerId");
         assert!(p.problems.iter().any(|x| x.object == "Node/ghost"));
     }

@@ -31,8 +31,15 @@ fn sat(v: u128) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Status of each Eip, by name.
-pub fn pool_statuses(eips: &[Eip], desired: &Desired) -> BTreeMap<String, PoolStatus> {
+/// Status of each Eip, by name. `eips` are the versions in force (the last
+/// good ones, see [`super::last_good`]); `rejected` the Eips whose current
+/// spec failed its checks, by name, with why: they get `Valid=False`, and
+/// `Ready=False` too when no good version of them is in force.
+pub fn pool_statuses(
+    eips: &[Eip],
+    rejected: &BTreeMap<String, String>,
+    desired: &Desired,
+) -> BTreeMap<String, PoolStatus> {
     let mut parsed = BTreeMap::new();
     for e in eips {
         parsed.insert(e.metadata.name.clone().unwrap_or_default(), mooring_crds::parse_eip_ranges(&e.spec));
@@ -40,30 +47,20 @@ pub fn pool_statuses(eips: &[Eip], desired: &Desired) -> BTreeMap<String, PoolSt
     let mut out = BTreeMap::new();
     for e in eips {
         let name = e.metadata.name.clone().unwrap_or_default();
-        let mut conditions = vec![];
+        let mut conditions = vec![valid_condition(rejected.get(&name))];
         let (size, ranges) = match &parsed[&name] {
             Ok(r) => (r.iter().fold(0u128, |a, x| a.saturating_add(x.size())), r.clone()),
+            // Not reached for a checked Eip; reported all the same.
             Err(err) => {
                 conditions.push(PoolCondition {
                     type_: "Ready",
                     status: false,
-                    reason: "InvalidAddress",
+                    reason: "InvalidSpec",
                     message: format!("spec.address: {err}"),
                 });
                 (0, vec![])
             }
         };
-        if let Err(errs) = e.spec.validate() {
-            let msg: Vec<String> = errs.errors().iter().map(|f| format!("{}: {}", f.path, f.message)).collect();
-            if !conditions.iter().any(|c| c.reason == "InvalidAddress") {
-                conditions.push(PoolCondition {
-                    type_: "Ready",
-                    status: false,
-                    reason: "InvalidSpec",
-                    message: msg.join("; "),
-                });
-            }
-        }
         // Overlaps with other pools: the same address in two pools.
         let others: Vec<String> = parsed
             .iter()
@@ -89,8 +86,7 @@ pub fn pool_statuses(eips: &[Eip], desired: &Desired) -> BTreeMap<String, PoolSt
             .collect();
         let used = used.len() as u128;
         let free = size.saturating_sub(used);
-        let invalid = conditions.iter().any(|c| c.type_ == "Ready");
-        if !invalid {
+        if !conditions.iter().any(|c| c.type_ == "Ready") {
             let (status, reason, message) = if e.spec.disable {
                 (false, "Disabled", "spec.disable is true: no new addresses are given out".to_string())
             } else if free == 0 {
@@ -103,7 +99,36 @@ pub fn pool_statuses(eips: &[Eip], desired: &Desired) -> BTreeMap<String, PoolSt
         let ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status);
         out.insert(name, PoolStatus { size: sat(size), used: sat(used), free: sat(free), ready, conditions });
     }
+    // Rejected with no good version in force: not in service at all.
+    for (name, why) in rejected {
+        if out.contains_key(name) {
+            continue;
+        }
+        let conditions = vec![
+            PoolCondition { type_: "Ready", status: false, reason: "InvalidSpec", message: why.clone() },
+            valid_condition(Some(why)),
+        ];
+        out.insert(name.clone(), PoolStatus { size: 0, used: 0, free: 0, ready: false, conditions });
+    }
     out
+}
+
+/// `Valid`: whether the Eip's current spec passed its checks.
+fn valid_condition(rejected: Option<&String>) -> PoolCondition {
+    match rejected {
+        None => PoolCondition {
+            type_: "Valid",
+            status: true,
+            reason: "Valid",
+            message: "the spec passed its checks".into(),
+        },
+        Some(why) => PoolCondition {
+            type_: "Valid",
+            status: false,
+            reason: "InvalidSpec",
+            message: format!("{why} (the last good version stays in force)"),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -120,23 +145,34 @@ mod tests {
 
     #[test]
     fn size_used_free_and_conditions() {
-        let eips =
-            [eip("a", "203.0.113.0/30"), eip("b", "203.0.113.2-203.0.113.9"), eip("c", "203.0.113.20-203.0.113.19")];
+        let eips = [eip("a", "203.0.113.0/30"), eip("b", "203.0.113.2-203.0.113.9")];
+        let rejected = BTreeMap::from([
+            ("b".to_string(), "spec.address: a later edit".to_string()),
+            ("c".to_string(), "spec.address: reversed".to_string()),
+        ]);
         let mut d = Desired::default();
         d.allocations.insert(
             "shop/web".into(),
             Allocation { addresses: vec![("203.0.113.1".parse().unwrap(), "a".into())], errors: vec![] },
         );
-        let s = pool_statuses(&eips, &d);
+        let s = pool_statuses(&eips, &rejected, &d);
         assert_eq!((s["a"].size, s["a"].used, s["a"].free, s["a"].ready), (4, 1, 3, true));
         assert!(s["a"].conditions.iter().any(|c| c.type_ == "Overlapping" && c.message.contains("Eip b")));
+        let cond = |p: &str, t: &str| s[p].conditions.iter().find(|c| c.type_ == t).map(|c| (c.status, c.reason));
+        assert_eq!(cond("a", "Valid"), Some((true, "Valid")));
+        // b's latest edit was rejected: its last good version serves, and says so.
+        assert_eq!((cond("b", "Ready"), cond("b", "Valid")), (Some((true, "Available")), Some((false, "InvalidSpec"))));
+        // c never had a good version: not in service.
         assert!(!s["c"].ready);
-        assert_eq!(s["c"].conditions[0].reason, "InvalidAddress");
+        assert_eq!(
+            (cond("c", "Ready"), cond("c", "Valid")),
+            (Some((false, "InvalidSpec")), Some((false, "InvalidSpec")))
+        );
         let full = [eip("one", "203.0.113.50/32")];
         d.allocations.insert(
             "shop/x".into(),
             Allocation { addresses: vec![("203.0.113.50".parse().unwrap(), "one".into())], errors: vec![] },
         );
-        assert_eq!(pool_statuses(&full, &d)["one"].conditions[0].reason, "Exhausted");
+        assert_eq!(pool_statuses(&full, &BTreeMap::new(), &d)["one"].conditions[0].reason, "Exhausted");
     }
 }

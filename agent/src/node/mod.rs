@@ -1,4 +1,365 @@
 //! The node loop shared by `mooring standalone` and `mooring speaker`:
-//! plan → damping → speaker drive → status and metrics.
+//! objects from a [`Source`] (manifest files, or the cluster's reflector
+//! stores) → last good versions → the pure plan (VIPs allocated here or
+//! taken from Service status, [`Vips`]) → weight damping → the speaker
+//! ([`drive`]) → status and metrics. Written once; the two commands only
+//! build a source and call [`NodeLoop::run`].
 
 pub mod damping;
+mod drive;
+mod state;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use mooring_bgp::speaker::{PeerStatus, Speaker};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::metrics::Metrics;
+use crate::model::last_good::LastGood;
+use crate::model::plan::{self, Objects, Plan, Vips};
+use crate::model::pool_status::{self, PoolStatus};
+pub use drive::{drive, stop_speaker, sync_peers, Driven, Readiness};
+pub use state::StateStore;
+
+/// How long a burst of changes settles before the loop recomputes: the
+/// events of one file write (temp file + rename), or of one API update
+/// seen by several watches, are taken at once without delaying the change.
+pub const SETTLE: Duration = Duration::from_millis(5);
+/// Weight-only changes go out at most this often (see [`damping`]).
+pub const WEIGHT_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the sessions' status is published.
+pub const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// The retry policy of the node: a speaker that could not start (its
+/// listen port still taken, say) is tried again after 0.2 s, doubling to
+/// 10 s, with jitter.
+fn retry_policy() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// How a node announces and stops; shared by `standalone` and `speaker`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Cordoned nodes stop announcing Cluster services.
+    #[arg(long)]
+    pub exclude_cordoned: bool,
+    /// On SIGTERM close sessions without a NOTIFICATION, so routers keep
+    /// our routes for the graceful-restart time (also the default when the
+    /// BgpConf enables graceful restart).
+    #[arg(long)]
+    pub graceful_stop: bool,
+    /// On SIGTERM without graceful restart, first re-announce everything
+    /// with GRACEFUL_SHUTDOWN (RFC 8326) and LOCAL_PREF 0 and wait this many
+    /// seconds, so routers move traffic away before the withdraw.
+    #[arg(long, default_value_t = 0)]
+    pub drain_seconds: u64,
+    /// While this node's Node is cordoned, announce with GRACEFUL_SHUTDOWN
+    /// (RFC 8326) and LOCAL_PREF 0 so routers drain it first.
+    #[arg(long)]
+    pub graceful_shutdown_on_cordon: bool,
+}
+
+impl NodeOptions {
+    /// Apply the cordon rule to a plan.
+    pub fn adjust(&self, objects: &Objects, node: &str, plan: &mut Plan) {
+        if self.graceful_shutdown_on_cordon && plan::node_cordoned(objects, node) {
+            plan::graceful_shutdown(plan);
+        }
+    }
+
+    /// Stop the speaker as asked (see [`stop_speaker`]); true when it was a
+    /// graceful-restart stop.
+    pub async fn stop(&self, s: &Speaker) -> bool {
+        let gr = self.graceful_stop || s.config().graceful_restart.is_some();
+        stop_speaker(s, gr, Duration::from_secs(self.drain_seconds)).await;
+        gr
+    }
+}
+
+/// Where the node's VIPs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VipMode {
+    /// Allocated here (standalone); assignments are kept in the state store.
+    Allocate,
+    /// From Service status, written by the controller (a cluster's speaker).
+    FromStatus,
+}
+
+/// Wait for a change on `changes`, let the burst it starts settle
+/// ([`SETTLE`]) and take all of it; `false` when the channel has closed.
+pub async fn settle(changes: &mut tokio::sync::mpsc::UnboundedReceiver<()>) -> bool {
+    if changes.recv().await.is_none() {
+        return false;
+    }
+    tokio::time::sleep(SETTLE).await;
+    while changes.try_recv().is_ok() {}
+    true
+}
+
+/// What feeds the node loop.
+pub trait Source {
+    /// Wait for the next change (settled, see [`settle`]); `false` when the
+    /// source has ended.
+    fn changed(&mut self) -> impl Future<Output = bool>;
+    /// Re-read everything (SIGHUP).
+    fn reload(&mut self) {}
+    /// The current objects (the cluster's source reads referenced Secrets here).
+    fn objects(&mut self) -> impl Future<Output = Objects>;
+    /// Publish this node's sessions (the cluster: its BgpPeer status entries).
+    fn publish(&mut self, _objects: &Objects, _sessions: &[PeerStatus]) -> impl Future<Output = ()> {
+        async {}
+    }
+}
+
+/// One node: its source, its plan state and its speaker.
+pub struct NodeLoop<S> {
+    node: String,
+    options: NodeOptions,
+    mode: VipMode,
+    source: S,
+    state: StateStore,
+    metrics: Arc<Metrics>,
+    speaker: Option<Speaker>,
+    last_good: LastGood,
+    damper: damping::WeightDamper,
+    /// When to recompute without a change: a damped weight change, or a retry.
+    retry_at: Option<Instant>,
+    retries: Box<dyn Iterator<Item = Duration> + Send>,
+    /// This run follows a graceful stop: set the Restart State bit.
+    restarting: bool,
+    last_problems: Vec<String>,
+    last_pools: BTreeMap<String, PoolStatus>,
+    last_objects: Objects,
+    /// Eips whose current spec was rejected, with why.
+    rejected_eips: BTreeMap<String, String>,
+    /// A new speaker started: subscribe to its session events.
+    subscribe: bool,
+}
+
+impl<S: Source> NodeLoop<S> {
+    pub fn new(
+        node: String,
+        options: NodeOptions,
+        mode: VipMode,
+        source: S,
+        state: StateStore,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let restarting = state.take_graceful_restart(Duration::from_secs(4095));
+        if restarting {
+            info!("restarting gracefully: the Restart State bit is set in our OPEN");
+        }
+        NodeLoop {
+            node,
+            options,
+            mode,
+            source,
+            state,
+            metrics,
+            speaker: None,
+            last_good: LastGood::default(),
+            damper: damping::WeightDamper::new(WEIGHT_INTERVAL),
+            retry_at: None,
+            retries: Box::new(retry_policy()),
+            restarting,
+            last_problems: vec![],
+            last_pools: BTreeMap::new(),
+            last_objects: Objects::default(),
+            rejected_eips: BTreeMap::new(),
+            subscribe: false,
+        }
+    }
+
+    /// The running speaker, if any.
+    pub fn speaker(&self) -> Option<&Speaker> {
+        self.speaker.as_ref()
+    }
+
+    /// The source.
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
+    /// The plan for the source's current objects (pure but for the read of
+    /// the source and the state store).
+    pub async fn plan(&mut self) -> Plan {
+        let mut objects = self.source.objects().await;
+        let invalid = self.last_good.filter(&mut objects);
+        let held = self.state.get();
+        let vips = match self.mode {
+            VipMode::Allocate => Vips::Allocate(&held),
+            VipMode::FromStatus => Vips::FromStatus,
+        };
+        let mut p = plan::plan(&objects, &self.node, vips, self.options.exclude_cordoned);
+        self.options.adjust(&objects, &self.node, &mut p);
+        if let Some(gr) = p.speaker.as_mut().and_then(|s| s.graceful_restart.as_mut()) {
+            gr.restarting = self.restarting;
+        }
+        p.problems.splice(0..0, invalid.iter().flat_map(|r| r.problems()));
+        self.rejected_eips =
+            invalid.iter().filter(|r| r.kind == "Eip").map(|r| (r.name.clone(), r.message())).collect();
+        self.last_objects = objects;
+        p
+    }
+
+    /// Recompute and apply: log what changed, keep assignments, export
+    /// metrics, pace weight-only changes and drive the speaker.
+    pub async fn apply(&mut self) {
+        let plan = self.plan().await;
+        self.report(&plan);
+        if self.mode == VipMode::Allocate {
+            self.keep_assignments(&plan);
+        }
+        self.metrics.routes.set(plan.routes.len() as i64);
+        let now = std::time::Instant::now();
+        if let Err(at) = self.damper.check(&plan.routes, now) {
+            // Only weights moved, too soon after the last move: later.
+            self.retry_at = Some(Instant::from_std(at));
+            return;
+        }
+        let routes = plan.routes.clone();
+        match drive(&mut self.speaker, &self.metrics, plan).await {
+            Ok(Driven { readiness, started }) => {
+                self.subscribe |= started;
+                self.damper.applied(&routes, now);
+                self.retry_at = None;
+                self.retries = Box::new(retry_policy());
+                if let Readiness::NotReady(why) = &readiness {
+                    warn!("not ready: {why}");
+                }
+                self.metrics.set_readiness(&readiness);
+            }
+            Err(e) => {
+                let delay = self.retries.next().unwrap_or(Duration::from_secs(10));
+                error!("starting the BGP speaker: {e} (retrying in {delay:?})");
+                self.metrics.set_readiness(&Readiness::NotReady(format!("the BGP speaker cannot start: {e}")));
+                self.retry_at = Some(Instant::now() + delay);
+            }
+        }
+    }
+
+    /// Hand the sessions' status to the source to publish.
+    pub async fn publish_status(&mut self) {
+        let sessions = self.speaker.as_ref().map(|s| s.peers()).unwrap_or_default();
+        self.source.publish(&self.last_objects, &sessions).await;
+    }
+
+    /// Log problems when they change.
+    fn report(&mut self, plan: &Plan) {
+        let problems: Vec<String> = plan.problems.iter().map(|p| p.to_string()).collect();
+        if problems != self.last_problems {
+            for p in &problems {
+                warn!("{p}");
+            }
+            self.last_problems = problems;
+        }
+    }
+
+    /// Allocating here: keep what was assigned (so a restart gives the same
+    /// addresses), log assignments and pool status, export pool metrics.
+    fn keep_assignments(&mut self, plan: &Plan) {
+        let held: BTreeMap<String, Vec<IpAddr>> = plan
+            .desired
+            .allocations
+            .iter()
+            .filter(|(_, a)| !a.addresses.is_empty())
+            .map(|(k, a)| (k.clone(), a.addresses.iter().map(|(ip, _)| *ip).collect()))
+            .collect();
+        let before = self.state.get();
+        for (svc, a) in &plan.desired.allocations {
+            if before.get(svc) != held.get(svc) {
+                let ips: Vec<String> = a.addresses.iter().map(|(ip, p)| format!("{ip} (pool {p})")).collect();
+                if ips.is_empty() {
+                    info!(service = %svc, "no address");
+                } else {
+                    info!(service = %svc, "assigned {}", ips.join(", "));
+                }
+            }
+        }
+        if let Err(e) = self.state.set(held) {
+            error!("cannot write the state directory: {e:#}");
+        }
+        let pools = pool_status::pool_statuses(&self.last_objects.eips, &self.rejected_eips, &plan.desired);
+        for (name, st) in &pools {
+            if self.last_pools.get(name) != Some(st) {
+                let conds: Vec<String> = st
+                    .conditions
+                    .iter()
+                    .map(|c| format!("{}={} ({}: {})", c.type_, c.status, c.reason, c.message))
+                    .collect();
+                info!(eip = %name, size = st.size, used = st.used, free = st.free, ready = st.ready, "pool status: {}", conds.join("; "));
+            }
+        }
+        self.metrics.pools(&pools);
+        self.last_pools = pools;
+        self.metrics.vips.set(plan.desired.allocations.values().map(|a| a.addresses.len() as i64).sum());
+    }
+
+    /// Run until SIGTERM / SIGINT (or the source ends), then stop the
+    /// speaker as the options say.
+    pub async fn run(mut self) -> Result<()> {
+        self.apply().await;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut status = tokio::time::interval(STATUS_EVERY);
+        let mut events = None;
+        loop {
+            if std::mem::take(&mut self.subscribe) || self.speaker.is_none() {
+                events = self.speaker.as_ref().map(|s| s.subscribe());
+            }
+            tokio::select! {
+                more = self.source.changed() => {
+                    if !more { break }
+                    self.apply().await;
+                }
+                _ = sleep_until(self.retry_at), if self.retry_at.is_some() => self.apply().await,
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading");
+                    self.source.reload();
+                    self.apply().await;
+                }
+                ev = async { events.as_mut().expect("guarded").recv().await }, if events.is_some() => {
+                    match ev {
+                        Ok(e) => {
+                            let reason = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                            info!("peer {} {} -> {}{reason}", e.peer, e.from, e.to);
+                        }
+                        // That speaker is gone (a new one is subscribed to when it starts).
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    }
+                }
+                _ = status.tick() => self.publish_status().await,
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        info!("stopping");
+        self.metrics.set_readiness(&Readiness::NotReady("stopping".into()));
+        if let Some(s) = self.speaker.take() {
+            if self.options.stop(&s).await {
+                if let Err(e) = self.state.mark_graceful_stop() {
+                    warn!("{e:#}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    tokio::time::sleep_until(at.expect("guarded")).await
+}

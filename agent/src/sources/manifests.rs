@@ -17,6 +17,8 @@ use mooring_crds::{BgpConf, BgpPeer, Eip};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::model::plan::Objects;
+
 /// One typed object.
 #[derive(Debug, Clone)]
 pub enum Object {
@@ -141,6 +143,24 @@ fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 impl Manifests {
+    /// The loaded objects, sorted by kind: the plan's input.
+    pub fn objects(&self) -> Objects {
+        let mut o = Objects::default();
+        for (_, obj) in self.objects.values() {
+            match obj {
+                Object::BgpConf(x) => o.confs.push((**x).clone()),
+                Object::BgpPeer(x) => o.peers.push((**x).clone()),
+                Object::Eip(x) => o.eips.push((**x).clone()),
+                Object::Service(x) => o.services.push((**x).clone()),
+                Object::EndpointSlice(x) => o.endpoint_slices.push((**x).clone()),
+                Object::Node(x) => o.nodes.push((**x).clone()),
+                Object::Namespace(x) => o.namespaces.push((**x).clone()),
+                Object::Secret(x) => o.secrets.push((**x).clone()),
+            }
+        }
+        o
+    }
+
     /// Load everything under `path`; `previous` supplies the last good
     /// version of objects whose documents are broken now.
     pub fn load(path: &Path, previous: Option<&Manifests>) -> Manifests {

@@ -1,4 +1,6 @@
-//! Where objects come from: manifest files (standalone mode) or, later,
-//! the Kubernetes API. Both feed the same model.
+//! Where the node loop's objects come from: manifest files (standalone
+//! mode: [`files::FileSource`] over [`manifests::Manifests`]). The
+//! cluster's source (reflector stores) is in `crate::kube`.
 
+pub mod files;
 pub mod manifests;
