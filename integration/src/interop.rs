@@ -11,8 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, Node, Proc};
-use crate::util::poll;
+use mooring_lab::{poll, Attrs, Config, Lab, Mooring, Neighbor, Node, Proc};
 
 /// TCP MD5 password of the eBGP IPv6 session (n1 v6).
 pub const EBGP_V6_PASSWORD: &str = "s2-secret";
@@ -41,67 +40,33 @@ pub struct InteropVips<'a> {
 /// Returns (n1's speaker, n2's speaker).
 pub fn start_interop_speakers(lab: &Lab, n1: &Node, n2: &Node, vips: &InteropVips) -> (Proc, Proc) {
     let (r4, r6) = (&lab.router_v4, &lab.router_v6);
-    let m1 = lab.mooring(
-        &n1.ns,
-        "mooring-n1",
-        &[
-            "--as",
-            "64513",
-            "--router-id",
-            &n1.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,hold=9,connect-retry=1,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,passive,md5={EBGP_V6_PASSWORD},hold=9,families=ipv6"),
-            "--prefix",
-            vips.ebgp_v4,
-            "--prefix",
-            vips.ebgp_v6,
-            "--med",
-            "50",
-            "--community",
-            "64513:100",
-            "--community",
-            "no-export",
-            "--large-community",
-            "64513:1:2",
-            "--prepend",
-            "2",
-        ],
-    );
-    let m2 = lab.mooring(
-        &n2.ns,
-        "mooring-n2",
-        &[
-            "--as",
-            "64512",
-            "--router-id",
-            &n2.v4,
-            "--listen",
-            "[::]:179",
-            "--peer",
-            &format!("{r4},as=64512,passive,md5={IBGP_V4_PASSWORD},hold=9,families=ipv4"),
-            "--peer",
-            &format!("{r6},as=64512,hold=9,connect-retry=1,families=ipv6"),
-            "--prefix",
-            vips.ibgp_v4,
-            "--prefix",
-            vips.ibgp_v6,
-            "--med",
-            "7",
-            "--local-pref",
-            "300",
-            "--community",
-            "64512:200",
-            "--large-community",
-            "64512:3:4",
-            "--prepend",
-            "2",
-        ],
-    );
-    (m1, m2)
+    let ebgp = Config::new(64513, &n1.v4)
+        .listen()
+        .neighbor(Neighbor::new(r4, 64512).hold(9).connect_retry(1))
+        .neighbor(Neighbor::new(r6, 64512).passive().password(EBGP_V6_PASSWORD).hold(9))
+        .prefixes([vips.ebgp_v4, vips.ebgp_v6])
+        .attrs(Attrs {
+            med: Some(50),
+            communities: vec!["64513:100".into(), "no-export".into()],
+            large_communities: vec!["64513:1:2".into()],
+            prepend: 2,
+            ..Attrs::default()
+        });
+    let ibgp = Config::new(64512, &n2.v4)
+        .listen()
+        .neighbor(Neighbor::new(r4, 64512).passive().password(IBGP_V4_PASSWORD).hold(9))
+        .neighbor(Neighbor::new(r6, 64512).hold(9).connect_retry(1))
+        .prefixes([vips.ibgp_v4, vips.ibgp_v6])
+        .attrs(Attrs {
+            med: Some(7),
+            local_pref: Some(300),
+            communities: vec!["64512:200".into()],
+            large_communities: vec!["64512:3:4".into()],
+            prepend: 2,
+        });
+    let m1 = Mooring::start(lab, &n1.ns, "mooring-n1", &ebgp);
+    let m2 = Mooring::start(lab, &n2.ns, "mooring-n2", &ibgp);
+    (m1.proc().clone(), m2.proc().clone())
 }
 
 /// Wait (30 s each) until `daemon` has every one of `sessions` (peer

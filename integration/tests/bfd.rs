@@ -4,74 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use mooring_integration::{fib_nexthops, poll, require_lab, run_ok, Frr, Lab, Node, Proc};
-use serde_json::Value;
+use mooring_lab::{fib_nexthops, poll, require_lab, Config, Frr, Lab, Neighbor, Node};
 
 const ID: u8 = 23;
 
 /// The edge: AS 64512, n1 and n2 as static neighbours with hold 30 s, BFD
-/// (300 ms x 3, bfdd's defaults, spelled out in a profile) with n1 only.
-fn edge(lab: &Lab, n1: &Node, n2: &Node) -> (Frr, Proc) {
-    let conf = format!(
-        "frr defaults datacenter
-hostname mit{id}
-router bgp 64512
- bgp router-id {r4}
- no bgp ebgp-requires-policy
- bgp bestpath as-path multipath-relax
- neighbor NODES peer-group
- neighbor NODES remote-as external
- neighbor NODES timers 10 30
- neighbor NODES timers connect 1
- neighbor {a} peer-group NODES
- neighbor {a} bfd
- neighbor {a} bfd profile fast
- neighbor {b} peer-group NODES
- address-family ipv4 unicast
-  maximum-paths 16
- exit-address-family
-",
-        id = lab.id,
-        r4 = lab.router_v4,
-        a = n1.v4,
-        b = n2.v4,
-    );
-    let frr = Frr::start(lab, &lab.router, &conf);
-    // bfdd talks to zebra like bgpd; bgpd (re)registers its BFD peers when bfdd comes up.
-    let d = lab.path(&format!("frr-{}", frr.inst));
-    let d = d.to_str().unwrap();
-    // bfdd reads its own file: bgpd stops parsing at the unknown `bfd` node.
-    std::fs::write(
-        format!("{d}/bfdd.conf"),
-        "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n exit\nexit\n",
-    )
-    .unwrap();
-    run_ok(&["chown", "frr:frr", &format!("{d}/bfdd.conf")]);
-    let bfdd = lab.spawn(
-        &lab.router,
-        "bfdd",
-        &[
-            "/usr/lib/frr/bfdd",
-            "-N",
-            &frr.inst,
-            "-f",
-            &format!("{d}/bfdd.conf"),
-            "-i",
-            &format!("{d}/bfdd.pid"),
-            "--log",
-            "stdout",
-        ],
-    );
-    (frr, bfdd)
-}
-
-fn bfd_peer(frr: &Frr, addr: &str) -> Option<Value> {
-    let (ok, out, _) = mooring_integration::run(&["vtysh", "-N", &frr.inst, "-c", "show bfd peers json"]);
-    if !ok {
-        return None;
-    }
-    let v: Value = serde_json::from_str(&out).ok()?;
-    v.as_array()?.iter().find(|p| p["peer"] == addr).cloned()
+/// (300 ms x 3, bfdd's defaults, spelled out in a profile) with n1 only
+/// (the lab starts bfdd for it).
+fn edge(lab: &Lab, n1: &Node, n2: &Node) -> Frr {
+    let node = |n: &Node| Neighbor::external(&n.v4).timers(10, 30).connect_retry(1);
+    let cfg = Config::new(64512, &lab.router_v4).neighbor(node(n1).bfd(300, 3)).neighbor(node(n2));
+    Frr::start(lab, &lab.router, "frr", &cfg)
 }
 
 #[test]
@@ -85,7 +28,7 @@ fn bfd_detects_a_dead_node_fast() {
     let vip = "203.0.113.230";
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
-    let (frr, _bfdd) = edge(&lab, &n1, &n2);
+    let frr = edge(&lab, &n1, &n2);
     let r4 = lab.router_v4.clone();
     let prefix = format!("{vip}/32");
     let spk = |n: &Node, name: &str, bfd: &str| {
@@ -99,9 +42,8 @@ fn bfd_detects_a_dead_node_fast() {
     poll(&format!("edge FIB {vip} via {both:?}"), Duration::from_secs(20), || {
         (fib_nexthops(&lab.router, vip) == both).then_some(())
     });
-    let up = poll("FRR bfdd: peer n1 up", Duration::from_secs(15), || {
-        bfd_peer(&frr, &n1.v4).filter(|p| p["status"] == "up")
-    });
+    let up =
+        poll("FRR bfdd: peer n1 up", Duration::from_secs(15), || frr.bfd_peer(&n1.v4).filter(|p| p["status"] == "up"));
     println!("FRR bfdd peer: {up}");
     assert_eq!(up["detect-multiplier"], 3);
     assert_eq!(up["remote-detect-multiplier"], 3);
@@ -131,7 +73,7 @@ fn bfd_detects_a_dead_node_fast() {
         "blackholed n1: edge FIB dropped its next hop after {fib_gone:?}, mooring's BFD declared the edge down \
          after {ours:?} (BGP hold time 30 s, BFD 300 ms x 3)"
     );
-    let fib_gone = fib_gone.unwrap_or_else(|| panic!("edge FIB kept n1 for 10 s; bfdd: {:?}", bfd_peer(&frr, &n1.v4)));
+    let fib_gone = fib_gone.unwrap_or_else(|| panic!("edge FIB kept n1 for 10 s; bfdd: {:?}", frr.bfd_peer(&n1.v4)));
     assert!(fib_gone < Duration::from_millis(1500), "detection took {fib_gone:?}");
     let ours = ours.unwrap_or_else(|| panic!("mooring did not log the BFD down:\n{}", m1.output()));
     assert!(ours < Duration::from_millis(1500), "our detection took {ours:?}");
@@ -143,7 +85,7 @@ fn bfd_detects_a_dead_node_fast() {
     let line = out.lines().find(|l| l.contains("BFD session down")).unwrap();
     println!("mooring: {line}\nmooring: {cease}");
     assert!(line.contains("control detection time expired"), "{line}");
-    let bfd = bfd_peer(&frr, &n1.v4).unwrap();
+    let bfd = frr.bfd_peer(&n1.v4).unwrap();
     println!("FRR bfdd after the blackhole: status {} diagnostic {}", bfd["status"], bfd["diagnostic"]);
     assert_eq!(bfd["status"], "down");
 
@@ -152,7 +94,7 @@ fn bfd_detects_a_dead_node_fast() {
     let t1 = Instant::now();
     poll("edge FIB has n1 again", Duration::from_secs(30), || (fib_nexthops(&lab.router, vip) == both).then_some(()));
     poll("FRR bfdd: peer n1 up again", Duration::from_secs(15), || {
-        bfd_peer(&frr, &n1.v4).filter(|p| p["status"] == "up")
+        frr.bfd_peer(&n1.v4).filter(|p| p["status"] == "up")
     });
     m1.wait_count("BFD session up", 2, Duration::from_secs(5));
     println!("after removing the filter BGP and BFD were back in {:?}", t1.elapsed());

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use mooring_integration::{edge_frr, fib_nexthops, mooring_bin, poll, require_lab, Lab, Node, Proc};
+use mooring_lab::{edge_frr, fib_nexthops, fib_weights, poll, require_lab, Lab, Node, Proc};
 
 const ID: u8 = 12;
 const VIP: &str = "203.0.113.130";
@@ -46,23 +46,6 @@ fn slice(w: [usize; 2]) -> String {
     )
 }
 
-/// (next hop, weight) of the VIP's route in the edge's FIB, sorted by next hop.
-fn weights(lab: &Lab) -> Vec<(String, u32)> {
-    let out = mooring_integration::run_ok(&["ip", "-n", &lab.router, "route", "show", VIP]);
-    let toks: Vec<&str> = out.split_whitespace().collect();
-    let mut v: Vec<(String, u32)> = toks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| **t == "via")
-        .map(|(i, _)| {
-            let w = toks[i..].iter().position(|x| *x == "weight").and_then(|p| toks.get(i + p + 1)?.parse().ok());
-            (toks[i + 1].to_string(), w.unwrap_or(1))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn write(dir: &std::path::Path, text: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = dir.join(".all.yaml.tmp");
@@ -75,15 +58,13 @@ fn equal_then_primary_backup_then_failover() {
     require_lab!();
     let lab = Lab::new(ID);
     let nodes: Vec<Node> = ["a0", "a1", "b0", "b1"].iter().map(|n| lab.node(n)).collect();
-    let _frr = edge_frr(&lab, &[], "");
+    let _frr = edge_frr(&lab, &[], None);
     let (dir_a, dir_b) = (lab.path("cluster-a"), lab.path("cluster-b"));
     let (a, b) = ([&nodes[0], &nodes[1]], [&nodes[2], &nodes[3]]);
     write(&dir_a, &manifests(64513, &lab.router_v4, &a, 0, None));
     write(&dir_b, &manifests(64514, &lab.router_v4, &b, 0, None));
-    let bin = mooring_bin();
     let start = |n: &Node, name: &str, dir: &std::path::Path| -> Proc {
-        let args = [bin.to_str().unwrap(), "standalone", "--node", name, "--config", dir.to_str().unwrap()];
-        lab.spawn_env(&n.ns, &format!("{}-{name}", n.ns), &args, &[("MOORING_LOG", "info"), ("NO_COLOR", "1")])
+        lab.mooring_standalone(&n.ns, &format!("{}-{name}", n.ns), name, dir, &[])
     };
     let pa = [start(&nodes[0], "n0", &dir_a), start(&nodes[1], "n1", &dir_a)];
     let _pb = [start(&nodes[2], "n0", &dir_b), start(&nodes[3], "n1", &dir_b)];
@@ -100,7 +81,7 @@ fn equal_then_primary_backup_then_failover() {
     write(&dir_b, &manifests(64514, &lab.router_v4, &b, 0, Some([1, 3])));
     let t = Instant::now();
     let w = poll("weights 1:1:1:3", Duration::from_secs(10), || {
-        let w = weights(&lab);
+        let w = fib_weights(&lab.router, VIP);
         let ok = w.len() == 4 && {
             let base = w[0].1 as f64;
             let r: Vec<f64> = w.iter().map(|(_, x)| *x as f64 / base).collect();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use mooring_integration::{edge_frr, fib_nexthops, poll, require_lab, run_ok, Lab};
+use mooring_lab::{edge_frr, fib_nexthops, poll, require_lab, run_ok, Config, Lab, Mooring, Neighbor};
 
 const ID: u8 = 4;
 const VIP: &str = "203.0.113.40";
@@ -16,26 +16,16 @@ fn ecmp_three_speakers() {
     let lab = Lab::new(ID);
     let nodes: Vec<_> = ["n1", "n2", "n3"].iter().map(|n| lab.node(n)).collect();
     let client = lab.client();
-    let frr = edge_frr(&lab, &[], "");
+    let frr = edge_frr(&lab, &[], None);
     let t0 = Instant::now();
     let mut speakers = vec![];
     for (i, n) in nodes.iter().enumerate() {
         run_ok(&["ip", "-n", &n.ns, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
         lab.responder(&n.ns, VIP, 8080, &format!("n{}", i + 1));
-        speakers.push(lab.mooring(
-            &n.ns,
-            &format!("mooring-n{}", i + 1),
-            &[
-                "--as",
-                "64513",
-                "--router-id",
-                &n.v4,
-                "--peer",
-                &format!("{},as=64512,hold=3,connect-retry=1,families=ipv4", lab.router_v4),
-                "--prefix",
-                &format!("{VIP}/32"),
-            ],
-        ));
+        let cfg = Config::new(64513, &n.v4)
+            .neighbor(Neighbor::new(&lab.router_v4, 64512).hold(3).connect_retry(1))
+            .prefixes([format!("{VIP}/32")]);
+        speakers.push(Mooring::start(&lab, &n.ns, &format!("mooring-n{}", i + 1), &cfg));
     }
     let want: Vec<String> = nodes.iter().map(|n| n.v4.clone()).collect();
     poll("edge FIB: VIP with three next hops", Duration::from_secs(20), || {

@@ -7,16 +7,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mooring_integration::{edge_frr, fib_nexthops, poll, require_lab, run_ok, Lab, Node, Proc};
+use mooring_lab::{edge_frr, fib_nexthops, poll, require_lab, run_ok, Config, Lab, Mooring, Neighbor, Node, Proc};
 use serde_json::Value;
 
-/// `mooring announce` on `node` towards the edge (hold 3 s), announcing `vip`.
-fn speaker(lab: &Lab, node: &Node, name: &str, vip: &str, extra: &[&str]) -> Proc {
-    let peer = format!("{},as=64512,hold=3,connect-retry=1,families=ipv4", lab.router_v4);
-    let prefix = format!("{vip}/32");
-    let mut args = vec!["--as", "64513", "--router-id", &node.v4, "--peer", &peer, "--prefix", &prefix];
-    args.extend_from_slice(extra);
-    lab.mooring(&node.ns, name, &args)
+/// A speaker on `node` (AS 64513) towards the edge (hold 3 s), announcing `vip`.
+fn config(lab: &Lab, node: &Node, vip: &str) -> Config {
+    Config::new(64513, &node.v4)
+        .neighbor(Neighbor::new(&lab.router_v4, 64512).hold(3).connect_retry(1))
+        .prefixes([format!("{vip}/32")])
+}
+
+/// `mooring announce` from `cfg` in `node`.
+fn start(lab: &Lab, node: &Node, name: &str, cfg: &Config) -> Proc {
+    Mooring::start(lab, &node.ns, name, cfg).proc().clone()
+}
+
+/// The speaker of [`config`], started.
+fn speaker(lab: &Lab, node: &Node, name: &str, vip: &str) -> Proc {
+    start(lab, node, name, &config(lab, node, vip))
 }
 
 /// Poll `f` every `every` until true; the time it took, or None after `timeout`.
@@ -49,9 +57,9 @@ fn failures_kill_speaker() {
     let lab = Lab::new(5);
     let vip = "203.0.113.50";
     let nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|n| lab.node(n)).collect();
-    let _frr = edge_frr(&lab, &[], "");
+    let _frr = edge_frr(&lab, &[], None);
     let sp: Vec<Proc> =
-        nodes.iter().enumerate().map(|(i, n)| speaker(&lab, n, &format!("mooring-n{}", i + 1), vip, &[])).collect();
+        nodes.iter().enumerate().map(|(i, n)| speaker(&lab, n, &format!("mooring-n{}", i + 1), vip)).collect();
     wait_fib(&lab, vip, &nodes.iter().collect::<Vec<_>>());
 
     sp[0].signal(libc::SIGKILL);
@@ -89,9 +97,9 @@ fn failures_silent_peer() {
     let vip = "203.0.113.60";
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
-    let _frr = edge_frr(&lab, &[], "");
-    let m1 = speaker(&lab, &n1, "mooring-n1", vip, &[]);
-    let _m2 = speaker(&lab, &n2, "mooring-n2", vip, &[]);
+    let _frr = edge_frr(&lab, &[], None);
+    let m1 = speaker(&lab, &n1, "mooring-n1", vip);
+    let _m2 = speaker(&lab, &n2, "mooring-n2", vip);
     wait_fib(&lab, vip, &[&n1, &n2]);
     m1.wait_count(&format!("peer {} OpenConfirm -> Established", lab.router_v4), 1, Duration::from_secs(5));
 
@@ -135,9 +143,9 @@ fn failures_graceful_restart() {
     let lab = Lab::new(7);
     let vip = "203.0.113.70";
     let n1 = lab.node("n1");
-    let frr = edge_frr(&lab, &[&n1.v4], " bgp graceful-restart\n");
-    let gr = ["--graceful-restart", "60", "--graceful-stop"];
-    let m1 = speaker(&lab, &n1, "mooring-n1", vip, &gr);
+    let frr = edge_frr(&lab, &[&n1.v4], Some(120));
+    // `--graceful-restart 60 --graceful-stop`
+    let m1 = start(&lab, &n1, "mooring-n1", &config(&lab, &n1, vip).graceful_restart(60));
     wait_fib(&lab, vip, &[&n1]);
     frr.wait_established(&n1.v4, Duration::from_secs(10));
     let nb = frr.neighbor(&n1.v4).unwrap();
@@ -175,7 +183,8 @@ fn failures_graceful_restart() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(fib_nexthops(&lab.router, vip), vec![n1.v4.clone()], "VIP kept in the FIB while down");
 
-    let m1b = speaker(&lab, &n1, "mooring-n1-restarted", vip, &["--graceful-restart", "60", "--restarting"]);
+    let restarted = config(&lab, &n1, vip).graceful_restart(60).restarting(true);
+    let m1b = start(&lab, &n1, "mooring-n1-restarted", &restarted);
     m1b.wait_count(&format!("peer {} OpenConfirm -> Established", lab.router_v4), 1, Duration::from_secs(15));
     let fresh = poll("FRR clears the stale flag (End-of-RIB)", Duration::from_secs(10), || {
         let p = frr.paths(&prefix);
@@ -205,9 +214,9 @@ fn failures_garbage() {
     let vip = "203.0.113.80";
     let n1 = lab.node("n1");
     let rogue = lab.node_at("rogue", 50);
-    let frr = edge_frr(&lab, &[&n1.v4], "");
-    let rogue_peer = format!("{},as=64999,passive,hold=9,families=ipv4", rogue.v4);
-    let m1 = speaker(&lab, &n1, "mooring-n1", vip, &["--listen", "0.0.0.0:179", "--peer", &rogue_peer]);
+    let frr = edge_frr(&lab, &[&n1.v4], None);
+    let cfg = config(&lab, &n1, vip).listen().neighbor(Neighbor::new(&rogue.v4, 64999).passive().hold(9));
+    let m1 = start(&lab, &n1, "mooring-n1", &cfg);
     frr.wait_established(&n1.v4, Duration::from_secs(15));
     wait_fib(&lab, vip, &[&n1]);
     let before = frr.neighbor(&n1.v4).unwrap();
@@ -294,8 +303,8 @@ fn failures_100_flaps() {
     let lab = Lab::new(9);
     let vip = "203.0.113.90";
     let n1 = lab.node("n1");
-    let frr = edge_frr(&lab, &[&n1.v4], "");
-    let m1 = speaker(&lab, &n1, "mooring-n1", vip, &["--status-interval", "1"]);
+    let frr = edge_frr(&lab, &[&n1.v4], None);
+    let m1 = start(&lab, &n1, "mooring-n1", &config(&lab, &n1, vip).extra("--status-interval 1"));
     let r4 = lab.router_v4.clone();
     let est = format!("peer {r4} OpenConfirm -> Established");
     m1.wait_count(&est, 1, Duration::from_secs(15));

@@ -7,36 +7,27 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mooring_integration::{fib_nexthops, mooring_bin, poll, require_lab, run_ok, Frr, Lab, Node, Proc};
+use mooring_lab::{fib_nexthops, poll, require_lab, run_ok, Config, Frr, Lab, Neighbor, Node, Proc};
 
 const ID: u8 = 14;
 const VIP: &str = "203.0.113.150";
 
-fn frr_conf(lab: &Lab) -> String {
-    format!(
-        "frr defaults datacenter
-hostname mit{id}
-bgp community-list standard GSHUT permit graceful-shutdown
+/// The edge: the nodes in peer-group NODES by listen range (timers 1 3),
+/// GRACEFUL_SHUTDOWN (RFC 8326) honoured by an inbound policy setting
+/// LOCAL_PREF 0.
+fn edge(lab: &Lab) -> Frr {
+    let policy = "bgp community-list standard GSHUT permit graceful-shutdown
 route-map NODES-IN permit 10
  match community GSHUT
  set local-preference 0
 route-map NODES-IN permit 20
 router bgp 64512
- bgp router-id {r}
- no bgp ebgp-requires-policy
- bgp bestpath as-path multipath-relax
- neighbor NODES peer-group
- neighbor NODES remote-as external
- neighbor NODES timers 1 3
- bgp listen range 198.18.{id}.0/24 peer-group NODES
  address-family ipv4 unicast
   neighbor NODES route-map NODES-IN in
-  maximum-paths 16
  exit-address-family
-",
-        id = lab.id,
-        r = lab.router_v4
-    )
+";
+    let nodes = Neighbor::external(&format!("198.18.{}.0/24", lab.id)).name("NODES").timers(1, 3);
+    Frr::start(lab, &lab.router, "frr", &Config::new(64512, &lab.router_v4).neighbor(nodes).extra(policy))
 }
 
 fn manifests(dir: &Path, lab: &Lab, nodes: &[Node]) {
@@ -58,11 +49,6 @@ fn manifests(dir: &Path, lab: &Lab, nodes: &[Node]) {
         ),
     )
     .unwrap();
-}
-
-/// Take the node off the network (everything on eth0 dropped).
-fn unplug(lab: &Lab, n: &Node) {
-    lab.nft_drop(&n.ns, &["in iifname \"eth0\" drop", "out oifname \"eth0\" drop"]);
 }
 
 /// A client loop (one connection every 10 ms, 0.3 s timeout) for `secs`; returns (ok, failed).
@@ -89,23 +75,12 @@ fn draining_before_going_away_loses_fewer_connections() {
     let lab = Lab::new(ID);
     let nodes: Vec<Node> = ["n1", "n2"].iter().map(|n| lab.node(n)).collect();
     let client = lab.client();
-    let _frr = Frr::start(&lab, &lab.router, &frr_conf(&lab));
+    let _frr = edge(&lab);
     let dir = lab.path("manifests");
     manifests(&dir, &lab, &nodes);
-    let bin = mooring_bin();
     let start = |i: usize| -> Proc {
         let name = format!("n{}", i + 1);
-        let args = [
-            bin.to_str().unwrap(),
-            "standalone",
-            "--node",
-            &name,
-            "--config",
-            dir.to_str().unwrap(),
-            "--drain-seconds",
-            "2",
-        ];
-        lab.spawn_env(&nodes[i].ns, &name, &args, &[("MOORING_LOG", "info"), ("NO_COLOR", "1")])
+        lab.mooring_standalone(&nodes[i].ns, &name, &name, &dir, &["--drain-seconds", "2"])
     };
     for (i, n) in nodes.iter().enumerate() {
         run_ok(&["ip", "-n", &n.ns, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
@@ -119,7 +94,7 @@ fn draining_before_going_away_loses_fewer_connections() {
     // Abrupt: node 1 drops off the network while announcing.
     let c = client_loop(&client, 6);
     std::thread::sleep(Duration::from_secs(1));
-    unplug(&lab, &nodes[0]);
+    lab.unplug(&nodes[0]);
     let (ok_a, fail_a) = result(c);
     println!("abrupt loss: {ok_a} ok, {fail_a} failed");
     lab.nft_clear(&nodes[0].ns);
@@ -136,7 +111,7 @@ fn draining_before_going_away_loses_fewer_connections() {
         (fib_nexthops(&lab.router, VIP) == vec![nodes[1].v4.clone()]).then_some(())
     });
     std::thread::sleep(Duration::from_millis(500));
-    unplug(&lab, &nodes[0]);
+    lab.unplug(&nodes[0]);
     let (ok_g, fail_g) = result(c);
     println!("drained first: {ok_g} ok, {fail_g} failed");
     assert!(ok_a > 100 && ok_g > 100, "the loops ran");

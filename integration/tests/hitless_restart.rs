@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mooring_integration::{edge_frr, fib_nexthops, mooring_bin, poll, require_lab, Lab, Proc};
+use mooring_lab::{edge_frr, fib_nexthops, poll, require_lab, run_ok, Lab};
 
 const ID: u8 = 13;
 const VIP: &str = "203.0.113.140";
@@ -16,7 +16,7 @@ fn graceful_restart_of_the_agent_loses_no_connection() {
     let lab = Lab::new(ID);
     let n = lab.node("n1");
     let client = lab.client();
-    let frr = edge_frr(&lab, &[&n.v4], " bgp graceful-restart\n bgp graceful-restart restart-time 60");
+    let frr = edge_frr(&lab, &[&n.v4], Some(60));
     let dir = lab.path("manifests");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -34,22 +34,11 @@ fn graceful_restart_of_the_agent_loses_no_connection() {
         ),
     )
     .unwrap();
-    mooring_integration::run_ok(&["ip", "-n", &n.ns, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+    run_ok(&["ip", "-n", &n.ns, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
     lab.responder(&n.ns, VIP, 8080, "n1");
-    let bin = mooring_bin();
     let state = lab.path("state");
-    let args = [
-        bin.to_str().unwrap(),
-        "standalone",
-        "--node",
-        "n1",
-        "--config",
-        dir.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ];
-    let env = [("MOORING_LOG", "info"), ("NO_COLOR", "1")];
-    let first: Proc = lab.spawn_env(&n.ns, "mooring", &args, &env);
+    let args = ["--state-dir", state.to_str().unwrap()];
+    let first = lab.mooring_standalone(&n.ns, "mooring", "n1", &dir, &args);
     poll("VIP in the edge FIB", Duration::from_secs(20), || {
         (fib_nexthops(&lab.router, VIP) == vec![n.v4.clone()]).then_some(())
     });
@@ -68,7 +57,7 @@ fn graceful_restart_of_the_agent_loses_no_connection() {
     first.signal(libc::SIGTERM);
     assert!(lab.wait_exit(&first, Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(1500)); // the "upgrade"
-    let second = lab.spawn_env(&n.ns, "mooring", &args, &env);
+    let second = lab.mooring_standalone(&n.ns, "mooring", "n1", &dir, &args);
     second.wait_line("Restart State bit", Duration::from_secs(5));
     poll("session back", Duration::from_secs(20), || (frr.neighbor_state(&n.v4) == "Established").then_some(()));
     println!("restart cycle took {:?}", t.elapsed());

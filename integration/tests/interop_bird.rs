@@ -10,28 +10,12 @@
 //! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
 
 use mooring_integration::{
-    check_withdrawal, require_lab, start_interop_speakers, wait_daemon_established, wait_route,
-    wait_speakers_established, Bird, InteropVips, Lab, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+    check_withdrawal, start_interop_speakers, wait_daemon_established, wait_route, wait_speakers_established,
+    InteropVips, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
 };
+use mooring_lab::{require_lab, Bird, Config, Lab, Neighbor};
 
 const ID: u8 = 3;
-
-fn proto(name: &str, local: &str, addr: &str, asn: u32, v6: bool, passive: bool, password: Option<&str>) -> String {
-    let pw = password.map(|p| format!("  password \"{p}\";\n")).unwrap_or_default();
-    let passive = if passive { "  passive on;\n" } else { "" };
-    let ch = if v6 { "ipv6" } else { "ipv4" };
-    format!(
-        "protocol bgp {name} {{
-  local {local} as 64512;
-  neighbor {addr} as {asn};
-  direct;
-{pw}{passive}  hold time 9; keepalive time 3;
-  connect delay time 1; connect retry time 1; error wait time 1, 5;
-  {ch} {{ import all; export none; gateway direct; }};
-}}
-"
-    )
-}
 
 /// The value of attribute line `key:` in `show route all` output.
 fn field(out: &str, key: &str) -> String {
@@ -45,14 +29,17 @@ fn interop_bird() {
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
     let (r4, r6) = (lab.router_v4.clone(), lab.router_v6.clone());
-    let conf = format!(
-        "router id {r4};\nprotocol device {{}}\n{}{}{}{}",
-        proto("n1v4", &r4, &n1.v4, 64513, false, true, None),
-        proto("n1v6", &r6, &n1.v6, 64513, true, false, Some(EBGP_V6_PASSWORD)),
-        proto("n2v4", &r4, &n2.v4, 64512, false, false, Some(IBGP_V4_PASSWORD)),
-        proto("n2v6", &r6, &n2.v6, 64512, true, true, None),
-    );
-    let bird = Bird::start(&lab, &lab.router, &conf);
+    // The router's side of the matrix in the module doc (hold time 9 s),
+    // importing what the speakers send.
+    let nb = |name: &str, local: &str, addr: &str, asn| {
+        Neighbor::new(addr, asn).name(name).local(local).timers(3, 9).connect_retry(1).receiving()
+    };
+    let cfg = Config::new(64512, &r4)
+        .neighbor(nb("n1v4", &r4, &n1.v4, 64513).passive())
+        .neighbor(nb("n1v6", &r6, &n1.v6, 64513).password(EBGP_V6_PASSWORD))
+        .neighbor(nb("n2v4", &r4, &n2.v4, 64512).password(IBGP_V4_PASSWORD))
+        .neighbor(nb("n2v6", &r6, &n2.v6, 64512).passive());
+    let bird = Bird::start(&lab, &lab.router, "bird", &cfg);
 
     let vips = InteropVips {
         ebgp_v4: "203.0.113.31/32",

@@ -10,9 +10,10 @@
 //! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
 
 use mooring_integration::{
-    check_withdrawal, require_lab, start_interop_speakers, wait_daemon_established, wait_route,
-    wait_speakers_established, Frr, InteropVips, Lab, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+    check_withdrawal, start_interop_speakers, wait_daemon_established, wait_route, wait_speakers_established,
+    InteropVips, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
 };
+use mooring_lab::{require_lab, Config, Frr, Lab, Neighbor};
 use serde_json::Value;
 
 const ID: u8 = 1;
@@ -32,38 +33,13 @@ fn interop_frr() {
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
     let r4 = lab.router_v4.clone();
-    let conf = format!(
-        "frr defaults datacenter
-hostname mit{ID}
-router bgp 64512
- bgp router-id {r4}
- no bgp ebgp-requires-policy
- no bgp network import-check
- neighbor {n1v4} remote-as 64513
- neighbor {n1v4} passive
- neighbor {n1v4} timers 3 9
- neighbor {n1v6} remote-as 64513
- neighbor {n1v6} password {EBGP_V6_PASSWORD}
- neighbor {n1v6} timers 3 9
- neighbor {n1v6} timers connect 1
- neighbor {n2v4} remote-as 64512
- neighbor {n2v4} password {IBGP_V4_PASSWORD}
- neighbor {n2v4} timers 3 9
- neighbor {n2v4} timers connect 1
- neighbor {n2v6} remote-as 64512
- neighbor {n2v6} passive
- neighbor {n2v6} timers 3 9
- address-family ipv6 unicast
-  neighbor {n1v6} activate
-  neighbor {n2v6} activate
- exit-address-family
-",
-        n1v4 = n1.v4,
-        n1v6 = n1.v6,
-        n2v4 = n2.v4,
-        n2v6 = n2.v6
-    );
-    let frr = Frr::start(&lab, &lab.router, &conf);
+    // The router's side of the matrix in the module doc (hold time 9 s).
+    let cfg = Config::new(64512, &r4)
+        .neighbor(Neighbor::new(&n1.v4, 64513).passive().timers(3, 9))
+        .neighbor(Neighbor::new(&n1.v6, 64513).password(EBGP_V6_PASSWORD).timers(3, 9).connect_retry(1))
+        .neighbor(Neighbor::new(&n2.v4, 64512).password(IBGP_V4_PASSWORD).timers(3, 9).connect_retry(1))
+        .neighbor(Neighbor::new(&n2.v6, 64512).passive().timers(3, 9));
+    let frr = Frr::start(&lab, &lab.router, "frr", &cfg);
 
     let vips = InteropVips {
         ebgp_v4: "203.0.113.11/32",

@@ -10,32 +10,13 @@
 //! | n2 v6   | IPv6   | iBGP | no  | active  | passive |
 
 use mooring_integration::{
-    check_withdrawal, require_lab, start_interop_speakers, wait_daemon_established, wait_route,
-    wait_speakers_established, GoBgp, InteropVips, Lab, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
+    check_withdrawal, start_interop_speakers, wait_daemon_established, wait_route, wait_speakers_established,
+    InteropVips, EBGP_V6_PASSWORD, IBGP_V4_PASSWORD,
 };
+use mooring_lab::{require_lab, Config, GoBgp, Lab, Neighbor};
 use serde_json::Value;
 
 const ID: u8 = 2;
-
-fn neighbor(addr: &str, asn: u32, family: &str, passive: bool, password: Option<&str>) -> String {
-    let pw = password.map(|p| format!("    auth-password = \"{p}\"\n")).unwrap_or_default();
-    format!(
-        "[[neighbors]]
-  [neighbors.config]
-    neighbor-address = \"{addr}\"
-    peer-as = {asn}
-{pw}  [neighbors.transport.config]
-    passive-mode = {passive}
-  [neighbors.timers.config]
-    connect-retry = 1
-    hold-time = 9
-    keepalive-interval = 3
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = \"{family}-unicast\"
-"
-    )
-}
 
 /// The attribute of type `t` of a GoBGP path.
 fn attr(p: &Value, t: u64) -> Value {
@@ -87,14 +68,15 @@ fn interop_gobgp() {
     let n1 = lab.node("n1");
     let n2 = lab.node("n2");
     let r4 = lab.router_v4.clone();
-    let conf = format!(
-        "[global.config]\n  as = 64512\n  router-id = \"{r4}\"\n  port = 179\n{}{}{}{}",
-        neighbor(&n1.v4, 64513, "ipv4", true, None),
-        neighbor(&n1.v6, 64513, "ipv6", false, Some(EBGP_V6_PASSWORD)),
-        neighbor(&n2.v4, 64512, "ipv4", false, Some(IBGP_V4_PASSWORD)),
-        neighbor(&n2.v6, 64512, "ipv6", true, None),
-    );
-    let gobgp = GoBgp::start(&lab, &lab.router, &conf);
+    // The router's side of the matrix in the module doc (hold time 9 s).
+    let nb = |addr: &str, asn| Neighbor::new(addr, asn).timers(3, 9).connect_retry(1);
+    let cfg = Config::new(64512, &r4)
+        .listen()
+        .neighbor(nb(&n1.v4, 64513).passive())
+        .neighbor(nb(&n1.v6, 64513).password(EBGP_V6_PASSWORD))
+        .neighbor(nb(&n2.v4, 64512).password(IBGP_V4_PASSWORD))
+        .neighbor(nb(&n2.v6, 64512).passive());
+    let gobgp = GoBgp::start(&lab, &lab.router, "gobgpd", &cfg);
 
     let vips = InteropVips {
         ebgp_v4: "203.0.113.21/32",

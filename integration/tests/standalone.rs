@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mooring_integration::{edge_frr, fib_nexthops, mooring_bin, poll, require_lab, Lab, Node, Proc};
+use mooring_lab::{edge_frr, fib_nexthops, poll, require_lab, Lab, Node, Proc};
 
 const ID: u8 = 10;
 const CLUSTER_VIP: &str = "203.0.113.100";
@@ -77,23 +77,8 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 fn start(lab: &Lab, n: &Node, name: &str, config: &Path) -> Proc {
-    let bin = mooring_bin();
     let state = lab.path(&format!("{name}-state"));
-    lab.spawn_env(
-        &n.ns,
-        name,
-        &[
-            bin.to_str().unwrap(),
-            "standalone",
-            "--node",
-            name,
-            "--config",
-            config.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &[("MOORING_LOG", "info"), ("NO_COLOR", "1")],
-    )
+    lab.mooring_standalone(&n.ns, name, name, config, &["--state-dir", state.to_str().unwrap()])
 }
 
 #[test]
@@ -101,7 +86,7 @@ fn standalone_three_nodes() {
     require_lab!();
     let lab = Lab::new(ID);
     let nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|n| lab.node(n)).collect();
-    let _frr = edge_frr(&lab, &[], "");
+    let _frr = edge_frr(&lab, &[], None);
     let config = lab.path("manifests");
     std::fs::create_dir_all(&config).unwrap();
     write(&config, "bgp.yaml", &bgp_yaml(&lab.router_v4));

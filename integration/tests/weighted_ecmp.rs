@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use mooring_integration::{edge_frr, mooring_bin, poll, require_lab, run_ok, Lab, Node, Proc};
+use mooring_lab::{edge_frr, fib_weights, poll, require_lab, run_ok, Lab, Node, Proc};
 
 const ID: u8 = 11;
 const VIP: &str = "203.0.113.120";
@@ -34,21 +34,6 @@ fn manifests(router: &str, nodes: &[Node], ready: [usize; 2]) -> String {
     )
 }
 
-/// (next hop, weight) pairs of the VIP's route in the edge's FIB.
-fn weights(lab: &Lab) -> Vec<(String, u32)> {
-    let out = run_ok(&["ip", "-n", &lab.router, "route", "show", VIP]);
-    let toks: Vec<&str> = out.split_whitespace().collect();
-    let mut v = vec![];
-    for (i, t) in toks.iter().enumerate() {
-        if *t == "via" {
-            let w = toks[i..].iter().position(|x| *x == "weight").and_then(|p| toks.get(i + p + 1)?.parse().ok());
-            v.push((toks[i + 1].to_string(), w.unwrap_or(1)));
-        }
-    }
-    v.sort();
-    v
-}
-
 fn write(dir: &std::path::Path, text: &str) {
     let tmp = dir.join(".all.yaml.tmp");
     std::fs::write(&tmp, text).unwrap();
@@ -61,11 +46,10 @@ fn weighted_ecmp_follows_ready_endpoints() {
     let lab = Lab::new(ID);
     let nodes: Vec<Node> = ["n1", "n2"].iter().map(|n| lab.node(n)).collect();
     let client = lab.client();
-    let _frr = edge_frr(&lab, &[], "");
+    let _frr = edge_frr(&lab, &[], None);
     let config = lab.path("manifests");
     std::fs::create_dir_all(&config).unwrap();
     write(&config, &manifests(&lab.router_v4, &nodes, [1, 3]));
-    let bin = mooring_bin();
     let _procs: Vec<Proc> = nodes
         .iter()
         .enumerate()
@@ -73,14 +57,13 @@ fn weighted_ecmp_follows_ready_endpoints() {
             run_ok(&["ip", "-n", &n.ns, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
             lab.responder(&n.ns, VIP, 8080, &format!("n{}", i + 1));
             let name = format!("n{}", i + 1);
-            let args = [bin.to_str().unwrap(), "standalone", "--node", &name, "--config", config.to_str().unwrap()];
-            lab.spawn_env(&n.ns, &name, &args, &[("MOORING_LOG", "info"), ("NO_COLOR", "1")])
+            lab.mooring_standalone(&n.ns, &name, &name, &config, &[])
         })
         .collect();
     let ratio = |w: &[(String, u32)]| w[1].1 as f64 / w[0].1 as f64;
     let t0 = Instant::now();
     let w = poll("weighted multipath route 1:3", Duration::from_secs(20), || {
-        let w = weights(&lab);
+        let w = fib_weights(&lab.router, VIP);
         (w.len() == 2 && (ratio(&w) - 3.0).abs() < 0.15).then_some(w)
     });
     println!("edge FIB after {:?}: {w:?}", t0.elapsed());
@@ -100,7 +83,7 @@ fn weighted_ecmp_follows_ready_endpoints() {
     write(&config, &manifests(&lab.router_v4, &nodes, [2, 2]));
     let t = Instant::now();
     poll("weights 1:1", Duration::from_secs(10), || {
-        let w = weights(&lab);
+        let w = fib_weights(&lab.router, VIP);
         (w.len() == 2 && (ratio(&w) - 1.0).abs() < 0.1).then_some(())
     });
     println!("weights rebalanced 1:1 after {:?}", t.elapsed());

@@ -15,39 +15,38 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
+use clap::Parser;
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::{PeerConfig, Speaker, SpeakerConfig};
 use mooring_bgp::wire::Family;
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: bgp-recv --listen ADDR:PORT --as AS --router-id ID --peer ADDR --peer-as AS --count N [--import]"
-    );
-    std::process::exit(2)
+/// The Mooring speaker library receiving from one passive peer.
+#[derive(Parser)]
+struct Args {
+    /// Where to listen, ADDR:PORT.
+    #[arg(long)]
+    listen: SocketAddr,
+    #[arg(long = "as")]
+    local_as: u32,
+    #[arg(long)]
+    router_id: Ipv4Addr,
+    /// The sender's address.
+    #[arg(long)]
+    peer: IpAddr,
+    #[arg(long)]
+    peer_as: u32,
+    /// Report when the peer's received prefixes reach this count.
+    #[arg(long)]
+    count: u64,
+    /// Keep what is received in an Adj-RIB-In (else count and drop).
+    #[arg(long)]
+    import: bool,
 }
 
 #[tokio::main]
 async fn main() {
-    let mut listen: Option<SocketAddr> = None;
-    let (mut local_as, mut peer_as, mut count) = (0u32, 0u32, 0u64);
-    let mut router_id = Ipv4Addr::UNSPECIFIED;
-    let mut peer: Option<IpAddr> = None;
-    let mut import = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut v = || it.next().unwrap_or_else(|| usage());
-        match a.as_str() {
-            "--listen" => listen = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--as" => local_as = v().parse().unwrap_or_else(|_| usage()),
-            "--router-id" => router_id = v().parse().unwrap_or_else(|_| usage()),
-            "--peer" => peer = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--peer-as" => peer_as = v().parse().unwrap_or_else(|_| usage()),
-            "--count" => count = v().parse().unwrap_or_else(|_| usage()),
-            "--import" => import = true,
-            _ => usage(),
-        }
-    }
-    let peer = peer.unwrap_or_else(|| usage());
+    let Args { listen, local_as, router_id, peer, peer_as, count, import } = Args::parse();
+    let listen = Some(listen);
     let speaker = Speaker::start(SpeakerConfig { local_as, router_id, listen, hostname: None, graceful_restart: None })
         .await
         .expect("starting the speaker");

@@ -24,39 +24,26 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use clap::Parser;
 use mooring_bgp::wire::{frame_len, msg_type, Capability, Family, Message, Negotiated, Open, Update, MAX_MESSAGE_LEN};
 
+/// Replays a recorded UPDATE stream to one receiver as fast as it reads.
+#[derive(Parser)]
 struct Args {
+    /// The receiver, ADDR:PORT.
+    #[arg(long)]
     connect: SocketAddr,
+    /// Our AS (the recording's sender's).
+    #[arg(long = "as")]
     asn: u32,
+    #[arg(long)]
     router_id: Ipv4Addr,
+    /// The recording (`bgp-sink --record`).
+    #[arg(long)]
     file: String,
+    /// Hold time of our OPEN, seconds.
+    #[arg(long, default_value_t = 90)]
     hold: u16,
-}
-
-fn usage() -> ! {
-    eprintln!("usage: bgp-replay --connect ADDR:PORT --as N --router-id A.B.C.D --file FILE [--hold SECS]");
-    std::process::exit(2)
-}
-
-fn parse_args() -> Args {
-    let (mut connect, mut asn, mut router_id, mut file, mut hold) = (None, None, None, None, 90u16);
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().unwrap_or_else(|| usage());
-        match k.as_str() {
-            "--connect" => connect = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--as" => asn = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--router-id" => router_id = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--file" => file = Some(v()),
-            "--hold" => hold = v().parse().unwrap_or_else(|_| usage()),
-            _ => usage(),
-        }
-    }
-    match (connect, asn, router_id, file) {
-        (Some(connect), Some(asn), Some(router_id), Some(file)) => Args { connect, asn, router_id, file, hold },
-        _ => usage(),
-    }
 }
 
 fn die(msg: impl std::fmt::Display) -> ! {
@@ -127,7 +114,7 @@ fn drain(mut s: TcpStream, mut buf: BytesMut) {
 }
 
 fn main() {
-    let a = parse_args();
+    let a = Args::parse();
     let data = std::fs::read(&a.file).unwrap_or_else(|e| die(format!("read {}: {e}", a.file)));
     let updates = count_updates(&data);
     eprintln!("bgp-replay: {updates} UPDATEs, {} bytes in {}", data.len(), a.file);

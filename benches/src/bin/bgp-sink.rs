@@ -35,63 +35,40 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use clap::Parser;
 use ipnetwork::IpNetwork;
 use mooring_bgp::wire::{
     frame_len, Capability, Family, Message, Negotiated, Nlri, Open, RouteRefresh, MAX_EXTENDED_MESSAGE_LEN,
 };
 
+/// A counting BGP receiver (see the module doc for its modes).
+#[derive(Parser)]
+#[command(group(clap::ArgGroup::new("mode").required(true).multiple(true).args(["count", "events"])))]
 struct Args {
+    #[arg(long, default_value = "0.0.0.0:179")]
     listen: SocketAddr,
+    #[arg(long = "as", default_value_t = 64512)]
     asn: u32,
+    #[arg(long, default_value = "198.18.200.1")]
     router_id: Ipv4Addr,
+    /// Throughput mode: report when this many distinct prefixes are held.
+    #[arg(long)]
     count: Option<u64>,
+    /// Event mode: a line per UPDATE, until killed.
+    #[arg(long)]
     events: bool,
+    /// Advertise extended messages (RFC 8654).
+    #[arg(long)]
     extended: bool,
+    /// Hold time of our OPEN, seconds.
+    #[arg(long, default_value_t = 180)]
     hold: u16,
+    /// With --count: stay connected and re-count on SIGUSR1 (ROUTE-REFRESH).
+    #[arg(long, requires = "count")]
     stay: bool,
+    /// With --count: write every UPDATE received to this file.
+    #[arg(long, requires = "count")]
     record: Option<String>,
-}
-
-fn usage() -> ! {
-    eprintln!(
-        "usage: bgp-sink --listen ADDR:PORT --as N --router-id A.B.C.D (--count N [--stay] [--record FILE] | --events) \
-         [--extended] [--hold SECS]"
-    );
-    std::process::exit(2)
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        listen: "0.0.0.0:179".parse().unwrap(),
-        asn: 64512,
-        router_id: Ipv4Addr::new(198, 18, 200, 1),
-        count: None,
-        events: false,
-        extended: false,
-        hold: 180,
-        stay: false,
-        record: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().unwrap_or_else(|| usage());
-        match k.as_str() {
-            "--listen" => a.listen = v().parse().unwrap_or_else(|_| usage()),
-            "--as" => a.asn = v().parse().unwrap_or_else(|_| usage()),
-            "--router-id" => a.router_id = v().parse().unwrap_or_else(|_| usage()),
-            "--count" => a.count = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--hold" => a.hold = v().parse().unwrap_or_else(|_| usage()),
-            "--events" => a.events = true,
-            "--extended" => a.extended = true,
-            "--stay" => a.stay = true,
-            "--record" => a.record = Some(v()),
-            _ => usage(),
-        }
-    }
-    if (a.count.is_none() && !a.events) || ((a.stay || a.record.is_some()) && a.count.is_none()) {
-        usage()
-    }
-    a
 }
 
 fn die(msg: impl std::fmt::Display) -> ! {
@@ -208,7 +185,7 @@ fn refresher(set: libc::sigset_t, mut s: TcpStream, r: Arc<Refresh>) {
 }
 
 fn main() {
-    let a = parse_args();
+    let a = Args::parse();
     let sigusr1 = a.stay.then(block_sigusr1);
     let listener = TcpListener::bind(a.listen).unwrap_or_else(|e| die(format!("bind {}: {e}", a.listen)));
     println!("LISTENING {}", a.listen);

@@ -1,6 +1,6 @@
-//! Change latency (issue 6, benchmark 3): `mooring standalone --node n1
-//! --config DIR` in `mbench-spk` (198.18.200.2) peers with a router in
-//! `mbench-rcv` (198.18.200.1); the harness flips the only endpoint of a
+//! Change latency (issue 6, benchmark 3), in a [`Lab::pair`] (id 45):
+//! `mooring standalone --node n1 --config DIR` on the node peers with a
+//! router (sink or FRR); the harness flips the only endpoint of a
 //! Local Service between ready and unready (or deletes and restores the
 //! Service) by an atomic rename in DIR, and times each change until
 //!
@@ -15,19 +15,19 @@
 //! before the next one is made (timeout 5 s). The agent sleeps 5 ms after
 //! the first inotify event (its settle delay), so every sample includes 5 ms.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::daemons::{epoch, Bins, ReceiverKind, RECEIVER_AS, SPEAKER_AS};
-use crate::lab::{check_interrupted, Lab, Proc, RCV_ADDR, SPK_ADDR};
+use mooring_lab::{check_interrupted, epoch, tail, Follow, Lab, Node, Proc};
 
-/// Own namespaces and FRR instance (not `mbench-*`), so that another e2e
-/// mode starting meanwhile does not remove them.
-const RCV_NS: &str = "mlat-rcv";
-const SPK_NS: &str = "mlat-spk";
-const FRR_INST: &str = "mlat";
+use crate::common::{quantile, Bins, RECEIVER_AS, SPEAKER_AS};
+use crate::receivers::{start_frr, start_sink};
+use crate::route_monitor::{parse_ts, RouteMonitor};
+use crate::throughput::ReceiverKind;
+use crate::Opts;
+
+/// The lab id of the latency benchmark.
+const LAB_ID: u8 = 45;
 
 /// The agent's debounce after the first change event (agent/src/standalone).
 pub const DEBOUNCE_MS: f64 = 5.0;
@@ -35,7 +35,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// The pool: the Local Service gets the first address.
 const POOL_PREFIX: &str = "203.0.113.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ChangeKind {
     /// The Service's only endpoint (on n1) turns unready / ready.
     Endpoint,
@@ -52,58 +52,14 @@ impl ChangeKind {
     }
 }
 
-/// New lines of a growing log file.
-struct Tail {
-    f: File,
-    partial: String,
-}
-
-impl Tail {
-    fn open(p: &Path) -> Tail {
-        let mut f = File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        f.seek(SeekFrom::End(0)).unwrap();
-        Tail { f, partial: String::new() }
-    }
-
-    fn lines(&mut self) -> Vec<String> {
-        let mut s = String::new();
-        let _ = self.f.read_to_string(&mut s);
-        self.partial.push_str(&s);
-        let Some(end) = self.partial.rfind('\n') else { return vec![] };
-        let rest = self.partial.split_off(end + 1);
-        let done = std::mem::replace(&mut self.partial, rest);
-        done.lines().map(String::from).collect()
-    }
-}
-
-/// `[2026-11-25T15:37:14.618988]` (UTC: the monitor runs with TZ=UTC) as
-/// seconds since the epoch.
-pub(crate) fn parse_ts(s: &str) -> Option<f64> {
-    let s = s.strip_prefix('[')?.split(']').next()?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':');
-    let (hh, mm, ss) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?, t.next()?.parse::<f64>().ok()?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
-}
-
-fn manifests_bgp() -> String {
+fn manifests_bgp(router: &str, node: &str) -> String {
     format!(
         "apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {{name: default}}\nspec: {{as: {SPEAKER_AS}}}\n---\n\
          apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {{name: edge}}\n\
-         spec: {{peerAddress: {RCV_ADDR}, peerAs: {RECEIVER_AS}, holdTime: 30s, families: [ipv4-unicast]}}\n---\n\
+         spec: {{peerAddress: {router}, peerAs: {RECEIVER_AS}, holdTime: 30s, families: [ipv4-unicast]}}\n---\n\
          apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {{name: pool}}\n\
          spec: {{address: {POOL_PREFIX}100-{POOL_PREFIX}110}}\n---\n\
-         apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\nstatus: {{addresses: [{{type: InternalIP, address: {SPK_ADDR}}}]}}\n"
+         apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\nstatus: {{addresses: [{{type: InternalIP, address: {node}}}]}}\n"
     )
 }
 
@@ -138,9 +94,9 @@ fn write_atomic(lab: &Lab, dir: &Path, name: &str, text: &str) -> (f64, f64) {
 /// What tells the harness the change arrived.
 enum Observer {
     /// bgp-sink's `UPDATE t=<ns> ... held=H` lines.
-    Sink(Tail),
+    Sink(Follow),
     /// `ip -ts monitor route` in the router namespace.
-    Fib(Tail),
+    Fib(RouteMonitor),
 }
 
 impl Observer {
@@ -163,22 +119,16 @@ impl Observer {
                     }
                     ((held? > 0) == announced).then(|| t.map(|t| t as f64 / 1e9)).flatten()
                 }),
-                Observer::Fib(t) => t.lines().iter().find_map(|l| {
-                    let ts = parse_ts(l)?;
-                    let rest = l.split_once(']')?.1.trim_start();
-                    let (deleted, rest) = match rest.strip_prefix("Deleted ") {
-                        Some(r) => (true, r),
-                        None => (false, rest),
-                    };
-                    (rest.starts_with(POOL_PREFIX) && deleted != announced).then_some(ts)
-                }),
+                Observer::Fib(m) => {
+                    m.events().iter().find(|e| e.dst.starts_with(POOL_PREFIX) && e.deleted != announced).map(|e| e.t)
+                }
             };
             if let Some(t) = hit {
                 return t;
             }
             for p in procs {
                 if lab.exited(p) {
-                    panic!("{} exited:\n{}", p.name, crate::lab::tail(&p.output(), 30));
+                    panic!("{} exited:\n{}", p.name, tail(&p.output(), 30));
                 }
             }
             if start.elapsed() > timeout {
@@ -214,51 +164,36 @@ fn reload_times(log: &str) -> Vec<f64> {
 
 /// One latency run: `changes` changes of `kind` against `recv`.
 pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &Bins) -> Samples {
-    let lab = Lab::named("lat", "mlat-", RCV_NS, SPK_NS, FRR_INST);
+    let (lab, spk): (Lab, Node) = Lab::pair(LAB_ID, "spk");
     let mut procs: Vec<Proc> = vec![];
     let mut obs = match recv {
         ReceiverKind::Sink => {
-            let p = crate::daemons::start_sink(&lab, bins, &["--hold", "30", "--events"]);
-            let t = Tail::open(&p.log);
+            let p = start_sink(&lab, bins, &["--hold", "30", "--events"]);
+            let t = p.follow();
             procs.push(p);
             Observer::Sink(t)
         }
         ReceiverKind::Frr => {
             // The monitor first, so that the first install shows it runs.
-            let m = lab.spawn(RCV_NS, "monitor", &["ip", "-ts", "monitor", "route"], &[("TZ", "UTC")]);
-            crate::daemons::start_frr_receiver(&lab);
-            let t = Tail::open(&m.log);
-            procs.push(m);
-            Observer::Fib(t)
+            let m = RouteMonitor::start(&lab, &lab.router);
+            procs.push(m.proc.clone());
+            start_frr(&lab, &spk);
+            Observer::Fib(m)
         }
     };
     let dir: PathBuf = lab.path("manifests");
     std::fs::create_dir_all(&dir).unwrap();
-    write_atomic(&lab, &dir, "bgp.yaml", &manifests_bgp());
+    write_atomic(&lab, &dir, "bgp.yaml", &manifests_bgp(&lab.router_v4, &spk.v4));
     write_atomic(&lab, &dir, "services.yaml", &manifests_service(true));
     write_atomic(&lab, &dir, "slices.yaml", &manifests_slice(true));
     let state = lab.path("state");
-    let agent = lab.spawn(
-        SPK_NS,
-        "mooring",
-        &[
-            bins.mooring.to_str().unwrap(),
-            "standalone",
-            "--node",
-            "n1",
-            "--config",
-            dir.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &[("MOORING_LOG", "info"), ("NO_COLOR", "1")],
-    );
+    let agent = lab.mooring_standalone(&spk.ns, "mooring", "n1", &dir, &["--state-dir", state.to_str().unwrap()]);
     procs.push(agent);
     let watched: Vec<&Proc> = procs.iter().collect();
     // The initial announcement (session setup included).
     obs.wait(&lab, &watched, true, Duration::from_secs(40));
     // Let the session's initial exchange (End-of-RIB etc.) finish.
-    crate::lab::sleep(Duration::from_millis(300));
+    mooring_lab::sleep(Duration::from_millis(300));
     let reloads_before = reload_times(&procs.last().unwrap().output()).len();
     let mut out = Samples::default();
     let mut starts = Vec::with_capacity(changes);
@@ -283,7 +218,7 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
         // the agent's loop or the router's timers.
         std::thread::sleep(Duration::from_millis(10 + (i as u64 * 7) % 20));
     }
-    crate::lab::sleep(Duration::from_millis(200));
+    mooring_lab::sleep(Duration::from_millis(200));
     let reloads = reload_times(&procs.last().unwrap().output());
     let reloads = &reloads[reloads_before.min(reloads.len())..];
     if reloads.len() == changes {
@@ -297,9 +232,71 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
     out
 }
 
-/// The q-quantile (nearest rank) of sorted values.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
-    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-    sorted[rank - 1]
+/// The whole benchmark; false when a target was missed.
+pub fn bench(o: &Opts, bins: &Bins) -> bool {
+    let mut rows = vec![];
+    for &recv in &o.receivers {
+        for kind in o.kinds() {
+            let t = Instant::now();
+            let mut smp = run_latency(recv, kind, o.changes(), bins);
+            let v = &mut smp.total;
+            v.sort_by(|a, b| a.total_cmp(b));
+            let q = |x| quantile(v, x);
+            eprintln!(
+                "  latency {} / {}: {} changes in {:.1} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                recv.name(),
+                kind.name(),
+                v.len(),
+                t.elapsed().as_secs_f64(),
+                q(0.5),
+                q(0.99),
+                q(1.0)
+            );
+            let mut split = String::new();
+            for (what, w) in
+                [("rename → agent reload", &mut smp.to_reload), ("reload → observed", &mut smp.after_reload)]
+            {
+                if !w.is_empty() {
+                    w.sort_by(|a, b| a.total_cmp(b));
+                    let q = |x| quantile(w, x);
+                    split += &format!("{what}: p50 {:.2} / p99 {:.2} / max {:.2}; ", q(0.5), q(0.99), q(1.0));
+                }
+            }
+            split += &format!("longest rename(2) {:.3}", smp.max_rename);
+            eprintln!("    {split}");
+            rows.push((recv, kind, v.len(), q(0.0), q(0.5), q(0.99), q(1.0), split));
+        }
+    }
+    let d = DEBOUNCE_MS;
+    println!("\n### Change latency: manifest rename to UPDATE received (sink) / kernel FIB change (FRR)\n");
+    println!(
+        "| observed at | change | changes | min ms | p50 ms | p99 ms | max ms | p99 minus the {d:.0} ms debounce | \
+         split (ms, from the agent's log) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (recv, kind, n, min, p50, p99, max, split) in &rows {
+        let at = match recv {
+            ReceiverKind::Sink => "wire (bgp-sink)",
+            ReceiverKind::Frr => "FRR kernel FIB",
+        };
+        println!(
+            "| {at} | {} | {n} | {min:.2} | {p50:.2} | {p99:.2} | {max:.2} | {:.2} | {split} |",
+            kind.name(),
+            p99 - d
+        );
+    }
+    println!("\n### Targets (change latency)\n");
+    let mut all_met = true;
+    for (recv, kind, _, _, _, p99, _, _) in &rows {
+        if *recv == ReceiverKind::Sink {
+            let ok = *p99 <= 20.0;
+            all_met &= ok;
+            println!(
+                "- {}: p99 ≤ 20 ms to the wire (got {p99:.2} ms, of which {d:.0} ms is the agent's debounce): {}",
+                kind.name(),
+                if ok { "met" } else { "MISSED" }
+            );
+        }
+    }
+    all_met
 }

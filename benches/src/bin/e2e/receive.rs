@@ -1,6 +1,8 @@
-//! Issue 6, benchmark 2: receive throughput and memory (`e2e --receive`).
+//! Issue 6, benchmark 2: receive throughput and memory (`e2e --receive`),
+//! in a [`Lab::pair`] (id 44): the receiver on the router, the sender on
+//! the node `spk`.
 //!
-//! BIRD in `mbench-spk` (the faster of the two reference senders in
+//! BIRD on the node (the faster of the two reference senders in
 //! benchmark 1) holds N /32s as static routes in 1000 static protocols,
 //! each with an import filter giving its routes their own attribute set
 //! (AS path, two communities, MED): prefix i belongs to group i mod 1000,
@@ -26,42 +28,27 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::daemons::{epoch, prefix, scaled, start_sink, Bins, RECEIVER_AS, SPEAKER_AS};
-use crate::lab::{self, poll, run, run_ok, Lab, Proc, RCV_ADDR, SPK_ADDR};
-use crate::procfs::cpu_secs;
-use crate::{human, median, rate};
+use mooring_lab::procfs::{cpu_secs, mem};
+use mooring_lab::{check_interrupted, epoch, run, run_ok, tail, Bird, Config, Frr, Lab, Neighbor, Node, Proc};
+
+use crate::capture::{established_at, start_established_capture};
+use crate::common::{human, median, prefix, rate, scaled, Bins, RECEIVER_AS, SPEAKER_AS};
+use crate::receivers::{start_frr, start_sink, wait_frr_received};
+
+/// The lab id of the receive benchmark.
+const LAB_ID: u8 = 44;
 
 /// (VmRSS, VmHWM) of a process, KiB.
 fn mem_kb(pid: i32) -> (u64, u64) {
-    let m = crate::procfs::mem(pid);
+    let m = mem(pid);
     (m.rss, m.hwm)
 }
 
-/// Own namespaces and FRR instance (not `mbench-*`): another e2e mode
-/// running at the same time removes every `mbench-*` namespace it finds.
-const RCV_NS: &str = "mrx-rcv";
-const SPK_NS: &str = "mrx-spk";
-const FRR_INST: &str = "mrx";
-
-/// FRR bgpd + zebra in the receiver namespace, as in benchmark 1, plus
-/// tshark for the Established moment: (bgpd's pid, the capture).
-fn start_frr(lab: &Lab) -> (i32, Proc) {
-    let bgpd = crate::daemons::start_frr_receiver(lab);
-    (bgpd.pid, crate::daemons::start_established_capture(lab))
-}
-
-/// FRR: (seconds from Established to pfxRcd = n, the last poll interval ms).
-fn wait_frr(capture: &Proc, n: u32, timeout: Duration) -> (f64, f64) {
-    let (done_at, poll_ms) = crate::daemons::wait_frr_received(FRR_INST, n, timeout);
-    (done_at - crate::daemons::established_at(capture), poll_ms)
-}
-
-/// Distinct attribute sets the sender spreads the prefixes over.
 const GROUPS: u32 = 1000;
 /// The drop-mode memory target (MiB of VmHWM).
 const DROP_MODE_MIB: f64 = 30.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 enum Rcv {
     MooringDrop,
     MooringRib,
@@ -81,7 +68,7 @@ impl Rcv {
 }
 
 /// Who sends the N prefixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 enum Sender {
     /// BIRD with the routes as static routes.
     Bird,
@@ -98,61 +85,17 @@ impl Sender {
     }
 }
 
-struct Opts {
+/// `e2e --receive`: benchmark 2 with its own sizes, receivers and senders.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
     sizes: Vec<u32>,
-    reps: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    reps: u32,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Rcv::MooringDrop, Rcv::MooringRib, Rcv::Frr, Rcv::Bird])]
     receivers: Vec<Rcv>,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Sender::Replay, Sender::Bird])]
     senders: Vec<Sender>,
-}
-
-fn usage() -> ! {
-    eprintln!(
-        "usage: e2e --receive [--sizes 100000,1000000] [--reps N] \
-         [--receivers mooring-drop,mooring-rib,frr,bird] [--senders replay,bird]"
-    );
-    std::process::exit(2)
-}
-
-fn parse(args: &[String]) -> Opts {
-    let mut o = Opts {
-        sizes: vec![100_000, 1_000_000],
-        reps: 1,
-        receivers: vec![Rcv::MooringDrop, Rcv::MooringRib, Rcv::Frr, Rcv::Bird],
-        senders: vec![Sender::Replay, Sender::Bird],
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut v = || it.next().cloned().unwrap_or_else(|| usage());
-        match a.as_str() {
-            "--receive" => {}
-            "--sizes" => o.sizes = v().split(',').map(|s| s.parse().unwrap_or_else(|_| usage())).collect(),
-            "--reps" => o.reps = v().parse().unwrap_or_else(|_| usage()),
-            "--receivers" => {
-                o.receivers = v()
-                    .split(',')
-                    .map(|s| match s {
-                        "mooring-drop" => Rcv::MooringDrop,
-                        "mooring-rib" => Rcv::MooringRib,
-                        "frr" => Rcv::Frr,
-                        "bird" => Rcv::Bird,
-                        _ => usage(),
-                    })
-                    .collect()
-            }
-            "--senders" => {
-                o.senders = v()
-                    .split(',')
-                    .map(|s| match s {
-                        "bird" => Sender::Bird,
-                        "replay" => Sender::Replay,
-                        _ => usage(),
-                    })
-                    .collect()
-            }
-            _ => usage(),
-        }
-    }
-    o
 }
 
 /// One receive measurement.
@@ -169,11 +112,11 @@ struct Measured {
     cpu_s: f64,
 }
 
-/// The sender: BIRD with N static routes in GROUPS attribute groups.
-fn bird_sender(lab: &Lab, n: u32) -> String {
+/// The sender: BIRD on `spk` with N static routes in GROUPS attribute
+/// groups, its session to the receiver held down until enabled.
+fn bird_sender(lab: &Lab, spk: &Node, n: u32) -> Bird {
     let groups = GROUPS.min(n.max(1));
-    let mut conf = format!("router id {SPK_ADDR};\nprotocol device {{}}\n");
-    conf.reserve(n as usize * 32 + groups as usize * 300);
+    let mut statics = String::with_capacity(n as usize * 32 + groups as usize * 300);
     let mut members: Vec<Vec<u32>> = vec![vec![]; groups as usize];
     for i in 0..n {
         members[(i % groups) as usize].push(i);
@@ -181,7 +124,7 @@ fn bird_sender(lab: &Lab, n: u32) -> String {
     for (g, m) in members.iter().enumerate() {
         // AS path (after BIRD's own AS) 65000+g 100+g%50; communities
         // (64513,g) (64513,1000+g%10); MED g.
-        conf.push_str(&format!(
+        statics.push_str(&format!(
             "protocol static g{g} {{\n  ipv4 {{ import filter {{ bgp_origin = ORIGIN_IGP; \
              bgp_path.prepend({}); bgp_path.prepend({}); bgp_community.add(({SPEAKER_AS}, {g})); \
              bgp_community.add(({SPEAKER_AS}, {})); bgp_med = {g}; accept; }}; }};\n",
@@ -190,45 +133,33 @@ fn bird_sender(lab: &Lab, n: u32) -> String {
             1000 + g % 10
         ));
         for &i in m {
-            conf.push_str("  route ");
-            conf.push_str(&prefix(i));
-            conf.push_str(" blackhole;\n");
+            statics.push_str("  route ");
+            statics.push_str(&prefix(i));
+            statics.push_str(" blackhole;\n");
         }
-        conf.push_str("}\n");
+        statics.push_str("}\n");
     }
-    conf.push_str(&format!(
-        "protocol bgp rcv {{\n  local {SPK_ADDR} as {SPEAKER_AS};\n  neighbor {RCV_ADDR} as {RECEIVER_AS};\n  direct;\n  disabled;\n  connect delay time 1; connect retry time 1;\n  ipv4 {{ import none; export all; }};\n}}\n"
-    ));
-    let path = lab.write("bird-spk.conf", &conf);
-    let sock = lab.path("bird-spk.ctl").to_str().unwrap().to_string();
-    let pid = lab.path("bird-spk.pid");
-    lab.spawn(
-        SPK_NS,
-        "bird-spk",
-        &["bird", "-f", "-c", path.to_str().unwrap(), "-s", &sock, "-P", pid.to_str().unwrap()],
-        &[],
-    );
+    let cfg = Config::new(SPEAKER_AS, &spk.v4)
+        .neighbor(Neighbor::new(&lab.router_v4, RECEIVER_AS).name("rcv").connect_retry(1).disabled())
+        .extra(&statics);
     let t = Instant::now();
-    poll("BIRD (sender) holding every static route", scaled(n, 30, 30), Duration::from_millis(100), || {
-        let (_, out, _) = run(&["birdc", "-s", &sock, "show", "route", "count"]);
-        let c = out.lines().find(|l| l.contains(" routes for "))?.split_whitespace().next()?.parse::<u32>().ok()?;
-        (c >= n).then_some(())
-    });
+    let bird = Bird::start(lab, &spk.ns, "bird-spk", &cfg);
+    bird.wait_routes(lab, n as usize);
     eprintln!(
         "    BIRD sender: {n} static routes in {groups} attribute groups loaded in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    sock
+    bird
 }
 
 /// Record what BIRD sends for `n` prefixes (every UPDATE, as bytes) into
 /// `path`, with `bgp-sink` as the receiver.
 fn record_bird_stream(n: u32, bins: &Bins, path: &Path) {
-    let lab = Lab::named("rx-record", "mrx-", RCV_NS, SPK_NS, FRR_INST);
+    let (lab, spk) = Lab::pair(LAB_ID, "spk");
     let count = n.to_string();
     let sink = start_sink(&lab, bins, &["--count", &count, "--record", path.to_str().unwrap()]);
-    let sock = bird_sender(&lab, n);
-    run_ok(&["birdc", "-s", &sock, "enable", "rcv"]);
+    let mut bird = bird_sender(&lab, &spk, n);
+    bird.enable();
     let line = lab.wait_output(&sink, "RESULT", scaled(n, 60, 60));
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size == 0 {
@@ -261,29 +192,29 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
         eprintln!("    waiting for the other e2e run (pid {pid}) to finish");
         let t = Instant::now();
         while other_e2e().is_some() && t.elapsed() < Duration::from_secs(600) {
-            lab::sleep(Duration::from_millis(500));
+            mooring_lab::sleep(Duration::from_millis(500));
         }
     }
-    let lab = Lab::named("rx", "mrx-", RCV_NS, SPK_NS, FRR_INST);
+    let (lab, spk) = Lab::pair(LAB_ID, "spk");
     let timeout = scaled(n, 60, 60);
     // The receiver, started before the sender.
     enum R {
         Mooring(Proc),
-        Frr(Proc, i32),
-        Bird(Proc, String),
+        Frr(Frr, Proc),
+        Bird(Bird),
     }
     let r = match kind {
         Rcv::MooringDrop | Rcv::MooringRib => {
             let mut args = vec![
                 bins.recv.to_str().unwrap().to_string(),
                 "--listen".into(),
-                format!("{RCV_ADDR}:179"),
+                format!("{}:179", lab.router_v4),
                 "--as".into(),
                 RECEIVER_AS.to_string(),
                 "--router-id".into(),
-                RCV_ADDR.into(),
+                lab.router_v4.clone(),
                 "--peer".into(),
-                SPK_ADDR.into(),
+                spk.v4.clone(),
                 "--peer-as".into(),
                 SPEAKER_AS.to_string(),
                 "--count".into(),
@@ -292,54 +223,41 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
             if kind == Rcv::MooringRib {
                 args.push("--import".into());
             }
-            let p = lab.spawn(RCV_NS, "bgp-recv", &args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+            let p = lab.spawn(&lab.router, "bgp-recv", &args.iter().map(String::as_str).collect::<Vec<_>>());
             lab.wait_output(&p, "READY", Duration::from_secs(10));
             R::Mooring(p)
         }
         Rcv::Frr => {
-            let (pid, capture) = start_frr(&lab);
-            R::Frr(capture, pid)
+            let frr = start_frr(&lab, &spk);
+            let capture = start_established_capture(&lab, &spk);
+            R::Frr(frr, capture)
         }
         Rcv::Bird => {
-            let conf = format!(
-                "router id {RCV_ADDR};\ntimeformat protocol iso long ms;\nprotocol device {{}}\nprotocol bgp spk {{\n  local {RCV_ADDR} as {RECEIVER_AS};\n  neighbor {SPK_ADDR} as {SPEAKER_AS};\n  direct;\n  passive;\n  ipv4 {{ import all; export none; }};\n}}\n"
-            );
-            let path = lab.write("bird-rcv.conf", &conf);
-            let sock = lab.path("bird-rcv.ctl").to_str().unwrap().to_string();
-            let pid = lab.path("bird-rcv.pid");
-            let p = lab.spawn(
-                RCV_NS,
-                "bird-rcv",
-                &["bird", "-f", "-c", path.to_str().unwrap(), "-s", &sock, "-P", pid.to_str().unwrap()],
-                &[],
-            );
-            poll("BIRD (receiver) answering birdc", Duration::from_secs(10), Duration::from_millis(50), || {
-                run(&["birdc", "-s", &sock, "show", "status"]).0.then_some(())
-            });
-            R::Bird(p, sock)
+            let cfg = Config::new(RECEIVER_AS, &lab.router_v4)
+                .neighbor(Neighbor::new(&spk.v4, SPEAKER_AS).name("spk").passive().receiving());
+            R::Bird(Bird::start(&lab, &lab.router, "bird-rcv", &cfg))
         }
     };
     // The sender, loaded but not yet connected.
     enum Start<'a> {
-        Bird(String),
+        Bird(Bird),
         Replay(&'a Path),
     }
     let sender = match recording {
         Some(file) => Start::Replay(file),
-        None => Start::Bird(bird_sender(&lab, n)),
+        None => Start::Bird(bird_sender(&lab, &spk, n)),
     };
     let rpid = match &r {
-        R::Mooring(p) | R::Bird(p, _) => p.pid,
-        R::Frr(_, pid) => *pid,
+        R::Mooring(p) => p.pid,
+        R::Bird(b) => b.proc.pid,
+        R::Frr(frr, _) => frr.bgpd.pid,
     };
     let (rss_before_kb, _) = mem_kb(rpid);
     let cpu_before = cpu_secs(rpid);
     match sender {
-        Start::Bird(sock) => {
-            run_ok(&["birdc", "-s", &sock, "enable", "rcv"]);
-        }
+        Start::Bird(mut bird) => bird.enable(),
         Start::Replay(file) => {
-            let connect = format!("{RCV_ADDR}:179");
+            let connect = format!("{}:179", lab.router_v4);
             let asn = SPEAKER_AS.to_string();
             let args = [
                 bins.replay.to_str().unwrap(),
@@ -348,11 +266,11 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
                 "--as",
                 &asn,
                 "--router-id",
-                SPK_ADDR,
+                &spk.v4,
                 "--file",
                 file.to_str().unwrap(),
             ];
-            lab.spawn(SPK_NS, "bgp-replay", &args, &[]);
+            lab.spawn(&spk.ns, "bgp-replay", &args);
         }
     }
     let cpu = || cpu_secs(rpid) - cpu_before;
@@ -375,21 +293,23 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
                 hwm_kb,
             }
         }
-        R::Frr(capture, pid) => {
-            let (seconds, poll_ms) = wait_frr(&capture, n, timeout);
+        R::Frr(frr, capture) => {
+            let (done_at, poll_ms) = wait_frr_received(&frr, &spk.v4, n, timeout);
+            let seconds = done_at - established_at(&capture, &spk.v4, &lab.router_v4);
             let cpu_s = cpu();
-            let (rss_after_kb, hwm_kb) = mem_kb(pid);
+            let (rss_after_kb, hwm_kb) = mem_kb(frr.bgpd.pid);
             Measured { seconds, poll_ms: Some(poll_ms), rss_before_kb, rss_after_kb, hwm_kb, cpu_s }
         }
-        R::Bird(p, sock) => {
+        R::Bird(bird) => {
+            let (p, sock) = (&bird.proc, &bird.sock);
             let start = Instant::now();
             let mut prev = epoch();
             let (done_at, poll_ms, since) = loop {
-                lab::check_interrupted();
+                check_interrupted();
                 if start.elapsed() > timeout {
                     panic!("BIRD did not receive {n} prefixes within {timeout:?}");
                 }
-                let (_, out, _) = run(&["birdc", "-s", &sock, "show", "protocols", "all", "spk"]);
+                let (_, out, _) = run(&["birdc", "-s", sock, "show", "protocols", "all", "spk"]);
                 let now = epoch();
                 // "spk  BGP  ---  up  2026-11-25 15:40:00.123  Established"
                 // "    Routes:         1000000 imported, 0 exported, 1000000 preferred"
@@ -413,8 +333,8 @@ fn run_one(kind: Rcv, n: u32, bins: &Bins, recording: Option<&Path>) -> Measured
             let cpu_s = cpu();
             let est = bird_time(&since).unwrap_or_else(|| panic!("cannot parse BIRD's since {since:?}"));
             let (rss_after_kb, hwm_kb) = mem_kb(p.pid);
-            let sample = run(&["birdc", "-s", &sock, "show", "route", "all", &prefix(n - 1)]).1;
-            eprintln!("    sample route at the receiver:\n{}", lab::tail(&sample, 12));
+            let sample = run(&["birdc", "-s", sock, "show", "route", "all", &prefix(n - 1)]).1;
+            eprintln!("    sample route at the receiver:\n{}", tail(&sample, 12));
             Measured { seconds: done_at - est, poll_ms: Some(poll_ms), rss_before_kb, rss_after_kb, hwm_kb, cpu_s }
         }
     }
@@ -424,24 +344,23 @@ fn mib(kb: u64) -> String {
     format!("{:.1} MiB", kb as f64 / 1024.0)
 }
 
-/// `e2e --receive ...`: the whole run (skip / CI rules as for the
-/// announce benchmark).
-pub fn entry() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let o = parse(&args);
-    let bins = Bins::here();
-    if let Some(reason) = crate::unavailable(&bins) {
-        return crate::skip(&reason);
-    }
-    lab::install_signal_handlers();
-    let started = Instant::now();
-    println!("# e2e receive benchmark, {}", run(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).1.trim());
-    let met = measure(&o, &bins);
-    println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
-    if !met && std::env::var_os("MBENCH_STRICT").is_some() {
-        eprintln!("ERROR: a target was missed (MBENCH_STRICT is set)");
-        std::process::exit(3);
-    }
+/// `e2e --receive ...`; false when a target was missed.
+pub fn run_alone(a: &Args, bins: &Bins) -> bool {
+    let o = Opts {
+        sizes: a.sizes.clone(),
+        reps: a.reps as usize,
+        receivers: a.receivers.clone(),
+        senders: a.senders.clone(),
+    };
+    measure(&o, bins)
+}
+
+/// What one receive run measures.
+struct Opts {
+    sizes: Vec<u32>,
+    reps: usize,
+    receivers: Vec<Rcv>,
+    senders: Vec<Sender>,
 }
 
 /// Benchmark 2 as part of a whole e2e run: 100k and 1M (quick: 10k, where

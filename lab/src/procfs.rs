@@ -1,4 +1,4 @@
-//! Process figures from /proc: CPU time and memory of the daemons under test.
+//! Process figures from /proc: CPU time and memory of a process by pid.
 
 use std::collections::HashMap;
 
@@ -57,6 +57,12 @@ pub fn cpu_sum(a: &[Cpu], b: &[Cpu]) -> f64 {
     a.iter().zip(b).map(|(a, b)| cpu_between(a, b)).sum()
 }
 
+/// CPU seconds (user + system, every thread) a process has used so far
+/// (0 when it is gone).
+pub fn cpu_secs(pid: i32) -> f64 {
+    cpu_between(&Cpu::default(), &cpu(pid))
+}
+
 /// Memory of a process, KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mem {
@@ -68,7 +74,7 @@ pub struct Mem {
     pub anon: u64,
 }
 
-pub fn field(text: &str, name: &str) -> u64 {
+fn field(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.split_whitespace().next())
@@ -87,12 +93,7 @@ pub fn reset_hwm(pid: i32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
-pub fn mib(kb: f64) -> f64 {
-    kb / 1024.0
-}
-
-/// CPU seconds (user + system, every thread) a process has used so far
-/// (0 when it is gone).
-pub fn cpu_secs(pid: i32) -> f64 {
-    cpu_between(&Cpu::default(), &cpu(pid))
+/// KiB as MiB.
+pub fn mib(kib: f64) -> f64 {
+    kib / 1024.0
 }

@@ -1,137 +1,31 @@
-//! Namespaces, links, processes and their cleanup.
+//! One lab: its namespaces and links (a router with a bridge and nodes on
+//! it, or a router and one node on a veth pair), the processes started in
+//! them, and their cleanup when the lab is dropped. nftables rules are in
+//! nft.rs, the routing daemons in daemons/.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::util::{poll, run, run_ok, tail};
+use crate::cmd::{check_interrupted, poll, poll_every, run, run_ok, tail};
+use crate::proc::Proc;
 
-/// Path of the `mooring` binary (`<workspace>/target/debug/mooring`,
-/// honouring `CARGO_TARGET_DIR`). Built once per test process with
-/// `cargo build -p mooring-agent --bin mooring` when it is missing or older
-/// than the sources of `agent/` or `bgp/` (`cargo test` of this crate does
-/// not build another package's binary).
-pub fn mooring_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.join("target"));
-        let target = if target.is_relative() { ws.join(target) } else { target };
-        let bin = target.join("debug").join("mooring");
-        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-        let stale = match built {
-            None => true,
-            Some(t) => ["agent", "bgp"].iter().any(|d| newer_than(&ws.join(d).join("src"), t)),
-        };
-        if stale {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            println!("building the mooring binary ({} missing or stale)", bin.display());
-            let st = Command::new(cargo)
-                .args(["build", "-p", "mooring-agent", "--bin", "mooring"])
-                .current_dir(&ws)
-                .status()
-                .expect("running cargo build");
-            assert!(st.success(), "cargo build -p mooring-agent failed");
-        }
-        assert!(bin.exists(), "{} not found after building", bin.display());
-        bin
-    })
-    .clone()
-}
-
-/// True when a file under `dir` was modified after `t`.
-fn newer_than(dir: &Path, t: std::time::SystemTime) -> bool {
-    let Ok(rd) = std::fs::read_dir(dir) else { return false };
-    rd.flatten().any(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            newer_than(&p, t)
-        } else {
-            e.metadata().and_then(|m| m.modified()).map(|m| m > t).unwrap_or(false)
-        }
-    })
-}
-
-/// A process started by the lab (in a namespace), with its output file.
-#[derive(Debug, Clone)]
-pub struct Proc {
-    pub pid: i32,
-    pub name: String,
-    pub log: PathBuf,
-}
-
-impl Proc {
-    /// Everything the process wrote so far (stdout and stderr).
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Lines of the output containing `pat`.
-    pub fn lines_with(&self, pat: &str) -> Vec<String> {
-        self.output().lines().filter(|l| l.contains(pat)).map(String::from).collect()
-    }
-
-    pub fn count(&self, pat: &str) -> usize {
-        self.lines_with(pat).len()
-    }
-
-    /// Wait until the output has at least `n` lines containing `pat`.
-    pub fn wait_count(&self, pat: &str, n: usize, timeout: Duration) {
-        let start = Instant::now();
-        while self.count(pat) < n {
-            if start.elapsed() > timeout {
-                panic!(
-                    "{}: fewer than {n} lines with {pat:?} after {timeout:?}\n--- output:\n{}",
-                    self.name,
-                    tail(&self.output(), 60)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Wait for a line containing `pat`; returns the last such line.
-    pub fn wait_line(&self, pat: &str, timeout: Duration) -> String {
-        self.wait_count(pat, 1, timeout);
-        self.lines_with(pat).pop().unwrap_or_default()
-    }
-
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: plain kill(2) on a pid we started.
-        unsafe { libc::kill(self.pid, sig) };
-    }
-
-    /// Resident set size in KiB (VmRSS).
-    pub fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        s.lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Number of open file descriptors.
-    pub fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map(|d| d.count()).unwrap_or(0)
-    }
-}
-
-/// A namespace attached to the router's bridge.
+/// A namespace attached to the router.
 #[derive(Debug, Clone)]
 pub struct Node {
     pub ns: String,
     pub v4: String,
+    /// Empty for the client (IPv4 only).
     pub v6: String,
 }
 
-/// One test's lab. See the crate docs for the naming scheme.
+/// One test's or benchmark's lab. See the crate docs for the naming scheme.
 pub struct Lab {
     pub id: u8,
-    pub dir: tempfile::TempDir,
-    /// The router namespace (bridge `br0` with `.1` / `::1`).
+    dir: tempfile::TempDir,
+    /// The router namespace `mitX-r` (`.1` / `::1` of the lab's link).
     pub router: String,
     pub router_v4: String,
     pub router_v6: String,
@@ -139,13 +33,48 @@ pub struct Lab {
     children: Mutex<Vec<(Proc, Child)>>,
     frr_instances: Mutex<Vec<String>>,
     nodes: Mutex<u8>,
+    /// flock(2)ed while the lab lives: one lab per id on the machine.
+    _lock: File,
 }
 
 impl Lab {
     /// A lab with a router namespace `mitX-r` holding bridge `br0`
     /// (198.18.X.1/24, 2001:db8:ffff:ffXX::1/64), forwarding on and
-    /// `fib_multipath_hash_policy=1`.
+    /// `fib_multipath_hash_policy=1`; nodes join with [`Lab::node`].
     pub fn new(id: u8) -> Lab {
+        let lab = Lab::empty(id);
+        let r = lab.router.clone();
+        lab.add_ns(&r);
+        run_ok(&["ip", "-n", &r, "link", "add", "br0", "type", "bridge"]);
+        run_ok(&["ip", "-n", &r, "link", "set", "br0", "up"]);
+        lab.addresses(&r, "br0", &lab.router_v4, &lab.router_v6);
+        lab.sysctl(
+            &r,
+            &["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.fib_multipath_hash_policy=1"],
+        );
+        lab
+    }
+
+    /// A lab of two namespaces joined by one veth pair (`eth0` on both
+    /// sides, no bridge): the router `mitX-r` (198.18.X.1,
+    /// 2001:db8:ffff:ffXX::1) and the node `mitX-<name>` (.2 / ::2), for
+    /// measurements where nothing but the two ends should run.
+    pub fn pair(id: u8, name: &str) -> (Lab, Node) {
+        let lab = Lab::empty(id);
+        let r = lab.router.clone();
+        lab.add_ns(&r);
+        let node = lab.host(name, 2);
+        lab.add_ns(&node.ns);
+        run_ok(&["ip", "-n", &r, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &node.ns]);
+        lab.addresses(&r, "eth0", &lab.router_v4, &lab.router_v6);
+        lab.addresses(&node.ns, "eth0", &node.v4, &node.v6);
+        (lab, node)
+    }
+
+    /// The lock, the leftovers of an earlier run with this id removed, the
+    /// temp dir; no namespace yet.
+    fn empty(id: u8) -> Lab {
+        let lock = lock(id);
         // Leftovers of an earlier run that crashed hard (our prefix only).
         let (_, list, _) = run(&["ip", "netns", "list"]);
         for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
@@ -157,7 +86,7 @@ impl Lab {
         let _ = std::fs::remove_dir_all(format!("/var/run/frr/mit{id}"));
         let dir = tempfile::Builder::new().prefix(&format!("mit{id}-")).tempdir().expect("temp dir");
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let lab = Lab {
+        Lab {
             id,
             dir,
             router: format!("mit{id}-r"),
@@ -167,22 +96,25 @@ impl Lab {
             children: Mutex::new(vec![]),
             frr_instances: Mutex::new(vec![]),
             nodes: Mutex::new(0),
-        };
-        let r = lab.router.clone();
-        lab.add_ns(&r);
-        run_ok(&["ip", "-n", &r, "link", "add", "br0", "type", "bridge"]);
-        run_ok(&["ip", "-n", &r, "link", "set", "br0", "up"]);
-        run_ok(&["ip", "-n", &r, "addr", "add", &format!("{}/24", lab.router_v4), "dev", "br0"]);
-        run_ok(&["ip", "-n", &r, "addr", "add", &format!("{}/64", lab.router_v6), "dev", "br0", "nodad"]);
-        lab.sysctl(
-            &r,
-            &["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.fib_multipath_hash_policy=1"],
-        );
-        lab
+            _lock: lock,
+        }
+    }
+
+    /// The lab's directory (configs, logs; removed on drop unless
+    /// `MBENCH_KEEP_LOGS` is set).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Write `text` to `name` in the lab's directory; its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+        p
     }
 
     pub fn sysctl(&self, ns: &str, kv: &[&str]) {
@@ -199,6 +131,22 @@ impl Lab {
         self.sysctl(ns, &["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
     }
 
+    /// The addresses of host number `host` on the lab's link.
+    fn host(&self, name: &str, host: u8) -> Node {
+        Node {
+            ns: format!("mit{}-{name}", self.id),
+            v4: format!("198.18.{}.{host}", self.id),
+            v6: format!("2001:db8:ffff:ff{:02x}::{host}", self.id),
+        }
+    }
+
+    /// `v4`/24 and `v6`/64 on `dev` in `ns`, and the link up.
+    fn addresses(&self, ns: &str, dev: &str, v4: &str, v6: &str) {
+        run_ok(&["ip", "-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+        run_ok(&["ip", "-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"]);
+        run_ok(&["ip", "-n", ns, "link", "set", dev, "up"]);
+    }
+
     /// A new namespace `mitX-<name>` on the router's bridge. The k-th node
     /// gets 198.18.X.(10+k) and 2001:db8:ffff:ffXX::(10+k) (hex), default
     /// routes via the router.
@@ -213,21 +161,15 @@ impl Lab {
 
     /// Like [`Lab::node`] with an explicit host number.
     pub fn node_at(&self, name: &str, host: u8) -> Node {
-        let ns = format!("mit{}-{name}", self.id);
-        self.add_ns(&ns);
+        let node = self.host(name, host);
+        let ns = &node.ns;
+        self.add_ns(ns);
         let port = format!("v{host}");
-        run_ok(&["ip", "-n", &self.router, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+        run_ok(&["ip", "-n", &self.router, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
         run_ok(&["ip", "-n", &self.router, "link", "set", &port, "master", "br0", "up"]);
-        let node = Node {
-            ns: ns.clone(),
-            v4: format!("198.18.{}.{host}", self.id),
-            v6: format!("2001:db8:ffff:ff{:02x}::{host}", self.id),
-        };
-        run_ok(&["ip", "-n", &ns, "addr", "add", &format!("{}/24", node.v4), "dev", "eth0"]);
-        run_ok(&["ip", "-n", &ns, "addr", "add", &format!("{}/64", node.v6), "dev", "eth0", "nodad"]);
-        run_ok(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        run_ok(&["ip", "-n", &ns, "route", "add", "default", "via", &self.router_v4]);
-        run_ok(&["ip", "-n", &ns, "-6", "route", "add", "default", "via", &self.router_v6]);
+        self.addresses(ns, "eth0", &node.v4, &node.v6);
+        run_ok(&["ip", "-n", ns, "route", "add", "default", "via", &self.router_v4]);
+        run_ok(&["ip", "-n", ns, "-6", "route", "add", "default", "via", &self.router_v6]);
         node
     }
 
@@ -247,12 +189,14 @@ impl Lab {
         Node { ns, v4, v6: String::new() }
     }
 
-    /// Start `args` inside namespace `ns`, output to `<tempdir>/<name>.log`.
+    /// Start `args` inside namespace `ns`, output to `<dir>/<name>.log`.
     pub fn spawn(&self, ns: &str, name: &str, args: &[&str]) -> Proc {
         self.spawn_env(ns, name, args, &[])
     }
 
+    /// [`Lab::spawn`] with environment variables added.
     pub fn spawn_env(&self, ns: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        check_interrupted();
         let log = self.path(&format!("{name}.log"));
         // Several runs of one name (a restarted speaker) append to one file.
         let f = File::options().create(true).append(true).open(&log).expect("log file");
@@ -266,49 +210,41 @@ impl Lab {
         p
     }
 
-    /// `mooring announce ARGS` in namespace `ns` (MOORING_LOG=info).
-    pub fn mooring(&self, ns: &str, name: &str, args: &[&str]) -> Proc {
-        let bin = mooring_bin();
-        let mut a = vec![bin.to_str().unwrap(), "announce"];
-        a.extend_from_slice(args);
-        let p = self.spawn_env(ns, name, &a, &[("MOORING_LOG", "info"), ("RUST_BACKTRACE", "1"), ("NO_COLOR", "1")]);
-        println!("[{name}] started pid {} in {ns}: mooring announce {}", p.pid, args.join(" "));
-        p
-    }
-
     /// Wait (polling every 5 ms) for a line of `p`'s output containing
     /// `pat`; returns the last such line. Panics with the output's tail
     /// when `p` exits first or after `timeout`.
     pub fn wait_output(&self, p: &Proc, pat: &str, timeout: Duration) -> String {
-        crate::util::poll_every(
-            &format!("{}: a line with {pat:?}", p.name),
-            timeout,
-            Duration::from_millis(5),
-            &mut || {
-                if let Some(l) = p.lines_with(pat).pop() {
-                    return Some(l);
-                }
-                if self.wait_exit(p, Duration::ZERO) {
-                    panic!("{} exited before printing {pat:?}:\n{}", p.name, tail(&p.output(), 30));
-                }
-                None
-            },
-        )
+        poll_every(&format!("{}: a line with {pat:?}", p.name), timeout, Duration::from_millis(5), || {
+            if let Some(l) = p.lines_with(pat).pop() {
+                return Some(l);
+            }
+            self.check_running(p);
+            None
+        })
+    }
+
+    /// True when `p` has exited (or was never started by this lab).
+    pub fn exited(&self, p: &Proc) -> bool {
+        let mut ch = self.children.lock().unwrap();
+        match ch.iter_mut().find(|(q, _)| q.pid == p.pid) {
+            Some((_, c)) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
+    /// Panic with the tail of its output when `p` has exited.
+    pub fn check_running(&self, p: &Proc) {
+        if self.exited(p) {
+            panic!("{} exited:\n{}", p.name, tail(&p.output(), 30));
+        }
     }
 
     /// Wait for a process to exit (it was signalled); true if it did.
     pub fn wait_exit(&self, p: &Proc, timeout: Duration) -> bool {
         let start = Instant::now();
         loop {
-            {
-                let mut ch = self.children.lock().unwrap();
-                if let Some((_, c)) = ch.iter_mut().find(|(q, _)| q.pid == p.pid) {
-                    if let Ok(Some(_)) = c.try_wait() {
-                        return true;
-                    }
-                } else {
-                    return true;
-                }
+            if self.exited(p) {
+                return true;
             }
             if start.elapsed() > timeout {
                 return false;
@@ -321,32 +257,6 @@ impl Lab {
         self.frr_instances.lock().unwrap().push(inst.to_string());
     }
 
-    /// Drop packets in namespace `ns` with nftables: `rules` are rule bodies
-    /// for the chains `in` (input hook) and `out` (output hook) of table
-    /// `inet mit`, e.g. `in ip saddr 198.18.1.1 drop`. Undo with [`Lab::nft_clear`].
-    pub fn nft_drop(&self, ns: &str, rules: &[&str]) {
-        let mut text = "add table inet mit\n\
-                        add chain inet mit in { type filter hook input priority 0; }\n\
-                        add chain inet mit out { type filter hook output priority 0; }\n"
-            .to_string();
-        for r in rules {
-            text.push_str(&format!("add rule inet mit {r}\n"));
-        }
-        let file = self.path(&format!("{ns}.nft"));
-        std::fs::write(&file, text).unwrap();
-        run_ok(&["ip", "netns", "exec", ns, "nft", "-f", file.to_str().unwrap()]);
-    }
-
-    /// Remove what [`Lab::nft_drop`] installed in `ns`.
-    pub fn nft_clear(&self, ns: &str) {
-        run_ok(&["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "mit"]);
-    }
-
-    /// Silence everything between `node` and `peer` (an IPv4 address), both ways.
-    pub fn silence(&self, node: &Node, peer: &str) {
-        self.nft_drop(&node.ns, &[&format!("in ip saddr {peer} drop"), &format!("out ip daddr {peer} drop")]);
-    }
-
     /// Stop processes this lab started: SIGTERM to all, SIGKILL to those
     /// still running after `timeout`; each is reaped and forgotten (so
     /// that the cleanup never signals its pid again, which the kernel may
@@ -356,6 +266,7 @@ impl Lab {
         let (mut stopping, keep): (Vec<_>, Vec<_>) =
             std::mem::take(&mut *ch).into_iter().partition(|(q, _)| procs.iter().any(|p| p.pid == q.pid));
         *ch = keep;
+        drop(ch);
         terminate(&mut stopping, timeout);
     }
 
@@ -376,7 +287,7 @@ impl Lab {
         p
     }
 
-    fn cleanup(&self) {
+    fn cleanup(&mut self) {
         let panicking = std::thread::panicking();
         let mut children = std::mem::take(&mut *self.children.lock().unwrap());
         terminate(&mut children, Duration::from_secs(3));
@@ -393,7 +304,40 @@ impl Lab {
         for inst in self.frr_instances.lock().unwrap().iter() {
             let _ = std::fs::remove_dir_all(format!("/var/run/frr/{inst}"));
         }
+        if std::env::var_os("MBENCH_KEEP_LOGS").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("lab {}: logs and configs kept in {}", self.id, self.dir.path().display());
+        }
     }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// The machine-wide lock of lab id `id` (`/run/lock/mooring-lab-X.lock`):
+/// a second lab with the same id, in this process or another, waits until
+/// the first is dropped instead of deleting its namespaces.
+fn lock(id: u8) -> File {
+    let dir = if Path::new("/run/lock").is_dir() { PathBuf::from("/run/lock") } else { std::env::temp_dir() };
+    let path = dir.join(format!("mooring-lab-{id}.lock"));
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("lab {id}: waiting for another lab with the same id ({} is locked)", path.display());
+        // SAFETY: as above.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(r, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
+    }
+    f
 }
 
 /// Kill (by pid) whatever still runs in one of our namespaces.
@@ -405,12 +349,6 @@ fn kill_ns_procs(ns: &str) {
     }
     if !pids.trim().is_empty() {
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.cleanup();
     }
 }
 
