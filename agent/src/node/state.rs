@@ -1,78 +1,181 @@
 //! The state directory: addresses assigned to Services, kept across
-//! restarts so a restart never moves a VIP.
+//! restarts so a restart never moves a VIP, and the graceful-restart
+//! marker.
+//!
+//! Writes are atomic (temp file, fsync, rename, fsync of the directory)
+//! and the version they replace is kept as `allocations.json.prev`. A state
+//! file that cannot be read (garbage, empty, half-written, wrong shape, a
+//! directory) never stops the daemon: it is moved aside as
+//! `allocations.json.corrupt-<unix time>` with an ERROR, and the node starts
+//! from the previous version — or, with none, allocates afresh and says so.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
 
 const FILE: &str = "allocations.json";
+const PREVIOUS: &str = "allocations.json.prev";
 /// Written on a graceful stop, read (and removed) on the next start.
 const RESTART_MARKER: &str = "graceful-restart";
 
+/// Addresses held, by Service (`namespace/name`).
+pub type Held = BTreeMap<String, Vec<IpAddr>>;
+
+/// The graceful-restart marker's content.
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    /// When the node stopped, seconds since the Unix epoch.
+    stopped_at: u64,
+}
+
 #[derive(Debug)]
 pub struct StateStore {
-    path: Option<PathBuf>,
-    held: Mutex<BTreeMap<String, Vec<IpAddr>>>,
+    dir: Option<PathBuf>,
+    held: Mutex<Held>,
+}
+
+/// Read a state file: `Ok(None)` when there is none.
+fn read(path: &Path) -> Result<Option<Held>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).context("not a state file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context("cannot be read"),
+    }
+}
+
+/// Move a file (or directory) that cannot be used out of the way.
+fn move_aside(path: &Path) -> PathBuf {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".corrupt-{secs}"));
+    let aside = PathBuf::from(aside);
+    if let Err(e) = std::fs::rename(path, &aside) {
+        error!("cannot move {} aside: {e}", path.display());
+    }
+    aside
+}
+
+/// Write `bytes` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 impl StateStore {
     /// Open (and create) the directory; without one, state lives in memory.
+    /// Only a directory that cannot be created is an error.
     pub fn open(dir: Option<&Path>) -> Result<StateStore> {
-        let Some(dir) = dir else { return Ok(StateStore { path: None, held: Mutex::new(BTreeMap::new()) }) };
+        let Some(dir) = dir else { return Ok(StateStore { dir: None, held: Mutex::new(Held::new()) }) };
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let held = Self::recover(dir);
+        Ok(StateStore { dir: Some(dir.to_path_buf()), held: Mutex::new(held) })
+    }
+
+    /// The held addresses from the state file, else from its previous version.
+    fn recover(dir: &Path) -> Held {
         let path = dir.join(FILE);
-        let held = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| format!("{}: not a state file", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        let lost = match read(&path) {
+            Ok(Some(held)) => return held,
+            Ok(None) => false,
+            Err(e) => {
+                let aside = move_aside(&path);
+                error!("state file {}: {e:#}; moved aside to {}", path.display(), aside.display());
+                true
+            }
         };
-        Ok(StateStore { path: Some(path), held: Mutex::new(held) })
+        let prev = dir.join(PREVIOUS);
+        match read(&prev) {
+            Ok(Some(held)) => {
+                warn!("starting from the previous state file {} ({} Services)", prev.display(), held.len());
+                return held;
+            }
+            Ok(None) if !lost => info!("no state file yet in {}", dir.display()),
+            Ok(None) => error!("no previous state file: addresses are allocated afresh"),
+            Err(e) => {
+                let aside = move_aside(&prev);
+                error!(
+                    "previous state file {}: {e:#}; moved aside to {}; addresses are allocated afresh",
+                    prev.display(),
+                    aside.display()
+                );
+            }
+        }
+        Held::new()
     }
 
     fn marker(&self) -> Option<PathBuf> {
-        self.path.as_ref().map(|p| p.with_file_name(RESTART_MARKER))
+        self.dir.as_ref().map(|d| d.join(RESTART_MARKER))
     }
 
     /// Note that we stopped for a graceful restart (routers keep our routes).
     pub fn mark_graceful_stop(&self) -> Result<()> {
         if let Some(m) = self.marker() {
-            std::fs::write(&m, b"").with_context(|| format!("writing {}", m.display()))?;
+            let stopped_at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            write_atomic(&m, &serde_json::to_vec(&Marker { stopped_at })?)?;
         }
         Ok(())
     }
 
     /// Whether the previous run stopped for a graceful restart no longer
     /// than `within` ago (then our OPEN carries the Restart State bit).
-    /// The marker is consumed.
-    pub fn take_graceful_restart(&self, within: std::time::Duration) -> bool {
+    /// The marker is consumed; one that cannot be read is moved aside (and
+    /// the restart is not graceful).
+    pub fn take_graceful_restart(&self, within: Duration) -> bool {
         let Some(m) = self.marker() else { return false };
-        let recent = std::fs::metadata(&m)
-            .and_then(|md| md.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age <= within);
-        let _ = std::fs::remove_file(&m);
-        recent
+        let marker = match std::fs::read(&m) {
+            Ok(bytes) => serde_json::from_slice::<Marker>(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+            Err(e) => {
+                let aside = move_aside(&m);
+                error!("graceful-restart marker {}: {e}; moved aside to {}", m.display(), aside.display());
+                return false;
+            }
+        };
+        match marker {
+            Ok(Marker { stopped_at }) => {
+                let _ = std::fs::remove_file(&m);
+                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                now.checked_sub(stopped_at).is_some_and(|age| age <= within.as_secs())
+            }
+            Err(e) => {
+                let aside = move_aside(&m);
+                error!("graceful-restart marker {}: not a marker ({e}); moved aside to {}", m.display(), aside.display());
+                false
+            }
+        }
     }
 
-    pub fn get(&self) -> BTreeMap<String, Vec<IpAddr>> {
+    pub fn get(&self) -> Held {
         self.held.lock().expect("state lock").clone()
     }
 
-    /// Replace the state; written atomically (temp file + rename) when it changed.
-    pub fn set(&self, held: BTreeMap<String, Vec<IpAddr>>) -> Result<()> {
+    /// Replace the state when it changed; the file is written atomically and
+    /// the version it replaces is kept as the previous one.
+    pub fn set(&self, held: Held) -> Result<()> {
         let mut cur = self.held.lock().expect("state lock");
         if *cur == held {
             return Ok(());
         }
-        if let Some(path) = &self.path {
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&held)?)
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        if let Some(dir) = &self.dir {
+            let path = dir.join(FILE);
+            if path.is_file() {
+                std::fs::rename(&path, dir.join(PREVIOUS)).with_context(|| format!("keeping {}", path.display()))?;
+            }
+            write_atomic(&path, &serde_json::to_vec_pretty(&held)?)?;
         }
         *cur = held;
         Ok(())
@@ -83,28 +186,76 @@ impl StateStore {
 mod tests {
     use super::*;
 
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mooring-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn held(ip: &str) -> Held {
+        Held::from([("shop/web".to_string(), vec![ip.parse().unwrap()])])
+    }
+
+    fn corrupt_files(d: &Path) -> usize {
+        std::fs::read_dir(d).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".corrupt-")).count()
+    }
+
     #[test]
     fn survives_a_restart() {
-        let dir = std::env::temp_dir().join(format!("mooring-state-test-{}", std::process::id()));
-        let s = StateStore::open(Some(&dir)).unwrap();
-        s.set(BTreeMap::from([("shop/web".to_string(), vec!["203.0.113.10".parse().unwrap()])])).unwrap();
-        let again = StateStore::open(Some(&dir)).unwrap();
-        assert_eq!(again.get()["shop/web"], vec!["203.0.113.10".parse::<IpAddr>().unwrap()]);
-        std::fs::write(dir.join(FILE), "garbage").unwrap();
-        assert!(StateStore::open(Some(&dir)).unwrap_err().to_string().contains("not a state file"));
-        std::fs::remove_dir_all(dir).unwrap();
+        let d = dir("restart");
+        let s = StateStore::open(Some(&d)).unwrap();
+        s.set(held("203.0.113.10")).unwrap();
+        assert_eq!(StateStore::open(Some(&d)).unwrap().get(), held("203.0.113.10"));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_moved_aside_and_the_previous_version_used() {
+        for (name, bad) in [
+            ("garbage", b"garbage".as_slice()),
+            ("empty", b"".as_slice()),
+            ("half", b"{\"shop/web\": [\"203.0.1".as_slice()),
+            ("shape", b"[1, 2, 3]".as_slice()),
+        ] {
+            let d = dir(name);
+            let s = StateStore::open(Some(&d)).unwrap();
+            s.set(held("203.0.113.10")).unwrap();
+            s.set(held("203.0.113.11")).unwrap();
+            std::fs::write(d.join(FILE), bad).unwrap();
+            let again = StateStore::open(Some(&d)).unwrap();
+            assert_eq!(again.get(), held("203.0.113.10"), "{name}: the previous version");
+            assert_eq!(corrupt_files(&d), 1, "{name}: moved aside, not deleted");
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn with_no_previous_version_the_node_starts_empty() {
+        let d = dir("nothing");
+        std::fs::create_dir_all(d.join(FILE)).unwrap(); // a directory where the file should be
+        let s = StateStore::open(Some(&d)).unwrap();
+        assert!(s.get().is_empty());
+        s.set(held("203.0.113.12")).unwrap();
+        assert_eq!(StateStore::open(Some(&d)).unwrap().get(), held("203.0.113.12"));
+        std::fs::remove_dir_all(d).unwrap();
     }
 
     #[test]
     fn graceful_restart_marker_is_consumed_once() {
-        let dir = std::env::temp_dir().join(format!("mooring-state-gr-{}", std::process::id()));
-        let s = StateStore::open(Some(&dir)).unwrap();
-        assert!(!s.take_graceful_restart(std::time::Duration::from_secs(60)));
+        let d = dir("gr");
+        let s = StateStore::open(Some(&d)).unwrap();
+        assert!(!s.take_graceful_restart(Duration::from_secs(60)));
         s.mark_graceful_stop().unwrap();
-        assert!(s.take_graceful_restart(std::time::Duration::from_secs(60)));
-        assert!(!s.take_graceful_restart(std::time::Duration::from_secs(60)), "consumed");
-        s.mark_graceful_stop().unwrap();
-        assert!(!s.take_graceful_restart(std::time::Duration::ZERO), "too old for a zero restart time");
-        std::fs::remove_dir_all(dir).unwrap();
+        assert!(s.take_graceful_restart(Duration::from_secs(60)));
+        assert!(!s.take_graceful_restart(Duration::from_secs(60)), "consumed");
+        // Too old: written an hour ago.
+        let hour_ago = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() - 3600;
+        std::fs::write(d.join(RESTART_MARKER), format!("{{\"stopped_at\": {hour_ago}}}")).unwrap();
+        assert!(!s.take_graceful_restart(Duration::from_secs(120)), "too old for the restart time");
+        // A marker that cannot be read: moved aside, not a graceful restart.
+        std::fs::write(d.join(RESTART_MARKER), "garbage").unwrap();
+        assert!(!s.take_graceful_restart(Duration::from_secs(60)));
+        assert!(!d.join(RESTART_MARKER).exists());
+        std::fs::remove_dir_all(d).unwrap();
     }
 }
