@@ -1,6 +1,7 @@
 //! Mooring's agent: the pure desired-state model, the IPAM allocator,
 //! the sources that feed them, and the commands of the `mooring` binary.
 
+pub mod admin;
 pub mod announce;
 pub mod kube;
 pub mod metrics;

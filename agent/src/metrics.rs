@@ -1,15 +1,12 @@
-//! Prometheus metrics and the health endpoints (`/metrics`, `/healthz`,
-//! `/readyz`), on a small HTTP/1.1 server.
+//! The Prometheus metrics of a node or the controller, and the readiness
+//! the node loop reports. Served by [`crate::admin`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use anyhow::{Context, Result};
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::Speaker;
-use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use tracing::warn;
 
 use crate::model::pool_status::PoolStatus;
@@ -25,11 +22,15 @@ pub struct Metrics {
     session_up: IntGaugeVec,
     prefixes_sent: IntGaugeVec,
     prefixes_received: IntGaugeVec,
-    messages_sent: IntGaugeVec,
-    messages_received: IntGaugeVec,
-    flaps: IntGaugeVec,
+    messages_sent: IntCounterVec,
+    messages_received: IntCounterVec,
+    updates_sent: IntCounterVec,
+    updates_received: IntCounterVec,
+    flaps: IntCounterVec,
     pool_addresses: IntGaugeVec,
     speakers: Mutex<Vec<Speaker>>,
+    /// One render at a time (it resets and refills the per-peer families).
+    render_lock: Mutex<()>,
     /// Why `/readyz` fails (`None`: ready).
     not_ready: Mutex<Option<String>>,
 }
@@ -59,6 +60,11 @@ impl Metrics {
             registry.register(Box::new(g.clone())).expect("unique metric");
             g
         };
+        let per_peer_total = |n: &str, h: &str| {
+            let c = IntCounterVec::new(Opts::new(n, h), &["peer"]).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
         let reloads = IntCounter::new("mooring_config_reloads_total", "Configuration reloads").expect("valid metric");
         registry.register(Box::new(reloads.clone())).expect("unique metric");
         Metrics {
@@ -72,9 +78,17 @@ impl Metrics {
             session_up: per_peer("mooring_bgp_session_established", "1 when the session is Established"),
             prefixes_sent: per_peer("mooring_bgp_prefixes_sent", "Prefixes in the Adj-RIB-Out"),
             prefixes_received: per_peer("mooring_bgp_prefixes_received", "Prefixes received"),
-            messages_sent: per_peer("mooring_bgp_messages_sent", "Messages sent"),
-            messages_received: per_peer("mooring_bgp_messages_received", "Messages received"),
-            flaps: per_peer("mooring_bgp_session_flaps", "Times the session left Established"),
+            messages_sent: per_peer_total("mooring_bgp_messages_sent_total", "BGP messages sent to the peer"),
+            messages_received: per_peer_total(
+                "mooring_bgp_messages_received_total",
+                "BGP messages received from the peer",
+            ),
+            updates_sent: per_peer_total("mooring_bgp_updates_sent_total", "UPDATE messages sent to the peer"),
+            updates_received: per_peer_total(
+                "mooring_bgp_updates_received_total",
+                "UPDATE messages received from the peer",
+            ),
+            flaps: per_peer_total("mooring_bgp_session_flaps_total", "Times the session left Established"),
             pool_addresses: {
                 let g = IntGaugeVec::new(
                     Opts::new("mooring_pool_addresses", "Addresses of a pool by state"),
@@ -87,6 +101,7 @@ impl Metrics {
             reloads,
             registry,
             speakers: Mutex::new(vec![]),
+            render_lock: Mutex::new(()),
             not_ready: Mutex::new(Some("starting".into())),
         }
     }
@@ -128,15 +143,14 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        for g in [
-            &self.session_up,
-            &self.prefixes_sent,
-            &self.prefixes_received,
-            &self.messages_sent,
-            &self.messages_received,
-            &self.flaps,
-        ] {
+        let _one_at_a_time = self.render_lock.lock().expect("lock");
+        for g in [&self.session_up, &self.prefixes_sent, &self.prefixes_received] {
             g.reset();
+        }
+        // The speaker keeps the totals; a peer that is gone disappears.
+        for c in [&self.messages_sent, &self.messages_received, &self.updates_sent, &self.updates_received, &self.flaps]
+        {
+            c.reset();
         }
         for s in self.speakers.lock().expect("lock").iter() {
             for p in s.peers() {
@@ -145,9 +159,11 @@ impl Metrics {
                 self.session_up.with_label_values(&l).set((p.state == State::Established) as i64);
                 self.prefixes_sent.with_label_values(&l).set(p.prefixes_sent as i64);
                 self.prefixes_received.with_label_values(&l).set(p.prefixes_received.values().sum::<u64>() as i64);
-                self.messages_sent.with_label_values(&l).set(p.messages_sent as i64);
-                self.messages_received.with_label_values(&l).set(p.messages_received as i64);
-                self.flaps.with_label_values(&l).set(p.flaps as i64);
+                self.messages_sent.with_label_values(&l).inc_by(p.messages_sent);
+                self.messages_received.with_label_values(&l).inc_by(p.messages_received);
+                self.updates_sent.with_label_values(&l).inc_by(p.updates_sent);
+                self.updates_received.with_label_values(&l).inc_by(p.updates_received);
+                self.flaps.with_label_values(&l).inc_by(p.flaps);
             }
         }
         let mut buf = vec![];
@@ -156,40 +172,4 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
-}
-
-/// Serve the endpoints on `addr` in the background.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { continue };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 2048];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let path = req.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = match path {
-                    "/metrics" => ("200 OK", metrics.render()),
-                    "/healthz" => ("200 OK", "ok\n".to_string()),
-                    "/readyz" => match metrics.not_ready() {
-                        None => ("200 OK", "ready\n".to_string()),
-                        Some(why) => ("503 Service Unavailable", format!("not ready: {why}\n")),
-                    },
-                    _ => ("404 Not Found", "not found\n".to_string()),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    Ok(bound)
 }

@@ -197,7 +197,7 @@ impl Reconciler {
 pub async fn run(args: ControllerArgs) -> Result<()> {
     let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
     let metrics = Arc::new(Metrics::new());
-    crate::metrics::serve(args.metrics_addr, metrics.clone()).await?;
+    crate::admin::serve(args.metrics_addr, metrics.clone()).await?;
     let ns = args
         .lease_namespace
         .clone()

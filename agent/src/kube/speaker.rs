@@ -194,7 +194,7 @@ impl Source for ClusterSource {
 pub async fn run(args: SpeakerArgs) -> Result<()> {
     let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
     let metrics = Arc::new(Metrics::new());
-    crate::metrics::serve(args.metrics_addr, metrics.clone()).await?;
+    crate::admin::serve(args.metrics_addr, metrics.clone()).await?;
     let source = ClusterSource::start(client, &args.node).await;
     let state = StateStore::open(None)?;
     NodeLoop::new(args.node, args.node_options, VipMode::FromStatus, source, state, metrics).run().await

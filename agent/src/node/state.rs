@@ -153,7 +153,11 @@ impl StateStore {
             }
             Err(e) => {
                 let aside = move_aside(&m);
-                error!("graceful-restart marker {}: not a marker ({e}); moved aside to {}", m.display(), aside.display());
+                error!(
+                    "graceful-restart marker {}: not a marker ({e}); moved aside to {}",
+                    m.display(),
+                    aside.display()
+                );
                 false
             }
         }
@@ -197,7 +201,11 @@ mod tests {
     }
 
     fn corrupt_files(d: &Path) -> usize {
-        std::fs::read_dir(d).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".corrupt-")).count()
+        std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .count()
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub struct FileSource {
 impl FileSource {
     /// Watch `path` and load it once.
     pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<FileSource> {
+        anyhow::ensure!(path.exists(), "--config {}: no such file or directory", path.display());
         let (tx, changes) = mpsc::unbounded_channel();
         let watcher = watch(path, tx)?;
         let mut s = FileSource {
@@ -51,10 +52,17 @@ impl FileSource {
 
 impl Source for FileSource {
     async fn changed(&mut self) -> bool {
-        if !settle(&mut self.changes).await {
-            return false;
+        let deadline = self.manifests.next_deadline();
+        tokio::select! {
+            more = settle(&mut self.changes) => {
+                if !more {
+                    return false;
+                }
+                info!("configuration changed: reloading");
+            }
+            // A file has stayed empty for the grace time: its objects go now.
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(std::time::Instant::now).into()), if deadline.is_some() => {}
         }
-        info!("configuration changed: reloading");
         self.reload();
         true
     }

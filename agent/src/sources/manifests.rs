@@ -5,11 +5,20 @@
 //! document that does not parse is reported with its file, document
 //! index, kind/name and field, and the object it described keeps its last
 //! good version; a file that is not valid YAML at all keeps every object
-//! it last gave.
-
+//! it last gave, and so does a file larger than [`MAX_FILE_BYTES`].
+//!
+//! Torn writes: a file rewritten in place (truncated, then written) is
+//! empty for a moment. A file that gave objects and is now empty keeps them
+//! until it has stayed empty for [`EMPTY_GRACE`]; only then are they
+//! removed. Deleting the file removes its objects at once. (Writers that
+//! rename a complete file into place never show either state.)
+//!
+//! Directories are walked at most [`MAX_DEPTH`] levels deep, and a
+//! directory reached twice (a symlink loop) is walked once.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -65,11 +74,20 @@ impl fmt::Display for ManifestError {
     }
 }
 
+/// Largest manifest file read; a larger one keeps its last good objects.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+/// How long a file must stay empty before its objects are removed.
+pub const EMPTY_GRACE: Duration = Duration::from_secs(1);
+/// Deepest directory level read under the config path.
+pub const MAX_DEPTH: usize = 16;
+
 /// The objects loaded, where each came from, and what went wrong.
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {
     pub objects: BTreeMap<ObjectKey, (PathBuf, Object)>,
     pub errors: Vec<ManifestError>,
+    /// Files found empty that still give their previous objects, and since when.
+    pub empty_since: BTreeMap<PathBuf, Instant>,
 }
 
 #[derive(Deserialize)]
@@ -120,26 +138,52 @@ fn parse_object(kind: &str, v: serde_yaml::Value) -> Result<Object, (String, Str
     })
 }
 
-/// Files to read under `path`, sorted.
-fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for e in entries {
-            let hidden = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if e.is_dir() {
-                files_under(&e, out)?;
-            } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                out.push(e);
-            }
-        }
-    } else {
+/// Files to read under `path`, sorted; problems on the way (a symlink
+/// loop, too deep, an unreadable directory) are reported, once each.
+fn files_under(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<(PathBuf, String)>) {
+    let mut seen = BTreeSet::new();
+    walk(path, 0, &mut seen, out, problems);
+}
+
+fn walk(
+    path: &Path,
+    depth: usize,
+    seen: &mut BTreeSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+    problems: &mut Vec<(PathBuf, String)>,
+) {
+    if !path.is_dir() {
         out.push(path.to_path_buf());
+        return;
     }
-    Ok(())
+    if depth > MAX_DEPTH {
+        problems.push((path.to_path_buf(), format!("deeper than {MAX_DEPTH} directories: not read")));
+        return;
+    }
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if !seen.insert(real.clone()) {
+        problems.push((path.to_path_buf(), format!("{} was read already (a symlink loop?): skipped", real.display())));
+        return;
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            problems.push((path.to_path_buf(), format!("cannot read: {e}")));
+            return;
+        }
+    };
+    entries.sort();
+    for e in entries {
+        let hidden = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if e.is_dir() {
+            walk(&e, depth + 1, seen, out, problems);
+        } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(e);
+        }
+    }
 }
 
 impl Manifests {
@@ -164,20 +208,28 @@ impl Manifests {
     /// Load everything under `path`; `previous` supplies the last good
     /// version of objects whose documents are broken now.
     pub fn load(path: &Path, previous: Option<&Manifests>) -> Manifests {
+        Self::load_at(path, previous, Instant::now())
+    }
+
+    /// [`Manifests::load`] at `now` (which the empty-file grace is measured against).
+    pub fn load_at(path: &Path, previous: Option<&Manifests>, now: Instant) -> Manifests {
         let mut m = Manifests::default();
         let mut files = vec![];
-        if let Err(e) = files_under(path, &mut files) {
-            m.errors.push(ManifestError {
-                file: path.to_path_buf(),
-                document: 0,
-                kind: None,
-                name: None,
-                field: String::new(),
-                message: format!("cannot read: {e}"),
-            });
+        let mut problems = vec![];
+        files_under(path, &mut files, &mut problems);
+        for (file, message) in problems {
+            m.errors.push(ManifestError { file, document: 0, kind: None, name: None, field: String::new(), message });
         }
         let mut keep: BTreeSet<ObjectKey> = BTreeSet::new();
         for file in files {
+            match std::fs::metadata(&file) {
+                Ok(md) if md.len() > MAX_FILE_BYTES => {
+                    let msg = format!("{} bytes, more than the {MAX_FILE_BYTES} a manifest file may have", md.len());
+                    m.file_failed(&file, 0, msg, previous);
+                    continue;
+                }
+                _ => {}
+            }
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
                 Err(e) => {
@@ -185,6 +237,18 @@ impl Manifests {
                     continue;
                 }
             };
+            let had_objects = previous.is_some_and(|p| p.objects.values().any(|(f, _)| *f == file));
+            if had_objects && is_empty(&text) {
+                let since = previous.and_then(|p| p.empty_since.get(&file).copied()).unwrap_or(now);
+                if now.duration_since(since) < EMPTY_GRACE {
+                    // Perhaps a rewrite in place, caught between truncate and write.
+                    m.empty_since.insert(file.clone(), since);
+                    for (k, v) in previous.into_iter().flat_map(|p| p.objects.iter()).filter(|(_, (f, _))| *f == file) {
+                        m.objects.insert(k.clone(), v.clone());
+                    }
+                    continue;
+                }
+            }
             for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
                 let value = match serde_yaml::Value::deserialize(doc) {
                     Ok(v) => v,
@@ -208,6 +272,11 @@ impl Manifests {
             }
         }
         m
+    }
+
+    /// When the objects of a file that is empty now are to be removed (load again then).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.empty_since.values().min().map(|t| *t + EMPTY_GRACE)
     }
 
     fn file_failed(&mut self, file: &Path, document: usize, message: String, previous: Option<&Manifests>) {
@@ -263,6 +332,10 @@ impl Manifests {
         };
         if head.api_version.as_deref() != Some(api) {
             let got = head.api_version.clone().unwrap_or_default();
+            if let Some(n) = name.clone().filter(|n| !n.is_empty()) {
+                // The object is known: its last good version stays.
+                keep.insert((kind.clone(), namespace.clone(), n));
+            }
             self.errors.push(err(Some(kind), name, "apiVersion".into(), format!("{got:?}, want {api:?}")));
             return;
         }
@@ -285,6 +358,11 @@ impl Manifests {
             }
         }
     }
+}
+
+/// A file with no documents at all (nothing, blanks, comments, separators).
+fn is_empty(text: &str) -> bool {
+    text.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with('#') || l == "---" || l == "...")
 }
 
 #[cfg(test)]
@@ -351,6 +429,75 @@ mod tests {
         assert_eq!(peer_as(&m), Some(64512));
         // Without a previous good version there is nothing to keep.
         assert!(Manifests::load(&d, None).objects.is_empty());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn an_empty_file_keeps_its_objects_for_the_grace_time_a_deleted_one_does_not() {
+        let d = dir("empty");
+        std::fs::write(d.join("a.yaml"), PEER).unwrap();
+        let t0 = Instant::now();
+        let good = Manifests::load_at(&d, None, t0);
+        // Truncated (a rewrite in place): the peer stays...
+        std::fs::write(d.join("a.yaml"), "").unwrap();
+        let m = Manifests::load_at(&d, Some(&good), t0 + Duration::from_millis(10));
+        assert_eq!(peer_as(&m), Some(64512));
+        assert_eq!(m.next_deadline(), Some(t0 + Duration::from_millis(10) + EMPTY_GRACE));
+        let m = Manifests::load_at(&d, Some(&m), t0 + Duration::from_millis(500));
+        assert_eq!(peer_as(&m), Some(64512), "still within the grace time");
+        // ...and the write that follows replaces it.
+        std::fs::write(d.join("a.yaml"), PEER.replace("64512", "64600")).unwrap();
+        let w = Manifests::load_at(&d, Some(&m), t0 + Duration::from_millis(600));
+        assert_eq!((peer_as(&w), w.next_deadline()), (Some(64600), None));
+        // Left empty past the grace time: gone.
+        std::fs::write(d.join("a.yaml"), "# nothing here\n---\n").unwrap();
+        let m = Manifests::load_at(&d, Some(&w), t0 + Duration::from_secs(2));
+        let m = Manifests::load_at(&d, Some(&m), t0 + Duration::from_secs(2) + EMPTY_GRACE);
+        assert_eq!(peer_as(&m), None);
+        // Deleted: gone at once.
+        std::fs::write(d.join("a.yaml"), PEER).unwrap();
+        let good = Manifests::load_at(&d, None, t0);
+        std::fs::remove_file(d.join("a.yaml")).unwrap();
+        assert_eq!(peer_as(&Manifests::load_at(&d, Some(&good), t0)), None);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn an_oversized_file_keeps_its_last_good_objects() {
+        let d = dir("big");
+        std::fs::write(d.join("a.yaml"), PEER).unwrap();
+        let good = Manifests::load(&d, None);
+        let mut big = PEER.replace("64512", "64600");
+        big.push_str(&format!("# {}\n", "x".repeat(MAX_FILE_BYTES as usize)));
+        std::fs::write(d.join("a.yaml"), big).unwrap();
+        let m = Manifests::load(&d, Some(&good));
+        assert_eq!(peer_as(&m), Some(64512));
+        assert!(m.errors[0].message.contains("more than"), "{:?}", m.errors);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_loop_is_walked_once_and_reported_once() {
+        let d = dir("loop");
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/a.yaml"), PEER).unwrap();
+        std::os::unix::fs::symlink(&d, d.join("sub/back")).unwrap();
+        let m = Manifests::load(&d, None);
+        assert_eq!(peer_as(&m), Some(64512));
+        assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
+        assert!(m.errors[0].message.contains("symlink loop"), "{:?}", m.errors);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_api_version_keeps_the_last_good_object() {
+        let d = dir("version");
+        std::fs::write(d.join("a.yaml"), PEER).unwrap();
+        let good = Manifests::load(&d, None);
+        std::fs::write(d.join("a.yaml"), PEER.replace("mooring.io/v1alpha1", "mooring.io/v2")).unwrap();
+        let m = Manifests::load(&d, Some(&good));
+        assert_eq!(m.errors[0].field, "apiVersion");
+        assert_eq!(peer_as(&m), Some(64512));
         std::fs::remove_dir_all(d).unwrap();
     }
 

@@ -36,7 +36,7 @@ pub async fn run(args: StandaloneArgs) -> Result<()> {
     let state = StateStore::open(args.state_dir.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = args.metrics_addr {
-        crate::metrics::serve(addr, metrics.clone()).await?;
+        crate::admin::serve(addr, metrics.clone()).await?;
     }
     let source = FileSource::open(&args.config, metrics.clone())?;
     NodeLoop::new(args.node, args.node_options, VipMode::Allocate, source, state, metrics).run().await
