@@ -83,6 +83,10 @@ impl Rejected {
 }
 
 impl<K: Checked> Kind<K> {
+    fn restore(&mut self, objects: Vec<K>) {
+        self.good = objects.into_iter().filter(|o| o.check().is_ok()).map(|o| (key(&o), o)).collect();
+    }
+
     fn filter(&mut self, objects: &mut Vec<K>, rejected: &mut Vec<Rejected>) {
         let mut good = BTreeMap::new();
         let mut out = Vec::with_capacity(objects.len());
@@ -113,6 +117,18 @@ impl<K: Checked> Kind<K> {
     }
 }
 
+/// The last good versions as a document (the state directory keeps it, so
+/// they outlive a restart).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    #[serde(default)]
+    pub confs: Vec<BgpConf>,
+    #[serde(default)]
+    pub peers: Vec<BgpPeer>,
+    #[serde(default)]
+    pub eips: Vec<Eip>,
+}
+
 /// The last good BgpConfs, BgpPeers and Eips.
 #[derive(Debug, Clone, Default)]
 pub struct LastGood {
@@ -122,6 +138,24 @@ pub struct LastGood {
 }
 
 impl LastGood {
+    /// Start from saved versions (those that still pass their checks).
+    pub fn from_saved(saved: Saved) -> Self {
+        let mut lg = LastGood::default();
+        lg.confs.restore(saved.confs);
+        lg.peers.restore(saved.peers);
+        lg.eips.restore(saved.eips);
+        lg
+    }
+
+    /// The versions kept now.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            confs: self.confs.good.values().cloned().collect(),
+            peers: self.peers.good.values().cloned().collect(),
+            eips: self.eips.good.values().cloned().collect(),
+        }
+    }
+
     /// Replace every invalid custom resource in `objects` by its last good
     /// version (or leave it out when it never had one); remember the valid
     /// ones; forget the removed ones. Returns what was rejected.
@@ -189,6 +223,18 @@ mod tests {
         assert!(o.peers.is_empty());
         assert!(!rejected[0].kept);
         assert!(rejected[0].problems().all(|p| p.message.contains("ignored")), "{rejected:?}");
+    }
+
+    #[test]
+    fn saved_versions_are_kept_for_objects_invalid_at_start() {
+        let mut lg = LastGood::default();
+        lg.filter(&mut Objects { peers: vec![peer("9s")], ..Default::default() });
+        // A restart: the manifests now hold the invalid edit.
+        let mut fresh = LastGood::from_saved(lg.saved());
+        let mut o = Objects { peers: vec![peer("1s")], ..Default::default() };
+        let rejected = fresh.filter(&mut o);
+        assert_eq!(hold(&o), ["9s"]);
+        assert!(rejected[0].kept);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::metrics::Metrics;
-use crate::model::last_good::LastGood;
+use crate::model::last_good::{LastGood, Saved};
 use crate::model::plan::{self, Objects, Plan, Vips};
 use crate::model::pool_status::{self, PoolStatus};
 pub use drive::{drive, stop_speaker, sync_peers, Driven, Readiness};
@@ -143,6 +143,8 @@ pub struct NodeLoop<S> {
     last_problems: Vec<String>,
     last_pools: BTreeMap<String, PoolStatus>,
     last_objects: Objects,
+    /// The last good versions as last written to the state directory.
+    last_saved: Saved,
     /// Eips whose current spec was rejected, with why.
     rejected_eips: BTreeMap<String, String>,
     /// A new speaker started: subscribe to its session events.
@@ -162,6 +164,7 @@ impl<S: Source> NodeLoop<S> {
         if restarting {
             info!("restarting gracefully: the Restart State bit is set in our OPEN");
         }
+        let last_good = state.last_good().map(LastGood::from_saved).unwrap_or_default();
         NodeLoop {
             node,
             options,
@@ -170,7 +173,7 @@ impl<S: Source> NodeLoop<S> {
             state,
             metrics,
             speaker: None,
-            last_good: LastGood::default(),
+            last_good,
             damper: damping::WeightDamper::new(WEIGHT_INTERVAL),
             retry_at: None,
             retries: Box::new(retry_policy()),
@@ -179,6 +182,7 @@ impl<S: Source> NodeLoop<S> {
             last_pools: BTreeMap::new(),
             last_objects: Objects::default(),
             rejected_eips: BTreeMap::new(),
+            last_saved: Saved::default(),
             subscribe: false,
         }
     }
@@ -198,6 +202,13 @@ impl<S: Source> NodeLoop<S> {
     pub async fn plan(&mut self) -> Plan {
         let mut objects = self.source.objects().await;
         let invalid = self.last_good.filter(&mut objects);
+        let saved = self.last_good.saved();
+        if saved != self.last_saved {
+            if let Err(e) = self.state.set_last_good(&saved) {
+                error!("cannot write the state directory: {e:#}");
+            }
+            self.last_saved = saved;
+        }
         let held = self.state.get();
         let vips = match self.mode {
             VipMode::Allocate => Vips::Allocate(&held),

@@ -8,6 +8,10 @@
 //! directory) never stops the daemon: it is moved aside as
 //! `allocations.json.corrupt-<unix time>` with an ERROR, and the node starts
 //! from the previous version — or, with none, allocates afresh and says so.
+//!
+//! Also kept (same rules): the last good version of every custom resource
+//! (`last-good.json`), so an object whose current version is invalid keeps
+//! its last good version across a restart too.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,8 +24,11 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
+pub use crate::model::last_good::Saved;
+
 const FILE: &str = "allocations.json";
 const PREVIOUS: &str = "allocations.json.prev";
+const LAST_GOOD: &str = "last-good.json";
 /// Written on a graceful stop, read (and removed) on the next start.
 const RESTART_MARKER: &str = "graceful-restart";
 
@@ -42,7 +49,7 @@ pub struct StateStore {
 }
 
 /// Read a state file: `Ok(None)` when there is none.
-fn read(path: &Path) -> Result<Option<Held>> {
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).context("not a state file"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -98,7 +105,7 @@ impl StateStore {
             }
         };
         let prev = dir.join(PREVIOUS);
-        match read(&prev) {
+        match read::<Held>(&prev) {
             Ok(Some(held)) => {
                 warn!("starting from the previous state file {} ({} Services)", prev.display(), held.len());
                 return held;
@@ -115,6 +122,33 @@ impl StateStore {
             }
         }
         Held::new()
+    }
+
+    /// The saved document `name` (`None` without a state directory, or
+    /// when there is none yet); one that cannot be read is moved aside.
+    fn load_doc<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        let path = self.dir.as_ref()?.join(name);
+        match read(&path) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let aside = move_aside(&path);
+                error!("state file {}: {e:#}; moved aside to {}", path.display(), aside.display());
+                None
+            }
+        }
+    }
+
+    /// The last good custom resources saved by the previous run.
+    pub fn last_good(&self) -> Option<Saved> {
+        self.load_doc(LAST_GOOD)
+    }
+
+    /// Save the last good custom resources (atomically).
+    pub fn set_last_good(&self, saved: &Saved) -> Result<()> {
+        match &self.dir {
+            Some(dir) => write_atomic(&dir.join(LAST_GOOD), &serde_json::to_vec(saved)?),
+            None => Ok(()),
+        }
     }
 
     fn marker(&self) -> Option<PathBuf> {
@@ -245,6 +279,24 @@ mod tests {
         assert!(s.get().is_empty());
         s.set(held("203.0.113.12")).unwrap();
         assert_eq!(StateStore::open(Some(&d)).unwrap().get(), held("203.0.113.12"));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn last_good_objects_survive_a_restart_and_a_corrupt_file_is_moved_aside() {
+        let d = dir("last-good");
+        let s = StateStore::open(Some(&d)).unwrap();
+        assert!(s.last_good().is_none());
+        let peer: mooring_crds::BgpPeer = serde_yaml::from_str(
+            "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n",
+        )
+        .unwrap();
+        s.set_last_good(&Saved { peers: vec![peer.clone()], ..Saved::default() }).unwrap();
+        let again = StateStore::open(Some(&d)).unwrap();
+        assert_eq!(again.last_good().unwrap().peers, vec![peer]);
+        std::fs::write(d.join(LAST_GOOD), "{\"peers\": [").unwrap();
+        assert!(again.last_good().is_none());
+        assert_eq!(corrupt_files(&d), 1);
         std::fs::remove_dir_all(d).unwrap();
     }
 
