@@ -3,11 +3,14 @@
 //!
 //! - [`wire`]: the message codec (decode from `&[u8]` with nom, encode
 //!   into `BytesMut`), with RFC 4271 / RFC 7606 error semantics.
+//! - [`limits`]: the ranges of what a user configures (AS numbers, timers,
+//!   BFD), checked once for every front end.
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 pub mod bfd;
 pub mod fsm;
+pub mod limits;
 pub mod session;
 pub mod speaker;
 pub mod wire;

@@ -33,6 +33,10 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of section 8.2.2.
+    pub const ALL: [State; 6] =
+        [State::Idle, State::Connect, State::Active, State::OpenSent, State::OpenConfirm, State::Established];
+
     pub fn name(self) -> &'static str {
         match self {
             State::Idle => "Idle",
@@ -48,6 +52,14 @@ impl State {
 impl std::fmt::Display for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A state by its [`State::name`].
+impl std::str::FromStr for State {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL.into_iter().find(|st| st.name() == s).ok_or_else(|| format!("{s:?} is not a BGP state"))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Communities: standard (RFC 1997), extended (RFC 4360, with the
 //! link-bandwidth community of draft-ietf-idr-link-bandwidth) and large
-//! (RFC 8092).
+//! (RFC 8092), and the one text form of the standard and large ones that
+//! every front end parses (CLI, Service annotations, the CRDs, whose schema
+//! patterns are built from [`Community::WELL_KNOWN`] and the digit counts).
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -28,7 +30,8 @@ impl Community {
     /// RFC 3765.
     pub const NO_PEER: Community = Community(0xFFFF_FF04);
 
-    const NAMED: [(Community, &'static str); 9] = [
+    /// The well-known communities by the names they are written as.
+    pub const WELL_KNOWN: [(Community, &'static str); 9] = [
         (Self::GRACEFUL_SHUTDOWN, "graceful-shutdown"),
         (Self::ACCEPT_OWN, "accept-own"),
         (Self::BLACKHOLE, "blackhole"),
@@ -54,7 +57,7 @@ impl Community {
 
     /// The well-known name, if this community has one.
     pub fn well_known_name(self) -> Option<&'static str> {
-        Self::NAMED.iter().find(|(c, _)| *c == self).map(|(_, n)| *n)
+        Self::WELL_KNOWN.iter().find(|(c, _)| *c == self).map(|(_, n)| *n)
     }
 }
 
@@ -67,22 +70,47 @@ impl fmt::Display for Community {
     }
 }
 
-/// A community that could not be parsed from text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid community {0:?}: want ASN:VALUE or a well-known name")]
-pub struct ParseCommunityError(pub String);
+/// Most decimal digits in a half of a standard community's text.
+pub const COMMUNITY_DIGITS: usize = 5;
+/// Most decimal digits in a part of a large community's text.
+pub const LARGE_COMMUNITY_DIGITS: usize = 10;
 
+/// A part of a community's text: 1 to `max` ASCII digits (no sign, no
+/// spaces), as a number that may still be out of range.
+fn digits(s: &str, max: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Text that is not a standard community.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseCommunityError {
+    /// Neither `ASN:VALUE` (1 to 5 digits each) nor a well-known name.
+    #[error("{0:?} is not a community: want ASN:VALUE or a well-known name (no-export, no-advertise, ...)")]
+    Malformed(String),
+    /// `ASN:VALUE` with a half above 65535.
+    #[error("{0:?}: both halves of a community must be at most 65535")]
+    OutOfRange(String),
+}
+
+/// `ASN:VALUE` (each 0..=65535, 1 to 5 digits) or a well-known name exactly
+/// as [`Community::WELL_KNOWN`] spells it (`no-export`, lower case).
 impl FromStr for Community {
     type Err = ParseCommunityError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let lower = s.to_ascii_lowercase().replace('_', "-");
-        if let Some((c, _)) = Self::NAMED.iter().find(|(_, n)| *n == lower) {
+        if let Some((c, _)) = Self::WELL_KNOWN.iter().find(|(_, n)| *n == s) {
             return Ok(*c);
         }
-        let err = || ParseCommunityError(s.to_string());
-        let (a, v) = s.split_once(':').ok_or_else(err)?;
-        Ok(Community::new(a.parse().map_err(|_| err())?, v.parse().map_err(|_| err())?))
+        let malformed = || ParseCommunityError::Malformed(s.to_string());
+        let (a, v) = s.split_once(':').ok_or_else(malformed)?;
+        let (a, v) =
+            (digits(a, COMMUNITY_DIGITS).ok_or_else(malformed)?, digits(v, COMMUNITY_DIGITS).ok_or_else(malformed)?);
+        match (u16::try_from(a), u16::try_from(v)) {
+            (Ok(a), Ok(v)) => Ok(Community::new(a, v)),
+            _ => Err(ParseCommunityError::OutOfRange(s.to_string())),
+        }
     }
 }
 
@@ -119,20 +147,32 @@ impl fmt::Display for LargeCommunity {
     }
 }
 
-/// A large community that could not be parsed from text.
+/// Text that is not a large community.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid large community {0:?}: want GLOBAL:LOCAL1:LOCAL2")]
-pub struct ParseLargeCommunityError(pub String);
+pub enum ParseLargeCommunityError {
+    /// Not `GLOBAL:LOCAL1:LOCAL2` (1 to 10 digits each).
+    #[error("{0:?} is not a large community: want GLOBAL:LOCAL1:LOCAL2")]
+    Malformed(String),
+    /// A part above 4294967295.
+    #[error("{0:?}: every part of a large community must be at most 4294967295")]
+    OutOfRange(String),
+}
 
+/// `GLOBAL:LOCAL1:LOCAL2`, each 0..=4294967295 in 1 to 10 digits.
 impl FromStr for LargeCommunity {
     type Err = ParseLargeCommunityError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseLargeCommunityError(s.to_string());
-        let mut it = s.trim().split(':').map(|p| p.parse::<u32>().map_err(|_| err()));
-        let (Some(g), Some(l1), Some(l2), None) = (it.next(), it.next(), it.next(), it.next()) else {
-            return Err(err());
+        let malformed = || ParseLargeCommunityError::Malformed(s.to_string());
+        let mut parts = s.split(':').map(|p| digits(p, LARGE_COMMUNITY_DIGITS));
+        let (Some(Some(g)), Some(Some(l1)), Some(Some(l2)), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
         };
-        Ok(LargeCommunity::new(g?, l1?, l2?))
+        match (u32::try_from(g), u32::try_from(l1), u32::try_from(l2)) {
+            (Ok(g), Ok(l1), Ok(l2)) => Ok(LargeCommunity::new(g, l1, l2)),
+            _ => Err(ParseLargeCommunityError::OutOfRange(s.to_string())),
+        }
     }
 }
 
@@ -284,5 +324,43 @@ impl fmt::Display for ExtCommunity {
                 b.iter().try_for_each(|x| write!(f, "{x:02x}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn communities_from_text() {
+        let c = |s: &str| s.parse::<Community>();
+        assert_eq!(c("65001:100"), Ok(Community::new(65001, 100)));
+        assert_eq!(c("0:0"), Ok(Community(0)));
+        assert_eq!(c("65535:65535"), Ok(Community(u32::MAX)));
+        assert_eq!(c("00001:1"), Ok(Community::new(1, 1)), "leading zeros, as the schema pattern allows");
+        for (community, name) in Community::WELL_KNOWN {
+            assert_eq!(c(name), Ok(community));
+            assert_eq!(community.to_string(), name, "Display writes what FromStr reads");
+        }
+        assert_eq!(c("65535:666"), Ok(Community::BLACKHOLE));
+        for bad in
+            ["1", "1:", ":1", "a:b", "1:2:3", "+1:2", "1:-2", "NO-EXPORT", "no_export", " 1:2", "1:2 ", "", "123456:1"]
+        {
+            assert_eq!(c(bad), Err(ParseCommunityError::Malformed(bad.into())), "{bad:?}");
+        }
+        for big in ["65536:1", "1:65536", "99999:0"] {
+            assert_eq!(c(big), Err(ParseCommunityError::OutOfRange(big.into())), "{big:?}");
+        }
+    }
+
+    #[test]
+    fn large_communities_from_text() {
+        let c = |s: &str| s.parse::<LargeCommunity>();
+        assert_eq!(c("4200000000:1:4294967295"), Ok(LargeCommunity::new(4_200_000_000, 1, u32::MAX)));
+        assert_eq!(c("1:2:3").unwrap().to_string(), "1:2:3");
+        for bad in ["1:2", "1:2:3:4", "a:1:1", "1::1", "+1:1:1", "no-export", "", " 1:2:3", "12345678901:1:1"] {
+            assert_eq!(c(bad), Err(ParseLargeCommunityError::Malformed(bad.into())), "{bad:?}");
+        }
+        assert_eq!(c("4294967296:1:1"), Err(ParseLargeCommunityError::OutOfRange("4294967296:1:1".into())));
     }
 }

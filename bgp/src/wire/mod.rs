@@ -50,6 +50,7 @@ pub use capability::{
 };
 pub use community::{
     ext_type, Administrator, Community, ExtCommunity, LargeCommunity, ParseCommunityError, ParseLargeCommunityError,
+    COMMUNITY_DIGITS, LARGE_COMMUNITY_DIGITS,
 };
 pub use error::{
     cease_subcode, code, header_subcode, open_subcode, route_refresh_subcode, update_subcode, AttrError, DecodeError,
