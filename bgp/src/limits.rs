@@ -1,7 +1,7 @@
 //! The ranges the speaker accepts for what a user configures, and one check
 //! for each: AS numbers, the hold time and keepalive interval a session
-//! proposes (RFC 4271 sections 4.2 and 10), BFD intervals and detection
-//! multiplier (RFC 5880). Every front end goes through these checks (the CRD
+//! proposes (RFC 4271 sections 4.2 and 10), the graceful restart time
+//! (RFC 4724), BFD intervals and detection multiplier (RFC 5880). Every front end goes through these checks (the CRD
 //! parse layer of `mooring-crds`, `mooring announce`), and the CRDs' schema
 //! bounds and CEL rules are generated from these constants. Defaults are not
 //! here: they belong to [`crate::speaker::PeerConfig`] and [`BfdConfig`].
@@ -20,6 +20,9 @@ pub const MIN_HOLD_TIME: u64 = 3;
 pub const MAX_HOLD_TIME: u64 = u16::MAX as u64;
 /// The longest keepalive interval, in seconds: a third of the longest hold time.
 pub const MAX_KEEPALIVE: u64 = MAX_HOLD_TIME / 3;
+/// Graceful restart times, in seconds: the capability carries 12 bits, and a
+/// restart time of 0 would ask peers to keep nothing.
+pub const RESTART_TIMES: RangeInclusive<u16> = 1..=4095;
 /// BFD transmit and receive intervals accepted.
 pub const BFD_INTERVALS: RangeInclusive<Duration> = Duration::from_millis(10)..=Duration::from_secs(60);
 /// BFD detection multipliers: any but 0 (RFC 5880 section 6.8.1).
@@ -38,6 +41,8 @@ pub enum LimitError {
         "keepalive {keepalive} s: must be above 0 and below the hold time ({hold} s), or 0 when the hold time is 0"
     )]
     KeepaliveVsHold { keepalive: u64, hold: u64 },
+    #[error("restart time {0} s: must be 1..=4095 s")]
+    RestartTime(u16),
     #[error("BFD interval {0:?}: must be 10ms..=60s")]
     BfdInterval(Duration),
     #[error("BFD multiplier 0: must be 1..=255")]
@@ -53,6 +58,44 @@ pub fn check_asn(asn: u32) -> Result<u32, LimitError> {
     }
 }
 
+/// `seconds`, if graceful restart may advertise it as the restart time.
+pub fn check_restart_time(seconds: u16) -> Result<u16, LimitError> {
+    if RESTART_TIMES.contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(LimitError::RestartTime(seconds))
+    }
+}
+
+/// `seconds`, if a session may propose it as its hold time: 0 (no keepalives, no
+/// hold timer), or 3..=65535 s.
+pub fn check_hold_time(seconds: u64) -> Result<u64, LimitError> {
+    if seconds == 0 || (MIN_HOLD_TIME..=MAX_HOLD_TIME).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(LimitError::HoldTime(seconds))
+    }
+}
+
+/// `seconds`, if it may be a keepalive interval: at most 21845 s.
+pub fn check_keepalive(seconds: u64) -> Result<u64, LimitError> {
+    if seconds <= MAX_KEEPALIVE {
+        Ok(seconds)
+    } else {
+        Err(LimitError::KeepaliveTooLong(seconds))
+    }
+}
+
+/// `keepalive`, if it goes with `hold_time`: above 0 and below it, or 0 when it is 0.
+pub fn check_keepalive_vs_hold(keepalive: u64, hold_time: u64) -> Result<u64, LimitError> {
+    let ok = if hold_time == 0 { keepalive == 0 } else { keepalive > 0 && keepalive < hold_time };
+    if ok {
+        Ok(keepalive)
+    } else {
+        Err(LimitError::KeepaliveVsHold { keepalive, hold: hold_time })
+    }
+}
+
 /// A hold time and keepalive interval that a session may propose, in seconds
 /// as OPEN carries them. Made only by [`Timers::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,23 +105,14 @@ pub struct Timers {
 }
 
 impl Timers {
-    /// Checks `hold_time` (0, or 3..=65535 s) and `keepalive` (at most
-    /// 21845 s; above 0 and below the hold time, or 0 with a hold time of 0).
-    /// No keepalive: a third of the negotiated hold time. Each rule is
-    /// checked on its own, so every broken one is reported.
+    /// Checks `hold_time` ([`check_hold_time`]) and `keepalive` ([`check_keepalive`],
+    /// [`check_keepalive_vs_hold`]). No keepalive: a third of the negotiated hold time.
+    /// Each rule is checked on its own, so every broken one is reported.
     pub fn new(hold_time: u64, keepalive: Option<u64>) -> Result<Timers, Vec<LimitError>> {
-        let mut errors = vec![];
-        if hold_time != 0 && !(MIN_HOLD_TIME..=MAX_HOLD_TIME).contains(&hold_time) {
-            errors.push(LimitError::HoldTime(hold_time));
-        }
+        let mut errors: Vec<LimitError> = check_hold_time(hold_time).err().into_iter().collect();
         if let Some(ka) = keepalive {
-            if ka > MAX_KEEPALIVE {
-                errors.push(LimitError::KeepaliveTooLong(ka));
-            }
-            let ok = if hold_time == 0 { ka == 0 } else { ka > 0 && ka < hold_time };
-            if !ok {
-                errors.push(LimitError::KeepaliveVsHold { keepalive: ka, hold: hold_time });
-            }
+            errors.extend(check_keepalive(ka).err());
+            errors.extend(check_keepalive_vs_hold(ka, hold_time).err());
         }
         match (u16::try_from(hold_time), keepalive.map(u16::try_from).transpose()) {
             (Ok(hold_time), Ok(keepalive)) if errors.is_empty() => Ok(Timers { hold_time, keepalive }),
@@ -160,6 +194,14 @@ mod tests {
         assert_eq!(Timers::new(90, Some(30000)), Err(vec![LimitError::KeepaliveTooLong(30000), vs(30000, 90)]));
         // The keepalive rule holds against a hold time that is itself wrong.
         assert_eq!(Timers::new(2, Some(1)), Err(vec![LimitError::HoldTime(2)]));
+    }
+
+    #[test]
+    fn restart_times() {
+        assert_eq!(check_restart_time(1), Ok(1));
+        assert_eq!(check_restart_time(4095), Ok(4095));
+        assert_eq!(check_restart_time(0), Err(LimitError::RestartTime(0)));
+        assert_eq!(check_restart_time(4096), Err(LimitError::RestartTime(4096)));
     }
 
     #[test]
