@@ -1,5 +1,7 @@
 //! `mooring announce`: peer with routers and announce prefixes — the
-//! tool a network engineer reaches for to test an edge router.
+//! tool a network engineer reaches for to test an edge router. Its
+//! settings go through the same checks as the CRDs' (`mooring_bgp::limits`,
+//! the one community parser).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -9,13 +11,14 @@ use anyhow::{bail, Context, Result};
 use ipnetwork::IpNetwork;
 use mooring_bgp::bfd::BfdConfig;
 use mooring_bgp::fsm::GracefulRestartConfig;
+use mooring_bgp::limits::{self, LimitError, Timers};
 use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, RouteAttrs, Speaker, SpeakerConfig};
 use mooring_bgp::wire::{Community, ExtCommunity, Family, LargeCommunity};
 
 #[derive(clap::Args, Debug)]
 pub struct AnnounceArgs {
     /// Local AS number.
-    #[arg(long = "as")]
+    #[arg(long = "as", value_parser = asn)]
     pub local_as: u32,
     /// BGP identifier (default: the first IPv4 peer's source or 0.0.0.1 style guess is refused: give it).
     #[arg(long)]
@@ -54,8 +57,8 @@ pub struct AnnounceArgs {
     /// Next hop instead of next-hop self.
     #[arg(long)]
     pub next_hop: Option<IpAddr>,
-    /// Advertise graceful restart with this restart time (seconds).
-    #[arg(long)]
+    /// Advertise graceful restart with this restart time (seconds, 1..=4095).
+    #[arg(long, value_parser = restart_time)]
     pub graceful_restart: Option<u16>,
     /// Set the Restart State bit (we are restarting).
     #[arg(long)]
@@ -71,24 +74,37 @@ pub struct AnnounceArgs {
     pub status_interval: u64,
 }
 
+fn asn(s: &str) -> Result<u32> {
+    Ok(limits::check_asn(s.parse()?)?)
+}
+
+fn restart_time(s: &str) -> Result<u16> {
+    Ok(limits::check_restart_time(s.parse()?)?)
+}
+
+fn joined(errors: Vec<LimitError>) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
 pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
     let mut parts = spec.split(',');
     let addr: IpAddr = parts.next().unwrap_or("").parse().with_context(|| format!("peer {spec:?}: bad address"))?;
     let mut cfg = PeerConfig::new(addr, 0);
     let mut have_as = false;
+    let (mut hold, mut keepalive) = (u64::from(cfg.hold_time), None);
     for p in parts {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         let ctx = || format!("peer {spec:?}: bad {k}={v}");
         match k {
             "as" => {
-                cfg.remote_as = v.parse().with_context(ctx)?;
+                cfg.remote_as = asn(v).with_context(ctx)?;
                 have_as = true;
             }
             "port" => cfg.port = v.parse().with_context(ctx)?,
             "passive" => cfg.passive = true,
             "md5" => cfg.md5_password = Some(v.to_string()),
-            "hold" => cfg.hold_time = v.parse().with_context(ctx)?,
-            "keepalive" => cfg.keepalive = Some(v.parse().with_context(ctx)?),
+            "hold" => hold = v.parse().with_context(ctx)?,
+            "keepalive" => keepalive = Some(v.parse().with_context(ctx)?),
             "multihop" => cfg.ebgp_multihop = Some(v.parse().with_context(ctx)?),
             "gtsm" => cfg.gtsm_hops = Some(if v.is_empty() { 1 } else { v.parse().with_context(ctx)? }),
             "source" => cfg.source = Some(v.parse().with_context(ctx)?),
@@ -109,18 +125,10 @@ pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
                 let mut b = BfdConfig::default();
                 if !v.is_empty() {
                     let (ms, mult) = v.split_once(':').map_or((v, None), |(a, m)| (a, Some(m)));
-                    let ms: u64 = ms.parse().with_context(ctx)?;
-                    if !(10..=60_000).contains(&ms) {
-                        bail!("peer {spec:?}: bfd interval must be 10..=60000 ms");
-                    }
-                    b.min_tx = Duration::from_millis(ms);
-                    b.min_rx = b.min_tx;
-                    if let Some(m) = mult {
-                        b.multiplier = m.parse().with_context(ctx)?;
-                        if b.multiplier == 0 {
-                            bail!("peer {spec:?}: bfd multiplier must be 1..=255");
-                        }
-                    }
+                    let interval = Duration::from_millis(ms.parse().with_context(ctx)?);
+                    let multiplier = mult.map_or(Ok(b.multiplier), str::parse).with_context(ctx)?;
+                    b = limits::bfd_config(interval, interval, multiplier)
+                        .map_err(|e| anyhow::anyhow!("peer {spec:?}: {}", joined(e)))?;
                 }
                 cfg.bfd = Some(b);
             }
@@ -138,9 +146,9 @@ pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
     if !have_as {
         bail!("peer {spec:?}: as=N is required");
     }
-    if cfg.hold_time != 0 && cfg.hold_time < 3 {
-        bail!("peer {spec:?}: hold time must be 0 or at least 3 s");
-    }
+    let timers = Timers::new(hold, keepalive).map_err(|e| anyhow::anyhow!("peer {spec:?}: {}", joined(e)))?;
+    cfg.hold_time = timers.hold_time();
+    cfg.keepalive = timers.keepalive();
     Ok(cfg)
 }
 
@@ -237,6 +245,36 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: AnnounceArgs,
+    }
+
+    fn cli(extra: &[&str]) -> Result<AnnounceArgs, clap::Error> {
+        use clap::Parser;
+        let base = ["announce", "--router-id", "192.0.2.1", "--peer", "198.18.0.1,as=1"];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+    }
+
+    #[test]
+    fn speaker_options_are_checked() {
+        assert_eq!(cli(&["--as", "4294967294"]).unwrap().local_as, 4294967294);
+        for bad in [["--as", "0"], ["--as", "4294967295"]] {
+            assert!(cli(&bad).unwrap_err().to_string().contains("not a usable AS number"), "{bad:?}");
+        }
+        let a = cli(&["--as", "1", "--graceful-restart", "4095", "--community", "no-export", "--community", "1:2"])
+            .unwrap();
+        assert_eq!((a.graceful_restart, a.communities), (Some(4095), vec![Community::NO_EXPORT, Community::new(1, 2)]));
+        assert!(cli(&["--as", "1", "--graceful-restart", "0"]).is_err());
+        assert!(cli(&["--as", "1", "--graceful-restart", "4096"]).is_err());
+        // The one community parser: names exactly as written, halves within 16 bits.
+        for bad in ["NO_EXPORT", "65536:1", " 1:2"] {
+            assert!(cli(&["--as", "1", "--community", bad]).is_err(), "{bad}");
+        }
+        assert!(cli(&["--as", "1", "--large-community", "1:2:4294967296"]).is_err());
+    }
+
     #[test]
     fn peer_specs() {
         let p =
@@ -249,7 +287,23 @@ mod tests {
         assert_eq!(p.max_prefixes, Some(MaxPrefixes { limit: 100, teardown: false }));
         assert_eq!(p.families, vec![Family::IPV4_UNICAST]);
         assert!(parse_peer("198.18.0.1").unwrap_err().to_string().contains("as=N"));
-        assert!(parse_peer("198.18.0.1,as=1,hold=2").is_err());
+        for (bad, why) in [
+            ("hold=2", "hold time 2 s: must be 0 or 3..=65535 s"),
+            ("hold=65536", "hold time 65536 s"),
+            ("hold=9,keepalive=9", "below the hold time"),
+            ("hold=0,keepalive=3", "or 0 when the hold time is 0"),
+            ("keepalive=0", "must be above 0"),
+            ("as=0", "bad as=0"),
+            ("as=4294967295", "bad as=4294967295"),
+            ("bfd=5", "BFD interval 5ms: must be 10ms..=60s"),
+            ("bfd=100:0", "BFD multiplier 0"),
+        ] {
+            let e = format!("{:#}", parse_peer(&format!("198.18.0.1,as=1,{bad}")).unwrap_err());
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let p = parse_peer("198.18.0.1,as=1,hold=9,keepalive=3").unwrap();
+        assert_eq!((p.hold_time, p.keepalive), (9, Some(3)));
+        assert_eq!(parse_peer("198.18.0.1,as=1,hold=0,keepalive=0").unwrap().keepalive, Some(0));
         assert!(parse_peer("198.18.0.1,as=1,bogus").is_err());
         assert!(parse_peer("nope,as=1").is_err());
         assert_eq!(parse_peer("198.18.0.1,as=1").unwrap().bfd, None);
@@ -257,7 +311,8 @@ mod tests {
         let b = parse_peer("198.18.0.1,as=1,bfd=100:5").unwrap().bfd.unwrap();
         assert_eq!((b.min_tx, b.min_rx, b.multiplier), (Duration::from_millis(100), Duration::from_millis(100), 5));
         assert_eq!(parse_peer("198.18.0.1,as=1,bfd=50").unwrap().bfd.unwrap().multiplier, 3);
-        for bad in ["bfd=5", "bfd=100:0", "bfd=100:256", "bfd=x", "bfd=100:"] {
+        assert_eq!(parse_peer("198.18.0.1,as=1,bfd=60000:255").unwrap().bfd.unwrap().min_rx, Duration::from_secs(60));
+        for bad in ["bfd=5", "bfd=100:0", "bfd=100:256", "bfd=x", "bfd=100:", "bfd=60001"] {
             assert!(parse_peer(&format!("198.18.0.1,as=1,{bad}")).is_err(), "{bad}");
         }
     }

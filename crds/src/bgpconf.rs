@@ -1,6 +1,7 @@
 //! `BgpConf`: the speaker's own BGP settings, one object named `default`.
 
 use kube::{CustomResource, KubeSchema};
+use mooring_bgp::limits;
 use serde::{Deserialize, Serialize};
 
 use crate::rules;
@@ -16,7 +17,7 @@ use crate::rules;
     doc = "The BGP speaker settings of the cluster: one object, named default (like OpenELB's BgpConf).",
     plural = "bgpconfs",
     derive = "PartialEq",
-    validation = Rule::new(rules::BGPCONF_NAME_RULE).message("there is one BgpConf and it must be named 'default'"),
+    validation = Rule::new(rules::BGPCONF_NAME_RULE).message(rules::BGPCONF_NAME_MESSAGE),
     printcolumn(name = "AS", type_ = "integer", json_path = ".spec.as"),
     printcolumn(name = "Router ID", type_ = "string", json_path = ".spec.routerId"),
     printcolumn(name = "Listen Port", type_ = "integer", json_path = ".spec.listenPort"),
@@ -26,20 +27,20 @@ use crate::rules;
 pub struct BgpConfSpec {
     /// Local AS number (1..=4294967294; 4-byte ASNs are supported).
     #[serde(rename = "as")]
-    #[schemars(range(min = 1, max = 4_294_967_294u32))]
+    #[schemars(range(min = *limits::ASNS.start(), max = *limits::ASNS.end()))]
     pub as_number: u32,
 
     /// BGP identifier, an IPv4 address. Absent: each node uses its first IPv4 `InternalIP`
     /// (from the Node object's `status.addresses`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 15))]
-    #[x_kube(validation = Rule::new(rules::ROUTER_ID_RULE).message("routerId must be a non-zero IPv4 address"))]
+    #[schemars(length(max = *rules::ROUTER_ID_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::ROUTER_ID_RULE).message(rules::ROUTER_ID_MESSAGE))]
     pub router_id: Option<String>,
 
     /// TCP port to accept BGP connections on. 0 or absent: do not listen (Mooring then
     /// only connects out; peers must not be `passive`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 65535))]
+    #[schemars(range(min = *rules::LISTEN_PORTS.start(), max = *rules::LISTEN_PORTS.end()))]
     pub listen_port: Option<i32>,
 
     /// Graceful restart (RFC 4724) advertised to every peer.
@@ -48,7 +49,7 @@ pub struct BgpConfSpec {
 
     /// Hostname advertised in the FQDN capability. Absent: the node name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 253))]
+    #[schemars(length(max = *rules::HOSTNAME_LEN.end()))]
     pub hostname: Option<String>,
 }
 
@@ -62,7 +63,7 @@ pub struct GracefulRestart {
 
     /// Seconds a peer should keep our routes while we restart (1..=4095, default 120).
     #[serde(default = "default_restart_time")]
-    #[schemars(range(min = 1, max = 4095))]
+    #[schemars(range(min = *limits::RESTART_TIMES.start(), max = *limits::RESTART_TIMES.end()))]
     pub restart_time: u16,
 }
 

@@ -3,6 +3,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 
 use kube::{CustomResource, KubeSchema};
+use mooring_bgp::limits;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -32,41 +33,44 @@ use crate::rules;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new(rules::PASSWORD_EXCLUSIVE_RULE).message("set at most one of password and passwordSecretRef"),
+    validation = Rule::new(rules::PASSWORD_EXCLUSIVE_RULE)
+        .message(rules::PASSWORD_EXCLUSIVE_MESSAGE)
+        .field_path(".password"),
     validation = Rule::new(rules::keepalive_below_hold_rule())
-        .message("keepaliveTime must be above 0s and below holdTime (default 90s), or 0s when holdTime is 0s")
+        .message(rules::keepalive_below_hold_message().as_str())
+        .field_path(".keepaliveTime")
 )]
 pub struct BgpPeerSpec {
     /// The neighbour's address, IPv4 or IPv6.
-    #[schemars(length(max = 45))]
-    #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message("peerAddress must be an IPv4 or IPv6 address"))]
+    #[schemars(length(max = *rules::IP_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message(rules::PEER_ADDRESS_MESSAGE))]
     pub peer_address: String,
 
     /// The neighbour's AS number (1..=4294967294).
-    #[schemars(range(min = 1, max = 4_294_967_294u32))]
+    #[schemars(range(min = *limits::ASNS.start(), max = *limits::ASNS.end()))]
     pub peer_as: u32,
 
     /// Our AS number towards this peer; overrides `BgpConf` `spec.as`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 4_294_967_294u32))]
+    #[schemars(range(min = *limits::ASNS.start(), max = *limits::ASNS.end()))]
     pub local_as: Option<u32>,
 
     /// The neighbour's TCP port.
     #[serde(default = "default_port")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = *rules::PEER_PORTS.start(), max = *rules::PEER_PORTS.end()))]
     pub port: i32,
 
     /// Hold time proposed in OPEN, a duration like `90s` or `3m`: `0s` (no keepalives) or
     /// 3s..=65535s. Default `90s`.
     #[serde(default = "default_hold_time")]
-    #[schemars(pattern(rules::DURATION_PATTERN), length(min = 2, max = 20))]
-    #[x_kube(validation = Rule::new(rules::hold_time_rule()).message("holdTime must be 0s or between 3s and 65535s"))]
+    #[schemars(pattern(rules::DURATION_PATTERN), length(min = *rules::DURATION_LEN.start(), max = *rules::DURATION_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::hold_time_rule()).message(rules::hold_time_message().as_str()))]
     pub hold_time: String,
 
     /// Keepalive interval; must be below `holdTime`. Absent: a third of the negotiated hold time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(rules::DURATION_PATTERN), length(min = 2, max = 20))]
-    #[x_kube(validation = Rule::new(rules::keepalive_time_rule()).message("keepaliveTime must be at most 21845s"))]
+    #[schemars(pattern(rules::DURATION_PATTERN), length(min = *rules::DURATION_LEN.start(), max = *rules::DURATION_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::keepalive_time_rule()).message(rules::keepalive_time_message().as_str()))]
     pub keepalive_time: Option<String>,
 
     /// Wait for the neighbour to connect; never connect out.
@@ -75,13 +79,13 @@ pub struct BgpPeerSpec {
 
     /// Local address to connect from (IPv4 or IPv6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 45))]
-    #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message("sourceAddress must be an IPv4 or IPv6 address"))]
+    #[schemars(length(max = *rules::IP_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message(rules::SOURCE_ADDRESS_MESSAGE))]
     pub source_address: Option<String>,
 
     /// TTL for an eBGP session to a neighbour that is not directly connected (1..=255).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 255))]
+    #[schemars(range(min = *rules::MULTIHOP_TTLS.start(), max = *rules::MULTIHOP_TTLS.end()))]
     pub ebgp_multihop: Option<u8>,
 
     /// TCP MD5 password (RFC 2385) read from a Secret.
@@ -91,12 +95,12 @@ pub struct BgpPeerSpec {
     /// TCP MD5 password in plain text. Standalone mode only (no Kubernetes to read a Secret
     /// from); in a cluster use `passwordSecretRef`. Not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 80))]
+    #[schemars(length(min = *rules::PASSWORD_LEN.start(), max = *rules::PASSWORD_LEN.end()))]
     pub password: Option<String>,
 
     /// Address families to negotiate. Default: both.
     #[serde(default = "default_families")]
-    #[schemars(length(min = 1, max = 2))]
+    #[schemars(length(min = *rules::FAMILIES_ITEMS.start(), max = *rules::FAMILIES_ITEMS.end()))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub families: Vec<AddressFamily>,
 
@@ -108,19 +112,19 @@ pub struct BgpPeerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_prefixes: Option<MaxPrefixes>,
 
-    /// Communities (`ASN:VALUE`, or `no-export`, `no-advertise`, `no-peer`,
-    /// `graceful-shutdown`, `blackhole`) added to every route sent to this peer.
+    /// Communities (`ASN:VALUE`, or a well-known name: `no-export`, `no-advertise`, `no-peer`,
+    /// `graceful-shutdown`, `blackhole`, ...) added to every route sent to this peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(pattern(rules::COMMUNITY_PATTERN), length(max = 20)))]
+    #[schemars(length(max = rules::MAX_COMMUNITIES), inner(pattern(rules::community_pattern()), length(max = *rules::COMMUNITY_LEN.end())))]
     #[x_kube(merge_strategy = ListMerge::Set)]
-    #[x_kube(validation = Rule::new(rules::communities_rule()).message("community halves must be at most 65535"))]
+    #[x_kube(validation = Rule::new(rules::communities_rule()).message(rules::COMMUNITIES_MESSAGE))]
     pub communities: Vec<String>,
 
     /// Large communities (`A:B:C`, RFC 8092) added to every route sent to this peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(pattern(rules::LARGE_COMMUNITY_PATTERN), length(max = 32)))]
+    #[schemars(length(max = rules::MAX_COMMUNITIES), inner(pattern(rules::large_community_pattern()), length(max = *rules::LARGE_COMMUNITY_LEN.end())))]
     #[x_kube(merge_strategy = ListMerge::Set)]
-    #[x_kube(validation = Rule::new(rules::large_communities_rule()).message("large community parts must be at most 4294967295"))]
+    #[x_kube(validation = Rule::new(rules::large_communities_rule()).message(rules::LARGE_COMMUNITIES_MESSAGE))]
     pub large_communities: Vec<String>,
 
     /// BFD (RFC 5880, single hop RFC 5881) with the neighbour: when it declares the path down,
@@ -128,12 +132,6 @@ pub struct BgpPeerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd: Option<BfdSpec>,
 }
-
-/// Schema pattern of a BFD interval: milliseconds or seconds (`300ms`, `1s`).
-pub const BFD_INTERVAL_PATTERN: &str = "^[0-9]{1,5}(ms|s)$";
-
-/// CEL rule of a BFD interval: 10ms..=60s.
-pub const BFD_INTERVAL_RULE: &str = "duration(self) >= duration('10ms') && duration(self) <= duration('60s')";
 
 /// BFD settings of a peer.
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Eq)]
@@ -145,18 +143,18 @@ pub struct BfdSpec {
     /// Desired minimum transmit interval once the session is Up (`300ms`, `1s`; 10ms..=60s).
     /// Default `300ms`.
     #[serde(default = "default_bfd_interval")]
-    #[schemars(pattern(BFD_INTERVAL_PATTERN), length(min = 2, max = 8))]
-    #[x_kube(validation = Rule::new(BFD_INTERVAL_RULE).message("minTxInterval must be between 10ms and 60s"))]
+    #[schemars(pattern(rules::BFD_INTERVAL_PATTERN), length(min = *rules::BFD_INTERVAL_LEN.start(), max = *rules::BFD_INTERVAL_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::bfd_interval_rule()).message(rules::bfd_interval_message("minTxInterval").as_str()))]
     pub min_tx_interval: String,
     /// Required minimum receive interval (`300ms`, `1s`; 10ms..=60s). Default `300ms`.
     #[serde(default = "default_bfd_interval")]
-    #[schemars(pattern(BFD_INTERVAL_PATTERN), length(min = 2, max = 8))]
-    #[x_kube(validation = Rule::new(BFD_INTERVAL_RULE).message("minRxInterval must be between 10ms and 60s"))]
+    #[schemars(pattern(rules::BFD_INTERVAL_PATTERN), length(min = *rules::BFD_INTERVAL_LEN.start(), max = *rules::BFD_INTERVAL_LEN.end()))]
+    #[x_kube(validation = Rule::new(rules::bfd_interval_rule()).message(rules::bfd_interval_message("minRxInterval").as_str()))]
     pub min_rx_interval: String,
     /// Detection multiplier (1..=255): the neighbour is declared down after this many
     /// intervals without a packet. Default 3.
     #[serde(default = "default_bfd_multiplier")]
-    #[schemars(range(min = 1, max = 255))]
+    #[schemars(range(min = *limits::BFD_MULTIPLIERS.start(), max = *limits::BFD_MULTIPLIERS.end()))]
     pub multiplier: u8,
 }
 
@@ -177,7 +175,7 @@ fn default_port() -> i32 {
 }
 
 fn default_hold_time() -> String {
-    "90s".into()
+    rules::DEFAULT_HOLD_TIME.into()
 }
 
 fn default_families() -> Vec<AddressFamily> {
@@ -193,14 +191,14 @@ fn is_false(b: &bool) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = *rules::SECRET_NAME_LEN.start(), max = *rules::SECRET_NAME_LEN.end()))]
     pub name: String,
     /// Secret namespace.
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = *rules::NAMESPACE_LEN.start(), max = *rules::NAMESPACE_LEN.end()))]
     pub namespace: String,
     /// Key within the Secret's data. Default `password`.
     #[serde(default = "default_secret_key")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = *rules::SECRET_NAME_LEN.start(), max = *rules::SECRET_NAME_LEN.end()))]
     pub key: String,
 }
 
@@ -224,7 +222,7 @@ pub enum AddressFamily {
 #[serde(rename_all = "camelCase")]
 pub struct MaxPrefixes {
     /// Prefixes accepted from the neighbour before `action` is taken.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = rules::MIN_PREFIX_LIMIT))]
     pub limit: u32,
     /// What to do past the limit. Default `teardown`.
     #[serde(default)]
@@ -263,6 +261,8 @@ pub struct BgpPeerNodeStatus {
     /// Node name.
     pub node: String,
     /// BGP finite-state-machine state.
+    #[serde(with = "session_state")]
+    #[schemars(schema_with = "session_state::schema")]
     pub state: SessionState,
     /// When the session last became Established (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,19 +281,45 @@ pub struct BgpPeerNodeStatus {
     pub updated_at: Option<Time>,
 }
 
-/// BGP session state (RFC 4271 section 8).
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionState {
-    /// Idle.
-    Idle,
-    /// Connect.
-    Connect,
-    /// Active.
-    Active,
-    /// OpenSent.
-    OpenSent,
-    /// OpenConfirm.
-    OpenConfirm,
-    /// Established.
-    Established,
+/// BGP session state (RFC 4271 section 8): the speaker's own state type, written in
+/// status by its name (`Established`).
+pub use mooring_bgp::fsm::State as SessionState;
+
+/// `status.nodes[].state` as text: the names of [`SessionState`], and the schema listing them.
+mod session_state {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    use super::SessionState;
+
+    pub fn serialize<S: Serializer>(state: &SessionState, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(state.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionState, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = SessionState::ALL.iter().map(|s| s.name()).collect();
+        schemars::json_schema!({"type": "string", "enum": names})
+    }
+}
+
+impl BgpPeerNodeStatus {
+    /// `node`'s entry for one session, from the speaker's view of it.
+    pub fn of_session(node: &str, session: &mooring_bgp::speaker::PeerStatus) -> Self {
+        let since = session.established_since.and_then(|t| {
+            let secs = t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok()?.as_secs();
+            k8s_openapi::jiff::Timestamp::from_second(i64::try_from(secs).ok()?).ok()
+        });
+        BgpPeerNodeStatus {
+            node: node.to_string(),
+            state: session.state,
+            established_since: since.map(Time),
+            prefixes_sent: i64::try_from(session.prefixes_sent).ok(),
+            prefixes_received: i64::try_from(session.prefixes_received.values().sum::<u64>()).ok(),
+            last_error: session.last_error.clone(),
+            updated_at: None,
+        }
+    }
 }

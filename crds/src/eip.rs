@@ -34,27 +34,32 @@ use crate::rules;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new(rules::EIP_HAS_ADDRESS_RULE).message("set spec.address or spec.addresses"),
-    validation = Rule::new(rules::address_vs_addresses_rule()).message("spec.address overlaps an entry of spec.addresses")
+    validation = Rule::new(rules::EIP_HAS_ADDRESS_RULE).message(rules::EIP_HAS_ADDRESS_MESSAGE),
+    validation = Rule::new(rules::address_vs_addresses_rule())
+        .message(rules::ADDRESS_VS_ADDRESSES_MESSAGE)
+        .field_path(".address")
 )]
 pub struct EipSpec {
     /// One pool entry: CIDR, `first-last` range or single address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = rules::MAX_ENTRY_LEN))]
+    #[schemars(length(min = *rules::ENTRY_LEN.start(), max = *rules::ENTRY_LEN.end()))]
     #[x_kube(
-        validation = Rule::new(rules::address_rule()).message("address must be a CIDR with no host bits set, an IP, or a range first-last of one family"),
-        validation = Rule::new(rules::address_not_reversed_rule()).message("address range is reversed (first > last)")
+        validation = Rule::new(rules::address_rule()).message(rules::ADDRESS_MESSAGE),
+        validation = Rule::new(rules::address_not_reversed_rule()).message(rules::ADDRESS_REVERSED_MESSAGE)
     )]
     pub address: Option<String>,
 
     /// More pool entries, same forms as `address`; entries must not overlap.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = rules::MAX_ADDRESSES), inner(length(min = 1, max = rules::MAX_ENTRY_LEN)))]
+    #[schemars(
+        length(max = rules::MAX_ADDRESSES),
+        inner(length(min = *rules::ENTRY_LEN.start(), max = *rules::ENTRY_LEN.end()))
+    )]
     #[x_kube(
         merge_strategy = ListMerge::Set,
-        validation = Rule::new(rules::addresses_rule()).message("each entry must be a CIDR with no host bits set, an IP, or a range first-last of one family"),
-        validation = Rule::new(rules::addresses_not_reversed_rule()).message("an address range is reversed (first > last)"),
-        validation = Rule::new(rules::addresses_no_overlap_rule()).message("entries of spec.addresses overlap")
+        validation = Rule::new(rules::addresses_rule()).message(rules::ADDRESSES_MESSAGE),
+        validation = Rule::new(rules::addresses_not_reversed_rule()).message(rules::ADDRESSES_REVERSED_MESSAGE),
+        validation = Rule::new(rules::addresses_no_overlap_rule()).message(rules::ADDRESSES_OVERLAP_MESSAGE)
     )]
     pub addresses: Vec<String>,
 
@@ -69,7 +74,10 @@ pub struct EipSpec {
     /// Namespaces whose Services may use the pool (with `namespaceSelector`: either matches).
     /// Neither set: every namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 63)))]
+    #[schemars(
+        length(max = rules::MAX_NAMESPACES),
+        inner(length(min = *rules::NAMESPACE_LEN.start(), max = *rules::NAMESPACE_LEN.end()))
+    )]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub namespaces: Vec<String>,
 
@@ -83,19 +91,25 @@ pub struct EipSpec {
 
     /// Communities (`ASN:VALUE` or well-known names) on the pool's announcements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(pattern(rules::COMMUNITY_PATTERN), length(max = 20)))]
+    #[schemars(
+        length(max = rules::MAX_COMMUNITIES),
+        inner(pattern(rules::community_pattern()), length(max = *rules::COMMUNITY_LEN.end()))
+    )]
     #[x_kube(
         merge_strategy = ListMerge::Set,
-        validation = Rule::new(rules::communities_rule()).message("community halves must be at most 65535")
+        validation = Rule::new(rules::communities_rule()).message(rules::COMMUNITIES_MESSAGE)
     )]
     pub communities: Vec<String>,
 
     /// Large communities (`A:B:C`) on the pool's announcements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(pattern(rules::LARGE_COMMUNITY_PATTERN), length(max = 32)))]
+    #[schemars(
+        length(max = rules::MAX_COMMUNITIES),
+        inner(pattern(rules::large_community_pattern()), length(max = *rules::LARGE_COMMUNITY_LEN.end()))
+    )]
     #[x_kube(
         merge_strategy = ListMerge::Set,
-        validation = Rule::new(rules::large_communities_rule()).message("large community parts must be at most 4294967295")
+        validation = Rule::new(rules::large_communities_rule()).message(rules::LARGE_COMMUNITIES_MESSAGE)
     )]
     pub large_communities: Vec<String>,
 
@@ -109,17 +123,17 @@ pub struct EipSpec {
 
     /// Times the local AS is prepended to the AS_PATH (0..=16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 16))]
+    #[schemars(range(min = *rules::AS_PATH_PREPENDS.start(), max = *rules::AS_PATH_PREPENDS.end()))]
     pub as_path_prepend: Option<u8>,
 
     /// Announce IPv4 addresses as prefixes of this length instead of /32 (0..=32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 32))]
+    #[schemars(range(min = *rules::AGGREGATION_V4.start(), max = *rules::AGGREGATION_V4.end()))]
     pub aggregation_length: Option<u8>,
 
     /// Announce IPv6 addresses as prefixes of this length instead of /128 (0..=128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 128))]
+    #[schemars(range(min = *rules::AGGREGATION_V6.start(), max = *rules::AGGREGATION_V6.end()))]
     pub aggregation_length_v6: Option<u8>,
 
     /// Weighted ECMP for the pool's VIPs: `endpoints` makes each node attach
@@ -186,8 +200,9 @@ pub struct EipStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Standard conditions; `Valid` is False with the reason when the status-time checks
-    /// (reversed IPv6 ranges, IPv6 overlaps, overlaps with other pools) fail.
+    /// Standard conditions; `Ready` is False (reason `InvalidAddress` or `InvalidSpec`) when
+    /// the status-time checks (reversed IPv6 ranges, IPv6 overlaps, an aggregation length
+    /// too short) fail; `Overlapping` is True when addresses overlap with other pools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

@@ -1,6 +1,7 @@
 //! Mooring's custom resources: `BgpConf`, `BgpPeer` and `Eip` (API group `mooring.io`,
-//! version `v1alpha1`, all cluster-scoped), the generator for their CRD YAML, and a parsing
-//! and validation layer that needs no Kubernetes.
+//! version `v1alpha1`, all cluster-scoped), the generator for their CRD YAML, and the layer
+//! that parses a spec into typed settings or field errors without Kubernetes
+//! ([`settings`]), making the same checks as the CRDs' schema and CEL rules ([`rules`]).
 //!
 //! See `crds/README.md` for which rules the apiserver enforces at admission (schema bounds and
 //! CEL `x-kubernetes-validations`) and which only the controller can check (reported in status).
@@ -12,7 +13,7 @@ pub mod bgppeer;
 pub mod eip;
 pub mod parse;
 pub mod rules;
-pub mod validate;
+pub mod settings;
 
 pub use bgpconf::{BgpConf, BgpConfSpec, GracefulRestart};
 pub use bgppeer::{
@@ -20,11 +21,8 @@ pub use bgppeer::{
     SessionState,
 };
 pub use eip::{Eip, EipSpec, EipStatus, LinkBandwidthForm, Weighting};
-pub use parse::{
-    parse_community, parse_duration, parse_eip_entry, parse_eip_ranges, parse_large_community, Community, EipError,
-    IpRange, LargeCommunity,
-};
-pub use validate::{FieldError, FieldErrors};
+pub use parse::{parse_duration, EntryError, IpRange};
+pub use settings::{FieldError, FieldErrors, Password, PeerSettings, PoolSettings, SpeakerSettings};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -1,10 +1,10 @@
-//! The example objects in crds/examples/ deserialize into our types, pass `validate()`, and
-//! pass (offline) admission against the generated CRDs.
+//! The example objects in crds/examples/ deserialize into our types, parse into settings,
+//! and pass (offline) admission against the generated CRDs.
 
 mod common;
 
 use kube::CustomResourceExt;
-use mooring_crds::{BgpConf, BgpPeer, Eip};
+use mooring_crds::{BgpConf, BgpPeer, Eip, PeerSettings, PoolSettings, SpeakerSettings};
 use serde::de::DeserializeOwned;
 
 fn example<T: DeserializeOwned>(name: &str) -> (T, serde_json::Value) {
@@ -15,11 +15,15 @@ fn example<T: DeserializeOwned>(name: &str) -> (T, serde_json::Value) {
     (obj, json)
 }
 
+fn size(p: &PoolSettings) -> u128 {
+    p.ranges.iter().map(|r| r.size()).sum()
+}
+
 #[test]
 fn bgpconf_example() {
     let (c, json): (BgpConf, _) = example("bgpconf.yaml");
-    c.spec.validate().unwrap();
-    assert_eq!(c.spec.as_number, 64512);
+    let s = SpeakerSettings::try_from(&c).unwrap();
+    assert_eq!(s.local_as, 64512);
     common::admit(&BgpConf::crd(), &json).unwrap();
 }
 
@@ -27,28 +31,29 @@ fn bgpconf_example() {
 fn bgppeer_examples() {
     for name in ["bgppeer-tor-a.yaml", "bgppeer-spine-v6.yaml"] {
         let (p, json): (BgpPeer, _) = example(name);
-        p.spec.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        PeerSettings::try_from(&p.spec).unwrap_or_else(|e| panic!("{name}: {e}"));
         common::admit(&BgpPeer::crd(), &json).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     }
     let (p, _): (BgpPeer, _) = example("bgppeer-spine-v6.yaml");
-    assert_eq!(p.spec.port, 179, "default port");
-    assert_eq!(p.spec.families.len(), 2, "default families");
-    assert_eq!(p.spec.hold_time().unwrap().as_secs(), 180);
-    assert_eq!(p.spec.keepalive_time().unwrap().as_secs(), 60);
-    assert_eq!(p.spec.max_prefixes.unwrap().action, mooring_crds::MaxPrefixAction::Warn);
+    let s = PeerSettings::try_from(&p.spec).unwrap().config;
+    assert_eq!(s.port, 179, "default port");
+    assert_eq!(s.families.len(), 2, "default families");
+    assert_eq!((s.hold_time, s.keepalive), (180, None), "keepalive: a third of the negotiated hold time");
+    assert_eq!(s.max_prefixes.map(|m| m.teardown), Some(false), "action: warn");
+    assert_eq!((s.local_as, s.ebgp_multihop), (Some(4200000100), Some(2)));
 }
 
 #[test]
 fn eip_examples() {
     let (e, json): (Eip, _) = example("eip-public.yaml");
-    e.spec.validate().unwrap();
+    let s = PoolSettings::try_from(&e.spec).unwrap();
     common::admit(&Eip::crd(), &json).unwrap();
-    assert_eq!(e.spec.size(), Some(32 + 11 + 1));
-    assert!(e.spec.auto_assign, "default autoAssign");
+    assert_eq!(size(&s), 32 + 11 + 1);
+    assert!(s.auto_assign, "default autoAssign");
 
     let (e, json): (Eip, _) = example("eip-v6-internal.yaml");
-    e.spec.validate().unwrap();
+    let s = PoolSettings::try_from(&e.spec).unwrap();
     common::admit(&Eip::crd(), &json).unwrap();
-    assert_eq!(e.spec.size(), Some(256 + 16));
-    assert!(!e.spec.auto_assign);
+    assert_eq!(size(&s), 256 + 16);
+    assert!(!s.auto_assign);
 }

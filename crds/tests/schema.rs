@@ -159,7 +159,7 @@ fn eip_validations() {
     let addrs = node(&s, "spec.addresses");
     assert_eq!(addrs["x-kubernetes-list-type"], "set");
     assert_eq!(addrs["maxItems"].as_u64(), Some(rules::MAX_ADDRESSES as u64));
-    assert_eq!(addrs["items"]["maxLength"].as_u64(), Some(rules::MAX_ENTRY_LEN as u64));
+    assert_eq!(addrs["items"]["maxLength"].as_u64(), Some(*rules::ENTRY_LEN.end() as u64));
     for (f, max) in [("asPathPrepend", 16.0), ("aggregationLength", 32.0), ("aggregationLengthV6", 128.0)] {
         let n = node(&s, &format!("spec.{f}"));
         assert_eq!((n["minimum"].as_f64(), n["maximum"].as_f64()), (Some(0.0), Some(max)), "{f}");
@@ -218,4 +218,19 @@ fn generated_yaml_parses_back() {
         .map(|d| CustomResourceDefinition::deserialize(d).expect("a CRD"))
         .collect();
     assert_eq!(docs, crds());
+}
+
+/// `status.nodes[].state` is the speaker's own `fsm::State`, written by its name.
+#[test]
+fn session_state_is_the_fsm_state() {
+    use mooring_bgp::fsm::State;
+    use mooring_crds::BgpPeerNodeStatus;
+    for state in State::ALL {
+        let v = serde_json::json!({"node": "n1", "state": state.name()});
+        let entry: BgpPeerNodeStatus = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(entry.state, state);
+        assert_eq!(serde_json::to_value(&entry).unwrap(), v);
+    }
+    let bad = serde_json::from_value::<BgpPeerNodeStatus>(serde_json::json!({"node": "n1", "state": "Up"}));
+    assert!(bad.unwrap_err().to_string().contains("\"Up\" is not a BGP state"));
 }

@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use mooring_bgp::speaker::PeerStatus;
-use mooring_crds::BgpPeer;
+use mooring_crds::{BgpPeer, BgpPeerNodeStatus};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -45,21 +45,10 @@ pub const STATUS_HEARTBEAT: Duration = Duration::from_secs(60);
 /// The server-side apply body of one node's entry in a BgpPeer's status
 /// (without `updatedAt`, which [`write_peer_status`] adds).
 pub fn peer_status_apply(node: &str, s: &PeerStatus) -> serde_json::Value {
-    let since = s.established_since.and_then(|t| {
-        let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64;
-        k8s_openapi::jiff::Timestamp::from_second(secs).ok().map(|t| t.to_string())
-    });
     serde_json::json!({
         "apiVersion": "mooring.io/v1alpha1",
         "kind": "BgpPeer",
-        "status": {"nodes": [{
-            "node": node,
-            "state": s.state.name(),
-            "establishedSince": since,
-            "prefixesSent": s.prefixes_sent,
-            "prefixesReceived": s.prefixes_received.values().sum::<u64>(),
-            "lastError": s.last_error,
-        }]}
+        "status": {"nodes": [BgpPeerNodeStatus::of_session(node, s)]}
     })
 }
 

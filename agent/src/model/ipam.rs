@@ -21,42 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-/// An inclusive range of addresses of one family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IpRange {
-    pub start: IpAddr,
-    pub end: IpAddr,
-}
-
-fn to_u128(a: IpAddr) -> u128 {
-    match a {
-        IpAddr::V4(a) => u32::from(a) as u128,
-        IpAddr::V6(a) => u128::from(a),
-    }
-}
-
-fn from_u128(v: u128, v6: bool) -> IpAddr {
-    if v6 {
-        IpAddr::V6(v.into())
-    } else {
-        IpAddr::V4((v as u32).into())
-    }
-}
-
-impl IpRange {
-    pub fn contains(&self, a: IpAddr) -> bool {
-        a.is_ipv6() == self.start.is_ipv6() && to_u128(self.start) <= to_u128(a) && to_u128(a) <= to_u128(self.end)
-    }
-
-    /// Number of addresses (saturating).
-    pub fn size(&self) -> u128 {
-        (to_u128(self.end) - to_u128(self.start)).saturating_add(1)
-    }
-
-    pub fn is_ipv6(&self) -> bool {
-        self.start.is_ipv6()
-    }
-}
+use mooring_crds::parse::{from_u128, to_u128};
+pub use mooring_crds::IpRange;
 
 /// Address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -341,7 +307,7 @@ fn free_address(pool: &Pool, family: IpFamily, r: &Request, held: &BTreeMap<IpAd
                 Some(&h) if h < x => {
                     holds.next();
                 }
-                _ => return Some(from_u128(x, v6)),
+                _ => return Some(from_u128(x, rg.start)),
             }
         }
     }

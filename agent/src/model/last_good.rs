@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use kube::Resource;
-use mooring_crds::{BgpConf, BgpPeer, Eip, FieldErrors};
+use mooring_crds::{BgpConf, BgpPeer, Eip, FieldErrors, PeerSettings, PoolSettings, SpeakerSettings};
 
 use super::plan::{Objects, Problem};
 
@@ -17,21 +17,22 @@ pub trait Checked: Resource<DynamicType = ()> + Clone {
     fn check(&self) -> Result<(), FieldErrors>;
 }
 
+// The checks are the parses of `mooring_crds::settings`: an object passes when it parses.
 impl Checked for BgpConf {
     fn check(&self) -> Result<(), FieldErrors> {
-        self.spec.validate()
+        SpeakerSettings::try_from(self).map(drop)
     }
 }
 
 impl Checked for BgpPeer {
     fn check(&self) -> Result<(), FieldErrors> {
-        self.spec.validate()
+        PeerSettings::try_from(self).map(drop)
     }
 }
 
 impl Checked for Eip {
     fn check(&self) -> Result<(), FieldErrors> {
-        self.spec.validate()
+        PoolSettings::try_from(self).map(drop)
     }
 }
 
@@ -72,7 +73,10 @@ impl Rejected {
         self.errors.errors().iter().map(move |e| Problem {
             object: format!("{}/{}", self.kind, self.name),
             field: e.path.clone(),
-            message: format!("{} ({what})", e.message),
+            message: match &e.detail {
+                Some(detail) => format!("{} ({detail}; {what})", e.message),
+                None => format!("{} ({what})", e.message),
+            },
         })
     }
 

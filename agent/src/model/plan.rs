@@ -1,21 +1,25 @@
 //! From objects to what one node's speaker must do: the speaker settings,
 //! its peers, and its routes. Pure: the standalone runner and the
-//! Kubernetes speaker both call it.
+//! Kubernetes speaker both call it. Each BgpConf, BgpPeer and Eip goes
+//! through its parse (`mooring_crds::settings`) first: an invalid one is
+//! reported field by field and not used; the rest maps typed settings to the
+//! speaker's configuration without parsing anything again.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use mooring_bgp::fsm::GracefulRestartConfig;
-use mooring_bgp::speaker::{MaxPrefixes, PeerConfig, RouteAttrs, SpeakerConfig};
-use mooring_bgp::wire::{Community, Family, LargeCommunity};
-use mooring_crds::{AddressFamily, BgpConf, BgpPeer, Eip, MaxPrefixAction};
+use mooring_bgp::speaker::{PeerConfig, RouteAttrs, SpeakerConfig};
+use mooring_bgp::wire::Community;
+use mooring_crds::{
+    BgpConf, BgpPeer, Eip, FieldErrors, LinkBandwidthForm, Password, PeerSettings, PoolSettings, SpeakerSettings,
+};
 
 use crate::model::desired::{self, Advertisement, Desired, PoolConfig, Snapshot};
-use crate::model::ipam::{IpRange, Pool};
+use crate::model::ipam::Pool;
 use crate::model::selector;
 
 /// The objects the plan reads.
@@ -79,65 +83,72 @@ pub fn node_ipv4(node: &Node) -> Option<Ipv4Addr> {
         .find_map(|a| (a.type_ == "InternalIP").then(|| a.address.parse::<Ipv4Addr>().ok()).flatten())
 }
 
-/// Parse every entry of a list field, reporting (and skipping) the bad ones.
-fn parse_list<T: std::str::FromStr>(list: &[String], object: &str, field: &str, problems: &mut Vec<Problem>) -> Vec<T>
+/// One object's field errors as problems.
+pub fn field_problems<'a>(object: &'a str, errors: &'a FieldErrors) -> impl Iterator<Item = Problem> + 'a {
+    errors.errors().iter().map(move |e| {
+        let message = match &e.detail {
+            Some(d) => format!("{} ({d})", e.message),
+            None => e.message.clone(),
+        };
+        problem(object.to_string(), &e.path, message)
+    })
+}
+
+/// Each object parsed into its settings (`parse`, one of the `TryFrom` impls of
+/// `mooring_crds::settings`), by name; an invalid object is reported, field by field, and
+/// left out.
+pub fn parse_each<'a, K, S>(
+    kind: &str,
+    objects: &'a [K],
+    parse: impl Fn(&'a K) -> Result<S, FieldErrors>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, S)>
 where
-    T::Err: std::fmt::Display,
+    K: kube::Resource,
 {
-    list.iter()
-        .filter_map(|c| match c.parse() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                problems.push(problem(object.into(), field, format!("{e}")));
-                None
+    objects
+        .iter()
+        .filter_map(|o| {
+            let name = name(o.meta());
+            match parse(o) {
+                Ok(settings) => Some((name, settings)),
+                Err(errors) => {
+                    problems.extend(field_problems(&format!("{kind}/{name}"), &errors));
+                    None
+                }
             }
         })
         .collect()
 }
 
-/// Eips into pools; an Eip whose addresses do not parse is left out (and reported).
-pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
-    let mut out = vec![];
-    for e in eips {
-        let obj = format!("Eip/{}", name(&e.metadata));
-        let ranges = match mooring_crds::parse_eip_ranges(&e.spec) {
-            Ok(r) => r,
-            Err(err) => {
-                problems.push(problem(obj, "spec.address", err.to_string()));
-                continue;
-            }
-        };
-        let s = &e.spec;
-        out.push(PoolConfig {
-            pool: Pool {
-                name: name(&e.metadata),
-                ranges: ranges.iter().map(|r| IpRange { start: r.start, end: r.end }).collect(),
-                disabled: s.disable,
-                priority: s.priority,
-                auto_assign: s.auto_assign,
-            },
-            namespaces: s.namespaces.clone(),
-            namespace_selector: s.namespace_selector.clone(),
-            advertisement: Advertisement {
-                communities: parse_list::<Community>(&s.communities, &obj, "spec.communities", problems),
-                large_communities: parse_list::<LargeCommunity>(
-                    &s.large_communities,
-                    &obj,
-                    "spec.largeCommunities",
-                    problems,
-                ),
-                local_pref: s.local_pref,
-                med: s.med,
-                as_path_prepend: s.as_path_prepend.unwrap_or(0),
-                aggregation_length_v4: s.aggregation_length,
-                aggregation_length_v6: s.aggregation_length_v6,
-                weighting: s
-                    .weighting
-                    .map(|_| !matches!(s.link_bandwidth, Some(mooring_crds::LinkBandwidthForm::NonTransitive))),
-            },
-        });
+/// A checked Eip as the allocator and the announcer see it.
+pub fn pool_config(name: &str, s: &PoolSettings) -> PoolConfig {
+    PoolConfig {
+        pool: Pool {
+            name: name.to_string(),
+            ranges: s.ranges.clone(),
+            disabled: s.disabled,
+            priority: s.priority,
+            auto_assign: s.auto_assign,
+        },
+        namespaces: s.namespaces.clone(),
+        namespace_selector: s.namespace_selector.clone(),
+        advertisement: Advertisement {
+            communities: s.communities.clone(),
+            large_communities: s.large_communities.clone(),
+            local_pref: s.local_pref,
+            med: s.med,
+            as_path_prepend: s.as_path_prepend,
+            aggregation_length_v4: s.aggregation_length_v4,
+            aggregation_length_v6: s.aggregation_length_v6,
+            weighting: s.weighting.map(|form| form == LinkBandwidthForm::Transitive),
+        },
     }
-    out
+}
+
+/// Eips into pools; an invalid Eip is left out (and each of its field errors reported).
+pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
+    parse_each("Eip", eips, PoolSettings::try_from, problems).iter().map(|(n, s)| pool_config(n, s)).collect()
 }
 
 fn secret_value(secrets: &[Secret], ns: &str, n: &str, key: &str) -> Option<String> {
@@ -150,65 +161,32 @@ fn secret_value(secrets: &[Secret], ns: &str, n: &str, key: &str) -> Option<Stri
     s.string_data.as_ref().and_then(|d| d.get(key)).cloned()
 }
 
-fn seconds(s: &str, obj: &str, field: &str, problems: &mut Vec<Problem>) -> Option<u16> {
-    match mooring_crds::parse_duration(s) {
-        Ok(d) if d.as_secs() <= u16::MAX as u64 => Some(d.as_secs() as u16),
-        Ok(_) => {
-            problems.push(problem(obj.into(), field, format!("{s} is too long")));
-            None
-        }
-        Err(e) => {
-            problems.push(problem(obj.into(), field, e.to_string()));
-            None
-        }
-    }
+/// The peer configurations of the BgpPeers that select `node`; an invalid BgpPeer is left
+/// out (and each of its field errors reported).
+pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Vec<PeerConfig> {
+    let settings = parse_each("BgpPeer", &objects.peers, PeerSettings::try_from, problems);
+    peer_configs(&settings, &objects.secrets, node, problems)
 }
 
-/// The peer configurations of the BgpPeers that select `node`.
-pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Vec<PeerConfig> {
+/// Checked BgpPeers (by name) into the configurations of those that select `node`, their
+/// passwords read from `secrets`.
+pub fn peer_configs(
+    peers: &[(String, PeerSettings)],
+    secrets: &[Secret],
+    node: Option<&Node>,
+    problems: &mut Vec<Problem>,
+) -> Vec<PeerConfig> {
     let labels = node.and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
     let mut out: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
-    for p in &objects.peers {
-        let obj = format!("BgpPeer/{}", name(&p.metadata));
-        let s = &p.spec;
+    for (name, s) in peers {
+        let obj = format!("BgpPeer/{name}");
         if s.node_selector.as_ref().is_some_and(|sel| !selector::matches(sel, &labels)) {
             continue;
         }
-        let Ok(address) = s.peer_address.parse::<IpAddr>() else {
-            problems.push(problem(obj, "spec.peerAddress", format!("{:?} is not an IP address", s.peer_address)));
-            continue;
-        };
-        let mut c = PeerConfig::new(address, s.peer_as);
-        c.local_as = s.local_as;
-        c.port = match u16::try_from(s.port) {
-            Ok(p) if p > 0 => p,
-            _ => {
-                problems.push(problem(obj, "spec.port", format!("{} is not a port", s.port)));
-                continue;
-            }
-        };
-        match seconds(&s.hold_time, &obj, "spec.holdTime", problems) {
-            Some(h) if h == 0 || h >= 3 => c.hold_time = h,
-            Some(h) => {
-                problems.push(problem(obj, "spec.holdTime", format!("{h}s is not allowed (0 or at least 3 s)")));
-                continue;
-            }
-            None => continue,
-        }
-        if let Some(k) = &s.keepalive_time {
-            c.keepalive = seconds(k, &obj, "spec.keepaliveTime", problems);
-        }
-        c.passive = s.passive;
-        if let Some(src) = &s.source_address {
-            match src.parse() {
-                Ok(a) => c.source = Some(a),
-                Err(_) => problems.push(problem(obj.clone(), "spec.sourceAddress", format!("{src:?} is not an IP"))),
-            }
-        }
-        c.ebgp_multihop = s.ebgp_multihop;
-        c.md5_password = match (&s.password, &s.password_secret_ref) {
-            (Some(pw), _) => Some(pw.clone()),
-            (None, Some(r)) => match secret_value(&objects.secrets, &r.namespace, &r.name, &r.key) {
+        let mut c = s.config.clone();
+        c.md5_password = match &s.password {
+            Some(Password::Plain(pw)) => Some(pw.clone()),
+            Some(Password::Secret(r)) => match secret_value(secrets, &r.namespace, &r.name, &r.key) {
                 Some(pw) => Some(pw),
                 None => {
                     let msg = format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key);
@@ -216,45 +194,8 @@ pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>
                     continue;
                 }
             },
-            (None, None) => None,
+            None => None,
         };
-        if !s.families.is_empty() {
-            c.families = s
-                .families
-                .iter()
-                .map(|f| match f {
-                    AddressFamily::Ipv4Unicast => Family::IPV4_UNICAST,
-                    AddressFamily::Ipv6Unicast => Family::IPV6_UNICAST,
-                })
-                .collect();
-        }
-        c.max_prefixes = s
-            .max_prefixes
-            .as_ref()
-            .map(|m| MaxPrefixes { limit: m.limit as u64, teardown: matches!(m.action, MaxPrefixAction::Teardown) });
-        c.communities = parse_list::<Community>(&s.communities, &obj, "spec.communities", problems);
-        c.large_communities =
-            parse_list::<LargeCommunity>(&s.large_communities, &obj, "spec.largeCommunities", problems);
-        c.connect_retry = Duration::from_secs(5);
-        if let Some(b) = s.bfd.as_ref().filter(|b| b.enabled) {
-            let interval =
-                |v: &str, field: &str, problems: &mut Vec<Problem>| match mooring_crds::parse::parse_ms_duration(v) {
-                    Ok(d) if (Duration::from_millis(10)..=Duration::from_secs(60)).contains(&d) => Some(d),
-                    _ => {
-                        problems.push(problem(obj.clone(), field, format!("{v:?} is not an interval of 10ms..60s")));
-                        None
-                    }
-                };
-            let tx = interval(&b.min_tx_interval, "spec.bfd.minTxInterval", problems);
-            let rx = interval(&b.min_rx_interval, "spec.bfd.minRxInterval", problems);
-            match (tx, rx, b.multiplier) {
-                (Some(min_tx), Some(min_rx), m) if m > 0 => {
-                    c.bfd = Some(mooring_bgp::bfd::BfdConfig { min_tx, min_rx, multiplier: m })
-                }
-                (_, _, 0) => problems.push(problem(obj.clone(), "spec.bfd.multiplier", "must be 1..255".to_string())),
-                _ => {}
-            }
-        }
         if let Some(n) = node {
             // Next hops for the family the session's own address does not give.
             for a in n.status.iter().flat_map(|s| s.addresses.iter().flatten()).filter(|a| a.type_ == "InternalIP") {
@@ -265,6 +206,7 @@ pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>
                 }
             }
         }
+        let address = c.address;
         if out.insert(address, c).is_some() {
             problems.push(problem(
                 obj,
@@ -276,49 +218,39 @@ pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>
     out.into_values().collect()
 }
 
-/// The speaker settings from the BgpConf named `default`.
+/// The speaker settings from the BgpConf named `default`; every BgpConf is checked, and one
+/// with another name is reported.
 pub fn speaker_config(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Option<SpeakerConfig> {
-    let Some(conf) = objects.confs.iter().find(|c| c.metadata.name.as_deref() == Some("default")) else {
-        if !objects.confs.is_empty() {
-            problems.push(problem("BgpConf".into(), "metadata.name", "the BgpConf must be named \"default\""));
+    let confs = parse_each("BgpConf", &objects.confs, SpeakerSettings::try_from, problems);
+    let (_, settings) = confs.iter().find(|(n, _)| n == "default")?;
+    speaker_config_from(settings, node, problems)
+}
+
+/// A checked BgpConf into the speaker's configuration on `node` (the router ID and hostname
+/// default to the node's).
+pub fn speaker_config_from(
+    s: &SpeakerSettings,
+    node: Option<&Node>,
+    problems: &mut Vec<Problem>,
+) -> Option<SpeakerConfig> {
+    let router_id = match s.router_id.or_else(|| node.and_then(node_ipv4)) {
+        Some(id) => id,
+        None => {
+            problems.push(problem(
+                "BgpConf/default".into(),
+                "spec.routerId",
+                "not set, and the node has no IPv4 InternalIP",
+            ));
+            return None;
         }
-        return None;
-    };
-    let obj = "BgpConf/default".to_string();
-    let s = &conf.spec;
-    let router_id = match &s.router_id {
-        Some(r) => match r.parse() {
-            Ok(a) => a,
-            Err(_) => {
-                problems.push(problem(obj, "spec.routerId", format!("{r:?} is not an IPv4 address")));
-                return None;
-            }
-        },
-        None => match node.and_then(node_ipv4) {
-            Some(a) => a,
-            None => {
-                problems.push(problem(obj, "spec.routerId", "not set, and the node has no IPv4 InternalIP"));
-                return None;
-            }
-        },
-    };
-    let listen = match s.listen_port {
-        None | Some(0) => None,
-        Some(p) => match u16::try_from(p) {
-            Ok(p) => Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, p))),
-            Err(_) => {
-                problems.push(problem(obj, "spec.listenPort", format!("{p} is not a port")));
-                None
-            }
-        },
     };
     Some(SpeakerConfig {
-        local_as: s.as_number,
+        local_as: s.local_as,
         router_id,
-        listen,
+        listen: s.listen_port.map(|p| SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, p))),
         hostname: s.hostname.clone().or_else(|| node.and_then(|n| n.metadata.name.clone())),
-        graceful_restart: s.graceful_restart.as_ref().filter(|g| g.enabled).map(|g| GracefulRestartConfig {
-            restart_time: g.restart_time,
+        graceful_restart: s.graceful_restart.map(|restart_time| GracefulRestartConfig {
+            restart_time,
             restarting: false,
             forwarding_preserved: true,
         }),
@@ -509,6 +441,47 @@ mod tests {
         graceful_shutdown(&mut p);
         assert_eq!(p.routes[0].1.communities, vec![Community::GRACEFUL_SHUTDOWN]);
         assert_eq!(p.routes[0].1.local_pref, Some(0));
+    }
+
+    /// The bug standalone mode had: BgpConf and BgpPeer were never checked, so it ran with
+    /// settings the cluster's CEL rules reject. Now each invalid object is reported field by
+    /// field, with the CEL rule's message, and not used; the valid ones still are.
+    #[test]
+    fn invalid_objects_are_reported_and_not_used() {
+        let mut o = objects();
+        o.peers.push(yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: c}\nspec: {peerAddress: 198.18.0.3, peerAs: 64512, holdTime: 9s, keepaliveTime: 9s}\n"));
+        o.peers.push(yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: d}\nspec: {peerAddress: 198.18.0.4, peerAs: 64512, communities: [NO_EXPORT]}\n"));
+        o.eips.push(yaml("apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: bad}\nspec: {address: 203.0.113.0/24, communities: [\"1:65536\"]}\n"));
+        o.eips.push(yaml(
+            "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: good}\nspec: {address: 203.0.114.0/24}\n",
+        ));
+        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        let addrs: Vec<String> = p.peers.iter().map(|c| c.address.to_string()).collect();
+        assert_eq!(addrs, ["198.18.0.1", "198.18.0.2"], "the invalid peers are left out");
+        let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
+        for want in [
+            "BgpPeer/c spec.keepaliveTime: keepaliveTime must be above 0s and below holdTime (default 90s), or 0s when holdTime is 0s",
+            "BgpPeer/d spec.communities[0]: should match '^([0-9]{1,5}:[0-9]{1,5}|graceful-shutdown|",
+            "Eip/bad spec.communities: community halves must be at most 65535 (\"1:65536\")",
+        ] {
+            assert!(text.iter().any(|t| t.starts_with(want)), "no {want:?} in {text:?}");
+        }
+        let mut problems = vec![];
+        let pools: Vec<String> = pools(&o.eips, &mut problems).into_iter().map(|p| p.pool.name).collect();
+        assert_eq!(pools, ["good"]);
+
+        // A BgpConf the CEL rules reject leaves the node without a speaker.
+        o.confs = vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: default}\nspec: {as: 64513, routerId: 0.0.0.0}\n")];
+        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        assert!(p.speaker.is_none());
+        assert!(p.problems.iter().any(|x| x.to_string()
+            == "BgpConf/default spec.routerId: routerId must be a non-zero IPv4 address (\"0.0.0.0\": 0.0.0.0 is not an identifier)"));
+        o.confs =
+            vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: main}\nspec: {as: 64513}\n")];
+        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        assert!(p.speaker.is_none());
+        assert!(p.problems.iter().any(|x| x.to_string()
+            == "BgpConf/main: there is one BgpConf and it must be named 'default' (it is named \"main\")"));
     }
 
     #[test]

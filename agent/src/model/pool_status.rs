@@ -42,7 +42,7 @@ pub fn pool_statuses(
 ) -> BTreeMap<String, PoolStatus> {
     let mut parsed = BTreeMap::new();
     for e in eips {
-        parsed.insert(e.metadata.name.clone().unwrap_or_default(), mooring_crds::parse_eip_ranges(&e.spec));
+        parsed.insert(e.metadata.name.clone().unwrap_or_default(), mooring_crds::settings::pool_ranges(&e.spec));
     }
     let mut out = BTreeMap::new();
     for e in eips {
@@ -56,7 +56,7 @@ pub fn pool_statuses(
                     type_: "Ready",
                     status: false,
                     reason: "InvalidSpec",
-                    message: format!("spec.address: {err}"),
+                    message: err.to_string(),
                 });
                 (0, vec![])
             }

@@ -3,12 +3,30 @@
 //! `admit` applies the CRD schema's structural checks that the apiserver does (type, bounds,
 //! lengths, pattern, enum, required, list sizes, set uniqueness) with a small checker written
 //! here, then the CEL `x-kubernetes-validations` with kube's client-side evaluator (kube-cel),
-//! which applies schema defaults first, as the apiserver does.
+//! which applies schema defaults first, as the apiserver does. Each error has the field path
+//! and the message: the rule's `message` for CEL, and for the schema the apiserver's wording
+//! (the detail of its field error, without the "<path> in body" prefix). The wording is
+//! written out here on its own, not taken from `mooring-crds`, so that the Rust parse layer
+//! is compared with an independent spelling.
 
 #![allow(dead_code)]
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::Value;
+
+/// One admission error.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rejection {
+    /// `spec.holdTime`, `spec.communities[1]`; empty for a rule on the whole object.
+    pub path: String,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Rejection { path: path.into(), message: message.into() }
+    }
+}
 
 /// The openAPIV3Schema of the CRD's only version, as JSON.
 pub fn schema_of(crd: &CustomResourceDefinition) -> Value {
@@ -16,11 +34,30 @@ pub fn schema_of(crd: &CustomResourceDefinition) -> Value {
     serde_json::to_value(s).unwrap()
 }
 
-/// Structural checks of `value` against `schema`, as messages `path: problem`.
-pub fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+/// `base.field`, or `field` at the root.
+pub fn join(base: &str, field: &str) -> String {
+    if base.is_empty() {
+        field.to_string()
+    } else {
+        format!("{base}.{field}")
+    }
+}
+
+/// A bound as the apiserver prints it (integral values without a fraction).
+fn number(n: f64) -> String {
+    if n.fract() == 0.0 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Structural checks of `value` against `schema`.
+pub fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<Rejection>) {
+    let mut err = |message: String| out.push(Rejection::new(path, message));
     if value.is_null() {
         if schema.get("nullable") != Some(&Value::Bool(true)) {
-            out.push(format!("{path}: null is not allowed"));
+            err("Invalid value: null".into());
         }
         return;
     }
@@ -35,18 +72,18 @@ pub fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<St
         _ => true,
     };
     if !type_ok {
-        out.push(format!("{path}: expected {}", ty.unwrap()));
+        err(format!("must be of type {}", ty.unwrap()));
         return;
     }
     if let Some(n) = value.as_f64() {
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
             if n < min {
-                out.push(format!("{path}: {n} is below minimum {min}"));
+                err(format!("should be greater than or equal to {}", number(min)));
             }
         }
         if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
             if n > max {
-                out.push(format!("{path}: {n} is above maximum {max}"));
+                err(format!("should be less than or equal to {}", number(max)));
             }
         }
     }
@@ -54,40 +91,41 @@ pub fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<St
         let len = s.chars().count() as u64;
         if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
             if len < min {
-                out.push(format!("{path}: shorter than {min}"));
+                err(format!("should be at least {min} chars long"));
             }
         }
         if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
             if len > max {
-                out.push(format!("{path}: longer than {max}"));
+                err(format!("may not be longer than {max}"));
             }
         }
         if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
             if !regex::Regex::new(p).unwrap().is_match(s) {
-                out.push(format!("{path}: {s:?} does not match {p}"));
+                err(format!("should match '{p}'"));
             }
         }
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
         if !allowed.contains(value) {
-            out.push(format!("{path}: {value} is not one of {allowed:?}"));
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            err(format!("Unsupported value: {value}: supported values: {}", list.join(", ")));
         }
     }
     if let Some(items) = value.as_array() {
         if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
             if items.len() as u64 > max {
-                out.push(format!("{path}: more than {max} items"));
+                err(format!("must have at most {max} items"));
             }
         }
         if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
             if (items.len() as u64) < min {
-                out.push(format!("{path}: fewer than {min} items"));
+                err(format!("should have at least {min} items"));
             }
         }
         if schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("set") {
             for (i, v) in items.iter().enumerate() {
                 if items[..i].contains(v) {
-                    out.push(format!("{path}[{i}]: duplicate {v}"));
+                    out.push(Rejection::new(format!("{path}[{i}]"), format!("Duplicate value: {v}")));
                 }
             }
         }
@@ -102,30 +140,39 @@ pub fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<St
             for r in req {
                 let r = r.as_str().unwrap();
                 if !obj.contains_key(r) {
-                    out.push(format!("{path}.{r}: required"));
+                    out.push(Rejection::new(join(path, r), "Required value"));
                 }
             }
         }
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             for (k, v) in obj {
                 if let Some(s) = props.get(k) {
-                    schema_errors(s, v, &format!("{path}.{k}"), out);
+                    schema_errors(s, v, &join(path, k), out);
                 }
             }
         }
     }
 }
 
-/// CEL `x-kubernetes-validations` failures, evaluated client-side.
-pub fn cel_errors(schema: &Value, value: &Value) -> Vec<String> {
+/// CEL `x-kubernetes-validations` failures, evaluated client-side. A rule that cannot be
+/// evaluated is an error too, with its kind in the message, so a test expecting the rule's
+/// message fails.
+pub fn cel_errors(schema: &Value, value: &Value) -> Vec<Rejection> {
     match kube::core::cel::Validator::new().validate(schema, value, None) {
         Ok(()) => Vec::new(),
-        Err(errs) => errs.into_vec().into_iter().map(|e| format!("{e} [{:?}]", e.kind)).collect(),
+        Err(errs) => errs
+            .into_vec()
+            .into_iter()
+            .map(|e| match e.kind {
+                kube::core::cel::ErrorKind::ValidationFailure => Rejection::new(e.field_path, e.message),
+                kind => Rejection::new(e.field_path, format!("{kind:?}: {} (rule {})", e.message, e.rule)),
+            })
+            .collect(),
     }
 }
 
 /// What the apiserver would say: `Ok` or the schema and CEL failures.
-pub fn admit(crd: &CustomResourceDefinition, value: &Value) -> Result<(), Vec<String>> {
+pub fn admit(crd: &CustomResourceDefinition, value: &Value) -> Result<(), Vec<Rejection>> {
     let schema = schema_of(crd);
     let mut errors = Vec::new();
     schema_errors(&schema, value, "", &mut errors);
