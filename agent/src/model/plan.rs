@@ -455,7 +455,7 @@ mod tests {
         o.eips.push(yaml(
             "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: good}\nspec: {address: 203.0.114.0/24}\n",
         ));
-        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
         let addrs: Vec<String> = p.peers.iter().map(|c| c.address.to_string()).collect();
         assert_eq!(addrs, ["198.18.0.1", "198.18.0.2"], "the invalid peers are left out");
         let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
@@ -472,13 +472,13 @@ mod tests {
 
         // A BgpConf the CEL rules reject leaves the node without a speaker.
         o.confs = vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: default}\nspec: {as: 64513, routerId: 0.0.0.0}\n")];
-        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
         assert!(p.speaker.is_none());
         assert!(p.problems.iter().any(|x| x.to_string()
             == "BgpConf/default spec.routerId: routerId must be a non-zero IPv4 address (\"0.0.0.0\": 0.0.0.0 is not an identifier)"));
         o.confs =
             vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: main}\nspec: {as: 64513}\n")];
-        let p = plan(&o, "n1", &BTreeMap::new(), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
         assert!(p.speaker.is_none());
         assert!(p.problems.iter().any(|x| x.to_string()
             == "BgpConf/main: there is one BgpConf and it must be named 'default' (it is named \"main\")"));
