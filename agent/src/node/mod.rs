@@ -192,9 +192,9 @@ impl<S: Source> NodeLoop<S> {
         self.speaker.as_ref()
     }
 
-    /// The source.
-    pub fn source_mut(&mut self) -> &mut S {
-        &mut self.source
+    /// When the loop recomputes without a change (a retry, a damped weight change).
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
     }
 
     /// The plan for the source's current objects (pure but for the read of
