@@ -7,10 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use http::Method;
-use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use mooring_agent::kube::controller::Reconciler;
-use mooring_agent::kube::leader::{try_acquire, LeaseConfig, Outcome};
 use mooring_agent::kube::reconcile::Settings;
 use mooring_agent::kube::speaker::{write_peer_status, Written};
 use mooring_agent::model::plan::Objects;
@@ -238,61 +236,6 @@ async fn exhausted_pool_is_a_warning_event() {
         expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/eips/pool/status", 200, eip_reply()).await;
     });
     r.reconcile(&objs, &leading).await;
-    server.await.unwrap();
-}
-
-fn lease(holder: &str, renewed_secs_ago: i64) -> Value {
-    let t = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
-    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-           "metadata": {"name": "mooring-controller", "namespace": "mooring-system", "resourceVersion": "7"},
-           "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "renewTime": t.to_string(), "leaseTransitions": 3}})
-}
-
-const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/mooring-system/leases/mooring-controller";
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason})
-}
-
-#[tokio::test]
-async fn leader_election_create_renew_wait_and_take_over() {
-    let (client, mut api) = mock_client();
-    let leases: Api<Lease> = Api::namespaced(client, "mooring-system");
-    let cfg = LeaseConfig::new("mooring-controller", "controller-0");
-    let server = tokio::spawn(async move {
-        // 1. No lease: create it.
-        expect(&mut api, Method::GET, LEASE, 404, status(404, "NotFound")).await;
-        let (_, body, _) = expect(
-            &mut api,
-            Method::POST,
-            "/apis/coordination.k8s.io/v1/namespaces/mooring-system/leases",
-            201,
-            lease("controller-0", 0),
-        )
-        .await;
-        assert_eq!(body["spec"]["holderIdentity"], "controller-0");
-        assert_eq!(body["spec"]["leaseDurationSeconds"], 15);
-        // 2. Ours: renew, with the resourceVersion (compare-and-swap).
-        expect(&mut api, Method::GET, LEASE, 200, lease("controller-0", 4)).await;
-        let (_, body, _) = expect(&mut api, Method::PUT, LEASE, 200, lease("controller-0", 0)).await;
-        assert_eq!(body["metadata"]["resourceVersion"], "7");
-        assert_eq!(body["spec"]["leaseTransitions"], 3);
-        // 3. Someone else's, fresh: wait, no write.
-        expect(&mut api, Method::GET, LEASE, 200, lease("controller-1", 2)).await;
-        // 4. Someone else's, expired: take over.
-        expect(&mut api, Method::GET, LEASE, 200, lease("controller-1", 60)).await;
-        let (_, body, _) = expect(&mut api, Method::PUT, LEASE, 200, lease("controller-0", 0)).await;
-        assert_eq!(body["spec"]["holderIdentity"], "controller-0");
-        assert_eq!(body["spec"]["leaseTransitions"], 4);
-        // 5. Lost the race (409): not leading.
-        expect(&mut api, Method::GET, LEASE, 200, lease("controller-1", 60)).await;
-        expect(&mut api, Method::PUT, LEASE, 409, status(409, "Conflict")).await;
-    });
-    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::Acquired);
-    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::Renewed);
-    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::HeldByOther);
-    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::Acquired);
-    assert_eq!(try_acquire(&leases, &cfg).await, Outcome::HeldByOther);
     server.await.unwrap();
 }
 

@@ -209,8 +209,12 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
         .or_else(|| std::env::var("POD_NAME").ok())
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
         .unwrap_or_else(|| "mooring-controller".into());
-    let mut leading =
-        leader::run(Api::<Lease>::namespaced(client.clone(), &ns), LeaseConfig::new(&args.lease_name, &identity));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (mut leading, election) = leader::run(
+        Api::<Lease>::namespaced(client.clone(), &ns),
+        LeaseConfig::new(&args.lease_name, &identity),
+        stopped,
+    );
     let (tx, mut changes) = mpsc::unbounded_channel();
     let stores = Stores::start(&client, false, tx);
     stores.ready().await;
@@ -239,5 +243,8 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
             reconciler.reconcile(&objects, &leading).await;
         }
     }
+    // Release the Lease so a standby takes over at once.
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
     Ok(())
 }

@@ -1,20 +1,30 @@
-//! Leader election on a `coordination.k8s.io/v1` Lease.
+//! Leader election on a `coordination.k8s.io/v1` Lease, as client-go does
+//! it, with times on the local monotonic clock only:
 //!
-//! One holder at a time: the holder renews `spec.renewTime` every
-//! `renew_every`; a candidate takes the Lease over once it has not been
-//! renewed for `lease_duration`. Writes use the Lease's resourceVersion,
-//! so two candidates never both win. A leader that cannot renew within
-//! the lease duration stops leading at once (the [`Leadership`] flips to
-//! false before another replica may take over), so a deposed leader never
-//! writes after its successor started.
+//! - A candidate judges a Lease held by another replica expired when its
+//!   `resourceVersion` has not changed for the lease duration *as seen
+//!   here* — never by comparing the holder's `renewTime` with our clock, so
+//!   clock skew between nodes cannot make a standby take a healthy Lease.
+//! - Every API call has a deadline (kube's client has no read timeout).
+//! - The leader steps down when it has not renewed within the renew
+//!   deadline (10 s, measured from the start of its last successful
+//!   renewal), before any candidate may take over (15 s after it last saw
+//!   the Lease change), so a deposed leader never writes after its
+//!   successor started — even when a renewal hangs.
+//! - Writes carry the `resourceVersion`, so two candidates never both win.
+//! - On shutdown the leader releases the Lease (empty holder) so a standby
+//!   takes over at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// Whether this replica leads now.
@@ -24,17 +34,23 @@ pub type Leadership = watch::Receiver<bool>;
 pub struct LeaseConfig {
     pub name: String,
     pub identity: String,
+    /// How long a Lease that does not change stays held.
     pub lease_duration: Duration,
-    pub renew_every: Duration,
+    /// The leader steps down when it could not renew for this long.
+    pub renew_deadline: Duration,
+    /// Time between attempts.
+    pub retry_period: Duration,
 }
 
 impl LeaseConfig {
+    /// client-go's defaults: 15 s, 10 s, 2 s.
     pub fn new(name: &str, identity: &str) -> Self {
         LeaseConfig {
             name: name.into(),
             identity: identity.into(),
             lease_duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
         }
     }
 }
@@ -48,80 +64,137 @@ pub enum Outcome {
     Failed,
 }
 
-fn lease_expired(l: &Lease, now: Timestamp, default: Duration) -> bool {
-    let Some(spec) = &l.spec else { return true };
-    if spec.holder_identity.as_deref().is_none_or(str::is_empty) {
-        return true;
-    }
-    let secs = spec.lease_duration_seconds.map(|s| s as i64).unwrap_or(default.as_secs() as i64);
-    match spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) {
-        Some(t) => t.0.checked_add(SignedDuration::from_secs(secs)).is_ok_and(|end| end < now),
-        None => true,
-    }
+/// One replica's view of the Lease and its attempts to hold it.
+pub struct Elector {
+    api: Api<Lease>,
+    cfg: LeaseConfig,
+    /// The Lease's resourceVersion as last seen, and when it last changed (here).
+    observed: Option<(String, Instant)>,
 }
 
-/// One round: create, renew or take over the Lease if we may.
-pub async fn try_acquire(api: &Api<Lease>, cfg: &LeaseConfig) -> Outcome {
-    let now = Timestamp::now();
-    let mine = |transitions: i32, acquire: Option<MicroTime>| LeaseSpec {
-        holder_identity: Some(cfg.identity.clone()),
-        lease_duration_seconds: Some(cfg.lease_duration.as_secs() as i32),
-        acquire_time: acquire.or(Some(MicroTime(now))),
-        renew_time: Some(MicroTime(now)),
-        lease_transitions: Some(transitions),
-        ..Default::default()
-    };
-    match api.get_opt(&cfg.name).await {
-        Ok(None) => {
+impl Elector {
+    pub fn new(api: Api<Lease>, cfg: LeaseConfig) -> Self {
+        Elector { api, cfg, observed: None }
+    }
+
+    pub fn config(&self) -> &LeaseConfig {
+        &self.cfg
+    }
+
+    fn spec(&self, transitions: i32, acquire: Option<MicroTime>) -> LeaseSpec {
+        let now = MicroTime(Timestamp::now());
+        LeaseSpec {
+            holder_identity: Some(self.cfg.identity.clone()),
+            lease_duration_seconds: Some(self.cfg.lease_duration.as_secs() as i32),
+            acquire_time: acquire.or(Some(now.clone())),
+            renew_time: Some(now),
+            lease_transitions: Some(transitions),
+            ..Default::default()
+        }
+    }
+
+    /// One round: create, renew or take over the Lease if we may. Every
+    /// call gives up after `deadline` (a hung call is a failed round).
+    pub async fn try_acquire(&mut self, deadline: Duration) -> Outcome {
+        let name = self.cfg.name.clone();
+        let lease = match tokio::time::timeout(deadline, self.api.get_opt(&name)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                warn!(lease = %name, "cannot read the lease: {e}");
+                return Outcome::Failed;
+            }
+            Err(_) => {
+                warn!(lease = %name, "reading the lease: no answer in {deadline:?}");
+                return Outcome::Failed;
+            }
+        };
+        let Some(mut l) = lease else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(cfg.name.clone()), ..Default::default() },
-                spec: Some(mine(0, None)),
+                metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() },
+                spec: Some(self.spec(0, None)),
             };
-            match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Outcome::Acquired,
-                Err(e) => {
-                    warn!(lease = %cfg.name, "cannot create the lease: {e}");
+            return match tokio::time::timeout(deadline, self.api.create(&PostParams::default(), &lease)).await {
+                Ok(Ok(_)) => Outcome::Acquired,
+                Ok(Err(kube::Error::Api(e))) if e.code == 409 => Outcome::HeldByOther,
+                Ok(Err(e)) => {
+                    warn!(lease = %name, "cannot create the lease: {e}");
                     Outcome::Failed
                 }
-            }
+                Err(_) => {
+                    warn!(lease = %name, "creating the lease: no answer in {deadline:?}");
+                    Outcome::Failed
+                }
+            };
+        };
+        let now = Instant::now();
+        let rv = l.metadata.resource_version.clone().unwrap_or_default();
+        if self.observed.as_ref().is_none_or(|(seen, _)| *seen != rv) {
+            self.observed = Some((rv, now));
         }
-        Ok(Some(mut l)) => {
-            let spec = l.spec.clone().unwrap_or_default();
-            let ours = spec.holder_identity.as_deref() == Some(cfg.identity.as_str());
-            let outcome = if ours {
-                l.spec = Some(mine(spec.lease_transitions.unwrap_or(0), spec.acquire_time.clone()));
-                Outcome::Renewed
-            } else if lease_expired(&l, now, cfg.lease_duration) {
-                l.spec = Some(mine(spec.lease_transitions.unwrap_or(0) + 1, None));
-                Outcome::Acquired
-            } else {
+        let spec = l.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.as_deref().unwrap_or("");
+        let transitions = spec.lease_transitions.unwrap_or(0);
+        let (spec, outcome) = if holder == self.cfg.identity {
+            (self.spec(transitions, spec.acquire_time.clone()), Outcome::Renewed)
+        } else {
+            let duration = spec
+                .lease_duration_seconds
+                .and_then(|s| u64::try_from(s).ok())
+                .map_or(self.cfg.lease_duration, Duration::from_secs);
+            let unchanged_for = self.observed.as_ref().map_or(Duration::ZERO, |(_, t)| now.duration_since(*t));
+            if !holder.is_empty() && unchanged_for < duration {
                 return Outcome::HeldByOther;
-            };
-            // resourceVersion in metadata makes this a compare-and-swap.
-            match api.replace(&cfg.name, &PostParams::default(), &l).await {
-                Ok(_) => outcome,
-                Err(kube::Error::Api(e)) if e.code == 409 => Outcome::HeldByOther,
-                Err(e) => {
-                    warn!(lease = %cfg.name, "cannot update the lease: {e}");
-                    Outcome::Failed
-                }
+            }
+            (self.spec(transitions + 1, None), Outcome::Acquired)
+        };
+        l.spec = Some(spec);
+        // resourceVersion in metadata makes this a compare-and-swap.
+        match tokio::time::timeout(deadline, self.api.replace(&name, &PostParams::default(), &l)).await {
+            Ok(Ok(_)) => outcome,
+            Ok(Err(kube::Error::Api(e))) if e.code == 409 => Outcome::HeldByOther,
+            Ok(Err(e)) => {
+                warn!(lease = %name, "cannot update the lease: {e}");
+                Outcome::Failed
+            }
+            Err(_) => {
+                warn!(lease = %name, "updating the lease: no answer in {deadline:?}");
+                Outcome::Failed
             }
         }
-        Err(e) => {
-            warn!(lease = %cfg.name, "cannot read the lease: {e}");
-            Outcome::Failed
+    }
+
+    /// Give the Lease up (empty holder), if we hold it.
+    pub async fn release(&mut self, deadline: Duration) {
+        let name = self.cfg.name.clone();
+        let Ok(Ok(Some(mut l))) = tokio::time::timeout(deadline, self.api.get_opt(&name)).await else { return };
+        let Some(spec) = l.spec.as_mut() else { return };
+        if spec.holder_identity.as_deref() != Some(self.cfg.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        match tokio::time::timeout(deadline, self.api.replace(&name, &PostParams::default(), &l)).await {
+            Ok(Ok(_)) => info!(lease = %name, "lease released"),
+            _ => warn!(lease = %name, "could not release the lease"),
         }
     }
 }
 
-/// Run the election forever; the receiver says whether we lead.
-pub fn run(api: Api<Lease>, cfg: LeaseConfig) -> Leadership {
+/// Run the election until `stop` turns true; the receiver says whether we
+/// lead. On stop the Lease is released, then the task ends.
+pub fn run(api: Api<Lease>, cfg: LeaseConfig, mut stop: watch::Receiver<bool>) -> (Leadership, JoinHandle<()>) {
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        let mut elector = Elector::new(api, cfg.clone());
+        // The start of the last successful renewal.
         let mut renewed: Option<Instant> = None;
         loop {
             let started = Instant::now();
-            let outcome = try_acquire(&api, &cfg).await;
+            let deadline = match renewed {
+                Some(t) => (t + cfg.renew_deadline).saturating_duration_since(started),
+                None => cfg.renew_deadline,
+            };
+            let outcome = if deadline.is_zero() { Outcome::Failed } else { elector.try_acquire(deadline).await };
             let leading = match outcome {
                 Outcome::Acquired | Outcome::Renewed => {
                     renewed = Some(started);
@@ -131,26 +204,36 @@ pub fn run(api: Api<Lease>, cfg: LeaseConfig) -> Leadership {
                     renewed = None;
                     false
                 }
-                // Keep leading only while the last renewal is still valid.
-                Outcome::Failed => renewed.is_some_and(|t| t.elapsed() < cfg.lease_duration),
+                // Keep leading only while the last renewal is recent enough.
+                Outcome::Failed => renewed.is_some_and(|t| t.elapsed() < cfg.renew_deadline),
             };
+            if !leading {
+                renewed = None;
+            }
             if *tx.borrow() != leading {
-                info!(lease = %cfg.name, identity = %cfg.identity, leading, "leadership changed");
+                if leading {
+                    info!(lease = %cfg.name, identity = %cfg.identity, "leading");
+                } else {
+                    warn!(lease = %cfg.name, identity = %cfg.identity, "not leading");
+                }
                 tx.send_replace(leading);
             }
-            // Wake up in time to step down before the lease runs out.
+            // Wake in time to step down if the next renewals fail.
             let next = match renewed {
-                Some(t) if leading => {
-                    cfg.renew_every.min((t + cfg.lease_duration).saturating_duration_since(Instant::now()))
-                }
-                _ => cfg.renew_every,
+                Some(t) => cfg.retry_period.min((t + cfg.renew_deadline).saturating_duration_since(Instant::now())),
+                None => cfg.retry_period,
             };
-            tokio::time::sleep(next.max(Duration::from_millis(100))).await;
-            if leading && renewed.is_some_and(|t| t.elapsed() >= cfg.lease_duration) && *tx.borrow() {
-                warn!(lease = %cfg.name, "lease not renewed in time: stepping down");
-                tx.send_replace(false);
+            tokio::select! {
+                _ = tokio::time::sleep(next) => {}
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    tx.send_replace(false);
+                    if renewed.is_some() {
+                        elector.release(cfg.retry_period).await;
+                    }
+                    return;
+                }
             }
         }
     });
-    rx
+    (rx, task)
 }
