@@ -10,6 +10,7 @@ use http::Method;
 use kube::Api;
 use mooring_agent::kube::controller::Reconciler;
 use mooring_agent::kube::reconcile::Settings;
+use mooring_agent::kube::secrets::{self, SecretCache};
 use mooring_agent::kube::speaker::{write_peer_status, Written};
 use mooring_agent::model::plan::Objects;
 use mooring_bgp::fsm::State;
@@ -288,28 +289,79 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
     assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
 }
 
-#[tokio::test]
-async fn speaker_gets_only_the_secrets_its_peers_name() {
-    let (client, mut api) = mock_client();
-    let objs = Objects {
+fn md5_peers() -> Objects {
+    Objects {
         peers: vec![
             yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: a}\nspec: {peerAddress: 198.18.0.1, peerAs: 1, passwordSecretRef: {name: bgp, namespace: mooring, key: pw}}\n"),
             yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: b}\nspec: {peerAddress: 198.18.0.2, peerAs: 1, passwordSecretRef: {name: bgp, namespace: mooring, key: pw2}}\n"),
             yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: c}\nspec: {peerAddress: 198.18.0.3, peerAs: 1}\n"),
         ],
         ..Objects::default()
-    };
-    let server = tokio::spawn(async move {
-        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bgp", "namespace": "mooring"},
-                            "data": {"pw": "czNjcmV0"}});
-        // One GET for the one Secret both peers name; no list, no watch.
-        expect(&mut api, Method::GET, "/api/v1/namespaces/mooring/secrets/bgp", 200, secret).await;
-        api
+    }
+}
+
+const SECRET: &str = "/api/v1/namespaces/mooring/secrets/bgp";
+
+fn secret() -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bgp", "namespace": "mooring"}, "data": {"pw": "czNjcmV0"}})
+}
+
+fn api_status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason})
+}
+
+/// The peers the plan would run for `objs` (with the speaker's Secrets filled in).
+async fn md5_of(cache: &mut SecretCache, client: &kube::Client, objs: &Objects) -> (Vec<Option<String>>, Vec<String>) {
+    let mut o = objs.clone();
+    cache.fill(client, &mut o).await;
+    let mut problems = vec![];
+    let peers = mooring_agent::model::plan::peers(&o, None, &mut problems);
+    (peers.iter().map(|p| p.md5_password.clone()).collect(), problems.iter().map(|p| p.to_string()).collect())
+}
+
+#[tokio::test(start_paused = true)]
+async fn speaker_gets_only_the_secrets_its_peers_name_and_keeps_them_through_api_errors() {
+    let (client, mut api) = mock_client();
+    let objs = md5_peers();
+    let mut cache = SecretCache::default();
+    // One GET for the one Secret both peers name; no list, no watch.
+    let (got, _) = tokio::join!(md5_of(&mut cache, &client, &objs), async {
+        expect(&mut api, Method::GET, SECRET, 200, secret()).await;
     });
-    let got = mooring_agent::kube::speaker::referenced_secrets(&client, &objs).await;
-    assert_eq!(got.len(), 1);
-    let mut api = server.await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
+    assert_eq!(got.0, [Some("s3cret".to_string()), None], "b names a key the Secret lacks: left out");
+    assert!(got.1.iter().any(|p| p.contains("BgpPeer/b") && p.contains("has no key \"pw2\"")), "{:?}", got.1);
+    // Recomputing within the refresh time reads nothing.
+    let (again, _) = md5_of(&mut cache, &client, &objs).await;
+    assert_eq!(again[0].as_deref(), Some("s3cret"));
+    assert!(tokio::time::timeout(Duration::ZERO, api.next_request()).await.is_err());
+    // A minute later the API server answers 429 (priority and fairness), then 503:
+    // the password read before stays in use — the session is not torn down.
+    for (code, reason) in [(429, "TooManyRequests"), (503, "ServiceUnavailable")] {
+        tokio::time::sleep(secrets::REFRESH).await;
+        let (got, _) = tokio::join!(md5_of(&mut cache, &client, &objs), async {
+            expect(&mut api, Method::GET, SECRET, code, api_status(code, reason)).await;
+        });
+        assert_eq!(got.0[0].as_deref(), Some("s3cret"), "after a {code}");
+    }
+    // Deleted (404): now it goes.
+    tokio::time::sleep(secrets::REFRESH).await;
+    let (got, _) = tokio::join!(md5_of(&mut cache, &client, &objs), async {
+        expect(&mut api, Method::GET, SECRET, 404, api_status(404, "NotFound")).await;
+    });
+    assert_eq!(got.0, [None], "only c, which has no password, is left");
+    assert!(got.1.iter().any(|p| p.contains("Secret mooring/bgp: not found")), "{:?}", got.1);
+}
+
+#[tokio::test]
+async fn a_forbidden_secret_is_reported_as_forbidden() {
+    let (client, mut api) = mock_client();
+    let mut cache = SecretCache::default();
+    let objs = md5_peers();
+    let (got, _) = tokio::join!(md5_of(&mut cache, &client, &objs), async {
+        expect(&mut api, Method::GET, SECRET, 403, api_status(403, "Forbidden")).await;
+    });
+    assert!(got.1.iter().any(|p| p.contains("BgpPeer/a") && p.contains("forbidden")), "{:?}", got.1);
+    assert!(!got.1.iter().any(|p| p.contains("has no key")), "{:?}", got.1);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use kube::Resource;
 use mooring_agent::kube::controller::Reconciler;
 use mooring_agent::kube::reconcile::Settings;
 use mooring_agent::kube::speaker::ClusterSource;
-use mooring_agent::kube::stores::Stores;
+use mooring_agent::kube::stores::{NodeStore, Stores};
 use mooring_agent::metrics::Metrics;
 use mooring_agent::model::plan::Objects;
 use mooring_agent::node::{NodeLoop, NodeOptions, Source, StateStore, VipMode};
@@ -40,16 +40,16 @@ where
     reader
 }
 
+/// The speaker's stores (the kinds it watches), filled with `o`.
 fn stores(o: &Objects) -> Stores {
     Stores {
-        confs: store(&o.confs),
-        peers: store(&o.peers),
-        eips: store(&o.eips),
-        services: store(&o.services),
-        endpoint_slices: store(&o.endpoint_slices),
-        nodes: store(&o.nodes),
-        namespaces: store(&o.namespaces),
-        secrets: None,
+        confs: Some(store(&o.confs)),
+        peers: Some(store(&o.peers)),
+        eips: Some(store(&o.eips)),
+        services: Some(store(&o.services)),
+        endpoint_slices: Some(store(&o.endpoint_slices)),
+        nodes: Some(NodeStore::Full(store(&o.nodes))),
+        namespaces: None,
     }
 }
 

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use super::leader::{self, Leadership, LeaseConfig};
 use super::reconcile::{reconcile, Published, Settings, Write};
-use super::stores::Stores;
+use super::stores::{Component, Stores};
 use crate::metrics::Metrics;
 use crate::model::last_good::LastGood;
 use crate::model::plan::Objects;
@@ -216,7 +216,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
         stopped,
     );
     let (tx, mut changes) = mpsc::unbounded_channel();
-    let stores = Stores::start(&client, false, tx);
+    let stores = Stores::start(&client, Component::Controller, tx);
     stores.ready().await;
     metrics.set_readiness(&crate::node::Readiness::Ready);
     info!(%identity, lease = %format!("{ns}/{}", args.lease_name), "controller started");

@@ -6,5 +6,6 @@
 pub mod controller;
 pub mod leader;
 pub mod reconcile;
+pub mod secrets;
 pub mod speaker;
 pub mod stores;

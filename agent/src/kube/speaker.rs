@@ -17,7 +17,8 @@ use mooring_crds::{BgpPeer, BgpPeerNodeStatus};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use super::stores::Stores;
+use super::secrets::{self, SecretCache};
+use super::stores::{Component, Stores};
 use crate::metrics::Metrics;
 use crate::model::plan::Objects;
 use crate::node::{settle, NodeLoop, NodeOptions, Source, StateStore, VipMode};
@@ -90,26 +91,6 @@ pub async fn write_peer_status(
     writes
 }
 
-/// The Secrets the BgpPeers' `passwordSecretRef`s name (missing ones are
-/// left out; the plan reports them on the BgpPeer).
-pub async fn referenced_secrets(client: &Client, objects: &Objects) -> Vec<k8s_openapi::api::core::v1::Secret> {
-    let mut out = vec![];
-    let refs: std::collections::BTreeSet<(String, String)> = objects
-        .peers
-        .iter()
-        .filter_map(|p| p.spec.password_secret_ref.as_ref().map(|r| (r.namespace.clone(), r.name.clone())))
-        .collect();
-    for (ns, name) in refs {
-        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
-        match api.get_opt(&name).await {
-            Ok(Some(s)) => out.push(s),
-            Ok(None) => {}
-            Err(e) => warn!(secret = %format!("{ns}/{name}"), "cannot read: {e}"),
-        }
-    }
-    out
-}
-
 /// The BgpPeer objects (by name) whose address is this session's peer.
 fn peer_names(objects: &Objects) -> BTreeMap<std::net::IpAddr, String> {
     objects.peers.iter().filter_map(|p| Some((p.spec.peer_address.parse().ok()?, p.metadata.name.clone()?))).collect()
@@ -124,7 +105,8 @@ pub struct ClusterSource {
     node: String,
     stores: Stores,
     changes: mpsc::UnboundedReceiver<()>,
-    /// Secrets are not watched: re-read them now and then for password changes.
+    secrets: SecretCache,
+    /// Secrets are not watched: recompute now and then, so the cache reads them again.
     secrets_refresh: tokio::time::Interval,
     peers: Api<BgpPeer>,
     written: Written,
@@ -134,7 +116,7 @@ impl ClusterSource {
     /// Start the watches and wait for their first lists.
     pub async fn start(client: Client, node: &str) -> ClusterSource {
         let (tx, changes) = mpsc::unbounded_channel();
-        let stores = Stores::start(&client, false, tx);
+        let stores = Stores::start(&client, Component::Speaker, tx);
         stores.ready().await;
         Self::from_stores(client, node, stores, changes).await
     }
@@ -146,7 +128,7 @@ impl ClusterSource {
         stores: Stores,
         changes: mpsc::UnboundedReceiver<()>,
     ) -> ClusterSource {
-        let mut secrets_refresh = tokio::time::interval(Duration::from_secs(60));
+        let mut secrets_refresh = tokio::time::interval(secrets::REFRESH);
         secrets_refresh.tick().await;
         ClusterSource {
             peers: Api::all(client.clone()),
@@ -154,6 +136,7 @@ impl ClusterSource {
             node: node.to_string(),
             stores,
             changes,
+            secrets: SecretCache::default(),
             secrets_refresh,
             written: BTreeMap::new(),
         }
@@ -170,7 +153,7 @@ impl Source for ClusterSource {
 
     async fn objects(&mut self) -> Objects {
         let mut objects = self.stores.objects();
-        objects.secrets = referenced_secrets(&self.client, &objects).await;
+        self.secrets.fill(&self.client, &mut objects).await;
         objects
     }
 

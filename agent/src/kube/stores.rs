@@ -1,12 +1,16 @@
-//! Reflectors for every kind the model reads, and the [`Objects`]
+//! Reflectors for the kinds a component reads, and the [`Objects`]
 //! snapshot built from them: the same input the manifest source gives.
+//! Each component watches only what it uses ([`Component`]), so its RBAC
+//! can be the least it needs and it never waits for a list it may not
+//! make.
 
 use std::fmt::Debug;
 use std::hash::Hash;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource};
@@ -17,15 +21,22 @@ use tracing::warn;
 
 use crate::model::plan::Objects;
 
-/// Watch one kind into a store; every change sends `()` on `changes`.
-/// Watch errors back off and restart (kube-runtime's default back-off).
-pub fn watch_kind<K>(api: Api<K>, changes: mpsc::UnboundedSender<()>) -> Store<K>
+/// Which binary watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// Allocates: Services, Eips, BgpPeers (their status), Namespaces (pool
+    /// rules), and Nodes by name only (to drop BgpPeer entries of departed nodes).
+    Controller,
+    /// Announces: BgpConf, BgpPeers, Eips, Services, EndpointSlices and Nodes.
+    Speaker,
+}
+
+/// Forward a reflector's events as "something changed"; watch errors back
+/// off and restart (kube-runtime's default back-off).
+fn forward<S, T>(stream: S, changes: mpsc::UnboundedSender<()>)
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(writer);
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
@@ -37,68 +48,115 @@ where
             }
         }
     });
+}
+
+/// Watch one kind into a store; every change sends `()` on `changes`.
+pub fn watch_kind<K>(api: Api<K>, changes: mpsc::UnboundedSender<()>) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    forward(watcher(api, watcher::Config::default()).default_backoff().reflect(writer), changes);
     reader
 }
 
-/// The stores of every watched kind.
+/// Nodes, whole or by metadata only.
 #[derive(Clone)]
+pub enum NodeStore {
+    Full(Store<Node>),
+    Metadata(Store<PartialObjectMeta<Node>>),
+}
+
+/// The stores of the watched kinds (`None`: not watched by this component).
+#[derive(Clone, Default)]
 pub struct Stores {
-    pub confs: Store<BgpConf>,
-    pub peers: Store<BgpPeer>,
-    pub eips: Store<Eip>,
-    pub services: Store<Service>,
-    pub endpoint_slices: Store<EndpointSlice>,
-    pub nodes: Store<Node>,
-    pub namespaces: Store<Namespace>,
-    /// Only the speaker reads Secrets (BgpPeer passwords).
-    pub secrets: Option<Store<Secret>>,
+    pub confs: Option<Store<BgpConf>>,
+    pub peers: Option<Store<BgpPeer>>,
+    pub eips: Option<Store<Eip>>,
+    pub services: Option<Store<Service>>,
+    pub endpoint_slices: Option<Store<EndpointSlice>>,
+    pub nodes: Option<NodeStore>,
+    pub namespaces: Option<Store<Namespace>>,
 }
 
 impl Stores {
-    pub fn start(client: &Client, with_secrets: bool, changes: mpsc::UnboundedSender<()>) -> Stores {
-        Stores {
-            confs: watch_kind(Api::all(client.clone()), changes.clone()),
-            peers: watch_kind(Api::all(client.clone()), changes.clone()),
-            eips: watch_kind(Api::all(client.clone()), changes.clone()),
-            services: watch_kind(Api::all(client.clone()), changes.clone()),
-            endpoint_slices: watch_kind(Api::all(client.clone()), changes.clone()),
-            nodes: watch_kind(Api::all(client.clone()), changes.clone()),
-            namespaces: watch_kind(Api::all(client.clone()), changes.clone()),
-            secrets: with_secrets.then(|| watch_kind(Api::all(client.clone()), changes)),
+    pub fn start(client: &Client, component: Component, changes: mpsc::UnboundedSender<()>) -> Stores {
+        let c = || changes.clone();
+        let api = || client.clone();
+        match component {
+            Component::Controller => Stores {
+                peers: Some(watch_kind(Api::all(api()), c())),
+                eips: Some(watch_kind(Api::all(api()), c())),
+                services: Some(watch_kind(Api::all(api()), c())),
+                // `Api<PartialObjectMeta<_>>` lists and watches metadata only.
+                nodes: Some(NodeStore::Metadata(watch_kind(Api::all(api()), c()))),
+                namespaces: Some(watch_kind(Api::all(api()), c())),
+                ..Stores::default()
+            },
+            Component::Speaker => Stores {
+                confs: Some(watch_kind(Api::all(api()), c())),
+                peers: Some(watch_kind(Api::all(api()), c())),
+                eips: Some(watch_kind(Api::all(api()), c())),
+                services: Some(watch_kind(Api::all(api()), c())),
+                endpoint_slices: Some(watch_kind(Api::all(api()), c())),
+                nodes: Some(NodeStore::Full(watch_kind(Api::all(api()), c()))),
+                ..Stores::default()
+            },
         }
     }
 
-    /// Wait until every store has its first full list.
+    /// Wait until every watched store has its first full list.
     pub async fn ready(&self) {
-        let _ = self.confs.wait_until_ready().await;
-        let _ = self.peers.wait_until_ready().await;
-        let _ = self.eips.wait_until_ready().await;
-        let _ = self.services.wait_until_ready().await;
-        let _ = self.endpoint_slices.wait_until_ready().await;
-        let _ = self.nodes.wait_until_ready().await;
-        let _ = self.namespaces.wait_until_ready().await;
-        if let Some(s) = &self.secrets {
-            let _ = s.wait_until_ready().await;
+        async fn ready<K: Resource + Clone>(s: &Option<Store<K>>)
+        where
+            K::DynamicType: Eq + Hash + Clone,
+        {
+            if let Some(s) = s {
+                let _ = s.wait_until_ready().await;
+            }
+        }
+        ready(&self.confs).await;
+        ready(&self.peers).await;
+        ready(&self.eips).await;
+        ready(&self.services).await;
+        ready(&self.endpoint_slices).await;
+        ready(&self.namespaces).await;
+        match &self.nodes {
+            Some(NodeStore::Full(s)) => {
+                let _ = s.wait_until_ready().await;
+            }
+            Some(NodeStore::Metadata(s)) => {
+                let _ = s.wait_until_ready().await;
+            }
+            None => {}
         }
     }
 
     /// The model's input, as the manifest source would give it.
     pub fn objects(&self) -> Objects {
-        fn all<K: Clone + Resource>(s: &Store<K>) -> Vec<K>
+        fn all<K: Clone + Resource>(s: &Option<Store<K>>) -> Vec<K>
         where
             K::DynamicType: Eq + Hash + Clone,
         {
-            s.state().iter().map(|o| (**o).clone()).collect()
+            s.as_ref().map(|s| s.state().iter().map(|o| (**o).clone()).collect()).unwrap_or_default()
         }
+        let nodes = match &self.nodes {
+            Some(NodeStore::Full(s)) => s.state().iter().map(|o| (**o).clone()).collect(),
+            Some(NodeStore::Metadata(s)) => {
+                s.state().iter().map(|m| Node { metadata: m.metadata.clone(), ..Node::default() }).collect()
+            }
+            None => vec![],
+        };
         Objects {
             confs: all(&self.confs),
             peers: all(&self.peers),
             eips: all(&self.eips),
             services: all(&self.services),
             endpoint_slices: all(&self.endpoint_slices),
-            nodes: all(&self.nodes),
+            nodes,
             namespaces: all(&self.namespaces),
-            secrets: self.secrets.as_ref().map(all).unwrap_or_default(),
+            ..Objects::default()
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct Objects {
     pub nodes: Vec<Node>,
     pub namespaces: Vec<Namespace>,
     pub secrets: Vec<Secret>,
+    /// Referenced Secrets that could not be read, (namespace, name) → why
+    /// (the cluster's source; a Secret read before stays in `secrets`).
+    pub secret_errors: BTreeMap<(String, String), String>,
 }
 
 /// A problem found while planning, named by object and field.
@@ -151,21 +154,37 @@ pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
     parse_each("Eip", eips, PoolSettings::try_from, problems).iter().map(|(n, s)| pool_config(n, s)).collect()
 }
 
-fn secret_value(secrets: &[Secret], ns: &str, n: &str, key: &str) -> Option<String> {
-    let s = secrets
-        .iter()
-        .find(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(n))?;
-    if let Some(v) = s.data.as_ref().and_then(|d| d.get(key)) {
-        return String::from_utf8(v.0.clone()).ok();
-    }
-    s.string_data.as_ref().and_then(|d| d.get(key)).cloned()
+/// The password under `key` of Secret `ns/n`, or why there is none.
+fn secret_value(
+    secrets: &[Secret],
+    errors: &BTreeMap<(String, String), String>,
+    ns: &str,
+    n: &str,
+    key: &str,
+) -> Result<String, String> {
+    let Some(s) =
+        secrets.iter().find(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(n))
+    else {
+        let why = errors.get(&(ns.to_string(), n.to_string())).map_or("not found", String::as_str);
+        return Err(format!("Secret {ns}/{n}: {why}"));
+    };
+    let value = match s.data.as_ref().and_then(|d| d.get(key)) {
+        Some(v) => String::from_utf8(v.0.clone()).map_err(|_| format!("Secret {ns}/{n} key {key:?} is not UTF-8"))?,
+        None => s
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .cloned()
+            .ok_or_else(|| format!("Secret {ns}/{n} has no key {key:?}"))?,
+    };
+    Ok(value)
 }
 
 /// The peer configurations of the BgpPeers that select `node`; an invalid BgpPeer is left
 /// out (and each of its field errors reported).
 pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Vec<PeerConfig> {
     let settings = parse_each("BgpPeer", &objects.peers, PeerSettings::try_from, problems);
-    peer_configs(&settings, &objects.secrets, node, problems)
+    peer_configs(&settings, &objects.secrets, &objects.secret_errors, node, problems)
 }
 
 /// Checked BgpPeers (by name) into the configurations of those that select `node`, their
@@ -173,6 +192,7 @@ pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>
 pub fn peer_configs(
     peers: &[(String, PeerSettings)],
     secrets: &[Secret],
+    secret_errors: &BTreeMap<(String, String), String>,
     node: Option<&Node>,
     problems: &mut Vec<Problem>,
 ) -> Vec<PeerConfig> {
@@ -186,10 +206,9 @@ pub fn peer_configs(
         let mut c = s.config.clone();
         c.md5_password = match &s.password {
             Some(Password::Plain(pw)) => Some(pw.clone()),
-            Some(Password::Secret(r)) => match secret_value(secrets, &r.namespace, &r.name, &r.key) {
-                Some(pw) => Some(pw),
-                None => {
-                    let msg = format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key);
+            Some(Password::Secret(r)) => match secret_value(secrets, secret_errors, &r.namespace, &r.name, &r.key) {
+                Ok(pw) => Some(pw),
+                Err(msg) => {
                     problems.push(problem(obj, "spec.passwordSecretRef", msg));
                     continue;
                 }
@@ -492,7 +511,7 @@ mod tests {
         let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
         let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
         assert!(
-            text.iter().any(|t| t.starts_with("BgpPeer/a spec.passwordSecretRef: Secret mooring/bgp has no key")),
+            text.iter().any(|t| t.starts_with("BgpPeer/a spec.passwordSecretRef: Secret mooring/bgp: not found")),
             "{text:?}"
         );
         assert!(text.iter().any(|t| t.starts_with("BgpPeer/c spec.peerAddress")), "{text:?}");
