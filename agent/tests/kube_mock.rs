@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 use kube::Api;
 use mooring_agent::kube::controller::Reconciler;
+use mooring_agent::kube::peer_status::PeerStatusWriter;
 use mooring_agent::kube::reconcile::Settings;
 use mooring_agent::kube::secrets::{self, SecretCache};
-use mooring_agent::kube::speaker::{write_peer_status, Written};
 use mooring_agent::model::plan::Objects;
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::PeerStatus;
@@ -240,18 +240,9 @@ async fn exhausted_pool_is_a_warning_event() {
     server.await.unwrap();
 }
 
-#[tokio::test]
-async fn speaker_applies_its_own_bgppeer_status_entry() {
-    let (client, mut api) = mock_client();
-    let peers: Api<mooring_crds::BgpPeer> = Api::all(client);
-    let objs = Objects {
-        peers: vec![yaml(
-            "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n",
-        )],
-        ..Objects::default()
-    };
-    let st = PeerStatus {
-        address: "198.18.0.1".parse().unwrap(),
+fn session(addr: &str) -> PeerStatus {
+    PeerStatus {
+        address: addr.parse().unwrap(),
         remote_as: 64512,
         state: State::Established,
         established_since: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000)),
@@ -266,10 +257,28 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
         prefixes_sent: 2,
         prefixes_received: BTreeMap::new(),
         flaps: 0,
-    };
-    let server = tokio::spawn(async move {
-        let (q, body, ctype) =
-            expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/bgppeers/edge/status", 200, peer_reply()).await;
+    }
+}
+
+fn edge(uid: &str) -> Objects {
+    Objects {
+        peers: vec![yaml(&format!(
+            "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {{name: edge, uid: {uid}}}\nspec: {{peerAddress: 198.18.0.1, peerAs: 64512}}\n"
+        ))],
+        ..Objects::default()
+    }
+}
+
+const EDGE_STATUS: &str = "/apis/mooring.io/v1alpha1/bgppeers/edge/status";
+
+#[tokio::test]
+async fn speaker_applies_its_own_bgppeer_status_entry() {
+    let (client, mut api) = mock_client();
+    let mut w = PeerStatusWriter::new(Api::all(client), "node1");
+    let objs = edge("u1");
+    let st = session("198.18.0.1");
+    let (n, _) = tokio::join!(w.publish(&objs, std::slice::from_ref(&st)), async {
+        let (q, body, ctype) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
         assert_eq!(q, "&force=true&fieldManager=mooring-speaker-node1");
         assert_eq!(ctype, "application/apply-patch+yaml");
         let entry = &body["status"]["nodes"][0];
@@ -279,14 +288,58 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
         // The controller tells a live speaker from a silent one by this.
         let at: k8s_openapi::jiff::Timestamp = entry["updatedAt"].as_str().unwrap().parse().unwrap();
         assert!(k8s_openapi::jiff::Timestamp::now().duration_since(at).as_secs() < 5, "{at}");
-        api
     });
-    let mut written = Written::new();
-    assert_eq!(write_peer_status(&peers, "node1", &objs, std::slice::from_ref(&st), &mut written).await, 1);
-    let mut api = server.await.unwrap();
+    assert_eq!(n, 1);
     // Unchanged: not written again.
-    assert_eq!(write_peer_status(&peers, "node1", &objs, &[st], &mut written).await, 0);
-    assert!(tokio::time::timeout(Duration::from_millis(100), api.next_request()).await.is_err());
+    assert_eq!(w.publish(&objs, std::slice::from_ref(&st)).await, 0);
+    assert!(tokio::time::timeout(Duration::ZERO, api.next_request()).await.is_err());
+    // The BgpPeer deleted and created again (a new UID): written again.
+    let again = edge("u2");
+    let (n, _) = tokio::join!(w.publish(&again, std::slice::from_ref(&st)), async {
+        expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+    });
+    assert_eq!(n, 1);
+    // The session goes (the BgpPeer no longer selects this node): the entry is
+    // removed by applying an empty list under the same field manager.
+    let (n, _) = tokio::join!(w.publish(&again, &[]), async {
+        let (q, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        assert_eq!(q, "&force=true&fieldManager=mooring-speaker-node1");
+        assert_eq!(body["status"]["nodes"], json!([]));
+    });
+    assert_eq!(n, 1);
+    assert_eq!(w.publish(&again, &[]).await, 0, "removed once");
+}
+
+#[tokio::test]
+async fn a_stopping_speaker_removes_its_entries() {
+    let (client, mut api) = mock_client();
+    let mut w = PeerStatusWriter::new(Api::all(client), "node1");
+    let objs = edge("u1");
+    let sessions = [session("198.18.0.1")];
+    let (_, _) = tokio::join!(w.publish(&objs, &sessions), async {
+        expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+    });
+    let (n, _) = tokio::join!(w.retire(), async {
+        let (_, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        assert_eq!(body["status"]["nodes"], json!([]));
+    });
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_long_node_name_gets_a_valid_field_manager() {
+    let (client, mut api) = mock_client();
+    let node = "n".repeat(120);
+    let mut w = PeerStatusWriter::new(Api::all(client), &node);
+    let objs = edge("u1");
+    let sessions = [session("198.18.0.1")];
+    let (_, _) = tokio::join!(w.publish(&objs, &sessions), async {
+        let (q, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        let manager = q.strip_prefix("&force=true&fieldManager=").unwrap();
+        assert!(manager.len() <= 128, "{} bytes", manager.len());
+        assert!(manager.starts_with("mooring-speaker-nnn"));
+        assert_eq!(body["status"]["nodes"][0]["node"], node.as_str(), "the entry still names the node in full");
+    });
 }
 
 fn md5_peers() -> Objects {

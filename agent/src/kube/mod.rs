@@ -5,6 +5,7 @@
 
 pub mod controller;
 pub mod leader;
+pub mod peer_status;
 pub mod reconcile;
 pub mod secrets;
 pub mod speaker;

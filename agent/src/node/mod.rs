@@ -122,6 +122,10 @@ pub trait Source {
     fn publish(&mut self, _objects: &Objects, _sessions: &[PeerStatus]) -> impl Future<Output = ()> {
         async {}
     }
+    /// The node is stopping: withdraw what it published.
+    fn retire(&mut self) -> impl Future<Output = ()> {
+        async {}
+    }
 }
 
 /// One node: its source, its plan state and its speaker.
@@ -367,6 +371,7 @@ impl<S: Source> NodeLoop<S> {
                 }
             }
         }
+        self.source.retire().await;
         Ok(())
     }
 }
