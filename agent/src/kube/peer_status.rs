@@ -154,6 +154,6 @@ mod tests {
         assert!(ma.len() <= MAX_FIELD_MANAGER && mb.len() <= MAX_FIELD_MANAGER, "{} {}", ma.len(), mb.len());
         assert_ne!(ma, mb);
         assert!(ma.starts_with("mooring-speaker-aaaa"));
-        assert_eq!(field_manager(&"ü".repeat(100)).len() <= MAX_FIELD_MANAGER, true);
+        assert!(field_manager(&"ü".repeat(100)).len() <= MAX_FIELD_MANAGER, "cut on a character boundary");
     }
 }
