@@ -7,7 +7,7 @@
 #     values must make lint and render fail).
 #  2. Every rendered built-in object against the Kubernetes OpenAPI schemas
 #     shipped by kubernetes-validate (strict: unknown fields are errors), for
-#     Kubernetes 1.30 (the oldest the CRDs' CEL rules support) and 1.33 (what
+#     Kubernetes 1.31 (the oldest the CRDs' CEL rules support) and 1.33 (what
 #     the Rust types are built against); the CRDs themselves too.
 #  3. Our custom resources (quick-start objects, the example in NOTES.txt and
 #     the YAML in docs/install.md) against the openAPIV3Schema of
@@ -109,8 +109,8 @@ import yaml
 
 CHART, REPO, RENDERER = sys.argv[1:4]
 REL, NS = "mooring", "mooring-system"
-K8S_VERSIONS = ["1.30.0", "1.33.0"]
-LINT_KUBE_VERSION = "v1.30.0"
+K8S_VERSIONS = ["1.31.0", "1.33.0"]
+LINT_KUBE_VERSION = "v1.31.0"
 
 passed = 0
 failed = 0
@@ -385,23 +385,24 @@ def validate_builtin(obj, where):
 
 # --------------------------------------------------------------- RBAC table
 
-# What the binaries do (the brief of issue 5); "watch" = list + watch.
-WATCHED = {("", "services"), ("", "nodes"), ("", "namespaces"),
-           ("discovery.k8s.io", "endpointslices"),
-           ("mooring.io", "eips"), ("mooring.io", "bgpconfs"), ("mooring.io", "bgppeers")}
-EXPECTED_CLUSTER_RULES = {
-    "controller": {**{gr: {"list", "watch"} for gr in WATCHED},
-                   ("", "services/status"): {"patch"},
-                   ("mooring.io", "eips/status"): {"patch"},
-                   ("mooring.io", "bgppeers/status"): {"patch"},
-                   # kube-runtime 5's events::Recorder creates, then patches a repeated event.
-                   ("events.k8s.io", "events"): {"create", "patch"}},
-    "speaker": {**{gr: {"list", "watch"} for gr in WATCHED},
-                ("mooring.io", "bgppeers/status"): {"patch"}},
-}
+# What the binaries do: the code's table of API calls (agent/src/kube/access.rs,
+# `mooring rbac`), kept equal to helm/rbac.json by a Rust test.
+with open(os.path.join(REPO, "helm", "rbac.json")) as f:
+    ACCESS = json.load(f)
+
+
+def access_table(component, scope):
+    t = {}
+    for r in ACCESS[component]:
+        if r["scope"] in scope:
+            t.setdefault((r["apiGroup"], r["resource"]), set()).update(r["verbs"])
+    return t
+
+
+EXPECTED_CLUSTER_RULES = {c: access_table(c, {"cluster"}) for c in ("controller", "speaker")}
 EXPECTED_ROLE_RULES = {
-    "controller-leader-election": {("coordination.k8s.io", "leases"): {"get", "create", "update"}},
-    "speaker-secrets": {("", "secrets"): {"get"}},
+    "controller-leader-election": access_table("controller", {"leaseByName", "lease"}),
+    "speaker-secrets": access_table("speaker", {"secretsByName"}),
 }
 
 
@@ -649,13 +650,12 @@ def check_scenario(label, overrides):
     pw_peers = [p for p in values["quickstart"]["peers"] if p.get("password")] if values["quickstart"]["enabled"] else []
     if pw_peers and NS not in secret_ns:
         secret_ns = secret_ns + [NS]
+    want_names = set(s["secrets"]["resourceNames"]) | {f"{fn}-bgppeer-{p['name']}" for p in pw_peers}
+    # No Secret names: no Secret access at all.
     expected_roles = {("Role", NS, f"{fn}-controller-leader-election")} | \
-                     {("Role", n, f"{fn}-speaker-secrets") for n in secret_ns}
+                     ({("Role", n, f"{fn}-speaker-secrets") for n in secret_ns} if want_names else set())
     check(set(k for k in roles if k[0] == "Role") == expected_roles,
           f"Roles: leader election in {NS}, Secret get in {secret_ns}", str(sorted(k for k in roles if k[0] == "Role")))
-    want_names = set(s["secrets"]["resourceNames"])
-    if want_names:
-        want_names |= {f"{fn}-bgppeer-{p['name']}" for p in pw_peers}
     for key, r in roles.items():
         if key[0] != "Role":
             continue
@@ -664,7 +664,12 @@ def check_scenario(label, overrides):
               f"Role {key[1]}/{key[2]}: exactly the expected resources and verbs")
         if suffix == "speaker-secrets":
             got_names = set().union(*(set(x.get("resourceNames", [])) for x in r["rules"]))
-            check(got_names == want_names, f"Role {key[1]}/{key[2]}: resourceNames {sorted(want_names) or 'unrestricted'}")
+            check(got_names == want_names and all(x.get("resourceNames") for x in r["rules"]),
+                  f"Role {key[1]}/{key[2]}: resourceNames exactly {sorted(want_names)}")
+        if suffix == "controller-leader-election":
+            lease = values["controller"]["leaderElection"]["leaseName"]
+            check(all(x.get("resourceNames") == [lease] for x in r["rules"] if set(x["verbs"]) != {"create"}),
+                  f"Role {key[1]}/{key[2]}: get/update on Lease {lease} only")
     for r in roles.values():
         check(not any("*" in x.get(f, []) for x in r["rules"] for f in ("apiGroups", "resources", "verbs")),
               f"{r['kind']} {r['metadata']['name']}: no wildcards")

@@ -29,6 +29,10 @@ enum Command {
     Speaker(Box<mooring_agent::kube::speaker::SpeakerArgs>),
     /// Print the CustomResourceDefinitions (YAML) for BgpConf, BgpPeer and Eip.
     Crds,
+    /// Print the Kubernetes API calls each component makes, as RBAC rules
+    /// (JSON; `helm/rbac.json`, which the chart's RBAC is checked against).
+    #[command(hide = true)]
+    Rbac,
     /// Decode BGP messages given as hex (one message or a stream per line;
     /// lines may carry leading labels, as in the golden fixtures) and print them.
     Decode {
@@ -71,6 +75,10 @@ fn main() -> Result<()> {
         Command::Speaker(args) => runtime()?.block_on(mooring_agent::kube::speaker::run(*args)),
         Command::Crds => {
             print!("{}", mooring_crds::crds_yaml());
+            Ok(())
+        }
+        Command::Rbac => {
+            print!("{}", mooring_agent::kube::access::table_json());
             Ok(())
         }
         Command::Decode { input, two_octet_as, add_path } => {

@@ -50,7 +50,7 @@ fn objects(status_ip: Option<&str>) -> Objects {
 
 #[tokio::test]
 async fn controller_assigns_writes_status_event_and_eip_status() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let objs = objects(None);
@@ -82,7 +82,7 @@ async fn controller_assigns_writes_status_event_and_eip_status() {
 
 #[tokio::test]
 async fn controller_keeps_held_addresses_and_writes_nothing_when_in_sync() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-1", Settings::default());
     // The Service already holds .11 (a restart, a failover): kept, no write.
@@ -100,7 +100,7 @@ async fn controller_keeps_held_addresses_and_writes_nothing_when_in_sync() {
 
 #[tokio::test]
 async fn an_idle_reconcile_makes_zero_writes() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = objects(None);
@@ -129,7 +129,7 @@ async fn an_idle_reconcile_makes_zero_writes() {
 
 #[tokio::test]
 async fn controller_exports_pool_metrics() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let metrics = std::sync::Arc::new(mooring_agent::metrics::Metrics::new());
     let mut r = Reconciler::new(client, "controller-0", Settings::default()).with_metrics(metrics.clone());
@@ -146,7 +146,7 @@ async fn controller_exports_pool_metrics() {
 
 #[tokio::test]
 async fn controller_removes_bgppeer_entries_of_departed_and_silent_nodes() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let fresh = k8s_openapi::jiff::Timestamp::now().to_string();
@@ -172,7 +172,7 @@ async fn controller_removes_bgppeer_entries_of_departed_and_silent_nodes() {
 
 #[tokio::test]
 async fn an_invalid_eip_edit_keeps_the_addresses_and_says_why() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = objects(None);
@@ -201,7 +201,7 @@ async fn an_invalid_eip_edit_keeps_the_addresses_and_says_why() {
 
 #[tokio::test]
 async fn a_deposed_leader_writes_nothing() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(false);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let server = tokio::spawn(async move {
@@ -213,7 +213,7 @@ async fn a_deposed_leader_writes_nothing() {
 
 #[tokio::test]
 async fn exhausted_pool_is_a_warning_event() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = objects(None);
@@ -273,7 +273,7 @@ const EDGE_STATUS: &str = "/apis/mooring.io/v1alpha1/bgppeers/edge/status";
 
 #[tokio::test]
 async fn speaker_applies_its_own_bgppeer_status_entry() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Speaker);
     let mut w = PeerStatusWriter::new(Api::all(client), "node1");
     let objs = edge("u1");
     let st = session("198.18.0.1");
@@ -312,7 +312,7 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
 
 #[tokio::test]
 async fn a_stopping_speaker_removes_its_entries() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Speaker);
     let mut w = PeerStatusWriter::new(Api::all(client), "node1");
     let objs = edge("u1");
     let sessions = [session("198.18.0.1")];
@@ -328,7 +328,7 @@ async fn a_stopping_speaker_removes_its_entries() {
 
 #[tokio::test]
 async fn a_long_node_name_gets_a_valid_field_manager() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Speaker);
     let node = "n".repeat(120);
     let mut w = PeerStatusWriter::new(Api::all(client), &node);
     let objs = edge("u1");
@@ -374,7 +374,7 @@ async fn md5_of(cache: &mut SecretCache, client: &kube::Client, objs: &Objects) 
 
 #[tokio::test(start_paused = true)]
 async fn speaker_gets_only_the_secrets_its_peers_name_and_keeps_them_through_api_errors() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Speaker);
     let objs = md5_peers();
     let mut cache = SecretCache::default();
     // One GET for the one Secret both peers name; no list, no watch.
@@ -407,7 +407,7 @@ async fn speaker_gets_only_the_secrets_its_peers_name_and_keeps_them_through_api
 
 #[tokio::test]
 async fn a_forbidden_secret_is_reported_as_forbidden() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Speaker);
     let mut cache = SecretCache::default();
     let objs = md5_peers();
     let (got, _) = tokio::join!(md5_of(&mut cache, &client, &objs), async {
@@ -419,7 +419,7 @@ async fn a_forbidden_secret_is_reported_as_forbidden() {
 
 #[tokio::test]
 async fn controller_summarises_established_nodes_on_bgppeers() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = Objects::default();

@@ -41,7 +41,7 @@ const CALL: Duration = Duration::from_secs(10);
 
 #[tokio::test(start_paused = true)]
 async fn create_renew_wait_take_over_and_lose_a_race() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let mut e = elector(client);
     let server = tokio::spawn(async move {
         // 1. No lease: create it.
@@ -87,7 +87,7 @@ async fn create_renew_wait_take_over_and_lose_a_race() {
 
 #[tokio::test(start_paused = true)]
 async fn a_renewing_lease_is_never_taken_whatever_its_timestamps_say() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let mut e = elector(client);
     // The holder's clock is an hour behind ours: its renewTime looks
     // ancient, but the Lease changes every round — it is being renewed.
@@ -107,7 +107,7 @@ async fn a_renewing_lease_is_never_taken_whatever_its_timestamps_say() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hung_renewal_steps_down_before_a_standby_may_take_over() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let cfg = LeaseConfig::new("mooring-controller", "controller-0");
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let (mut leading, _task) = leader::run(Api::<Lease>::namespaced(client, "mooring-system"), cfg.clone(), stopped);
@@ -131,7 +131,7 @@ async fn a_hung_renewal_steps_down_before_a_standby_may_take_over() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stopping_leader_releases_the_lease() {
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mut leading, task) = leader::run(
         Api::<Lease>::namespaced(client, "mooring-system"),

@@ -89,7 +89,7 @@ async fn file_source_and_cluster_source_announce_the_same() {
 
     // The cluster: the controller's reconcile allocates and writes Service
     // status, answered by a mocked API server that applies the patches.
-    let (client, mut api) = mock_client();
+    let (client, mut api) = mock_client(Component::Controller);
     let (_tx, leading) = watch::channel(true);
     let mut controller = Reconciler::new(client, "controller-0", Settings::default());
     let mut cluster = lab.clone();
@@ -112,7 +112,7 @@ async fn file_source_and_cluster_source_announce_the_same() {
         );
         file_node.apply().await;
         // ...and a cluster's speaker announces from Service status.
-        let (speaker_client, mut speaker_api) = mock_client();
+        let (speaker_client, mut speaker_api) = mock_client(Component::Speaker);
         let (_changes_tx, changes) = mpsc::unbounded_channel();
         let source = ClusterSource::from_stores(speaker_client, node, stores(&cluster), changes).await;
         let (src, kube_published) = recording(source);

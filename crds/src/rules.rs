@@ -6,7 +6,9 @@
 //! Rust parse layer ([`crate::settings`]) checks the same constants and reports the same
 //! messages at the same field paths; `crds/tests/cel.rs` proves it rule by rule.
 //!
-//! The CEL rules use only what a Kubernetes >= 1.30 apiserver offers to CRD validation rules:
+//! The CEL rules use only what a Kubernetes >= 1.31 apiserver offers to *new* CRD validation
+//! rules (it compiles them against the previous release's CEL environment, and the IP/CIDR
+//! libraries arrived in 1.30, so a 1.30 apiserver refuses them):
 //! standard CEL, the `ext.Strings` library (`split`, `contains`) and the Kubernetes IP and
 //! CIDR libraries (`isIP`, `ip`, `isCIDR`, `cidr`, `containsIP`, `containsCIDR`, `family`,
 //! `masked`, `prefixLength`). Kube's client-side evaluator (`kube-cel`) knows a few more

@@ -3,6 +3,7 @@
 //! node's routes, writes its sessions into BgpPeer status). Both feed the
 //! watched objects into the same model as standalone mode.
 
+pub mod access;
 pub mod controller;
 pub mod leader;
 pub mod peer_status;

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests against a mocked API server (the tower-test
-//! pattern of kube-rs' controller-rs): a mock client, one-request
-//! expectations, and a reconcile served as the API server would.
+//! pattern of kube-rs' controller-rs): a mock client for one component
+//! whose every request must be allowed by that component's RBAC rules
+//! (`kube::access`), one-request expectations, and a reconcile served as
+//! the API server would.
 
 #![allow(dead_code)]
 
@@ -9,17 +11,39 @@ use std::time::Duration;
 use http::{Method, Request, Response};
 use kube::client::Body;
 use kube::Client;
+use mooring_agent::kube::access;
 use mooring_agent::kube::controller::Reconciler;
+pub use mooring_agent::kube::stores::Component;
 use mooring_agent::model::plan::Objects;
 use serde_json::Value;
 use tokio::sync::watch;
 use tower_test::mock::{self, Handle};
 
-pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
+/// The server side of a mock client: hands out the requests the client
+/// makes, each checked against the component's RBAC rules.
+pub struct ApiHandle {
+    handle: Handle<Request<Body>, Response<Body>>,
+    component: Component,
+}
 
-pub fn mock_client() -> (Client, ApiHandle) {
+impl ApiHandle {
+    pub async fn next_request(&mut self) -> Option<(Request<Body>, mock::SendResponse<Response<Body>>)> {
+        let r = self.handle.next_request().await;
+        if let Some((req, _)) = &r {
+            let (m, path, query) = (req.method(), req.uri().path(), req.uri().query().unwrap_or(""));
+            assert!(
+                access::permits(self.component, m, path, query),
+                "{:?} made {m} {path}?{query}, which its RBAC rules (kube::access) do not allow",
+                self.component
+            );
+        }
+        r
+    }
+}
+
+pub fn mock_client(component: Component) -> (Client, ApiHandle) {
     let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (Client::new(svc, "default"), handle)
+    (Client::new(svc, "default"), ApiHandle { handle, component })
 }
 
 /// One expected request: returns its query string, JSON body and content

@@ -94,10 +94,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- $ns | uniq | toJson -}}
 {{- end -}}
 
-{{/* Secret names the speaker may get (empty list: any), as a JSON list. */}}
+{{/* Secret names the speaker may get (empty list: none), as a JSON list. */}}
 {{- define "mooring.speaker.secretNames" -}}
 {{- $names := .Values.speaker.secrets.resourceNames | default list -}}
-{{- if and $names .Values.quickstart.enabled -}}
+{{- if .Values.quickstart.enabled -}}
 {{- range .Values.quickstart.peers -}}
 {{- if .password -}}
 {{- $names = append $names (include "mooring.quickstart.secretName" (dict "ctx" $ "peer" .name)) -}}
