@@ -176,11 +176,10 @@ fn problems(docs: &[(String, String)], f: &Facts) -> Vec<String> {
             if let Some(c) = only_flag.captures(&span) {
                 let flag = &c[1];
                 match f.foreign_flags.get(flag) {
-                    Some(file) => {
-                        if !std::fs::read_to_string(repo().join(file)).unwrap_or_default().contains(flag) {
-                            out.push(format!("{at}: {file} has no {flag}"));
-                        }
+                    Some(file) if !std::fs::read_to_string(repo().join(file)).unwrap_or_default().contains(flag) => {
+                        out.push(format!("{at}: {file} has no {flag}"));
                     }
+                    Some(_) => {}
                     None if !all_flags.contains(&flag.to_string()) => {
                         out.push(format!("{at}: no mooring command has {flag}"))
                     }
