@@ -20,7 +20,7 @@ pub struct AnnounceArgs {
     /// Local AS number.
     #[arg(long = "as", value_parser = asn)]
     pub local_as: u32,
-    /// BGP identifier (default: the first IPv4 peer's source or 0.0.0.1 style guess is refused: give it).
+    /// BGP identifier (an IPv4 address, unique among the routers; required).
     #[arg(long)]
     pub router_id: Ipv4Addr,
     /// Accept connections on this address (e.g. 0.0.0.0:179); default: only dial out.
@@ -84,6 +84,35 @@ fn restart_time(s: &str) -> Result<u16> {
 
 fn joined(errors: Vec<LimitError>) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// A duration as people read it: `45s`, `3m12s`, `2h5m`, `3d4h`.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// One peer's status line: `status 198.18.0.1 Established up 5s sent=3
+/// received=0 flaps=0`, then `last error: ...` when there is one.
+pub fn status_line(s: &mooring_bgp::speaker::PeerStatus) -> String {
+    let up = s.uptime().map_or_else(|| "down".to_string(), |d| format!("up {}", human_duration(d)));
+    let mut line = format!(
+        "status {} {} {up} sent={} received={} flaps={}",
+        s.address,
+        s.state,
+        s.prefixes_sent,
+        s.prefixes_received.values().sum::<u64>(),
+        s.flaps
+    );
+    if let Some(e) = &s.last_error {
+        line.push_str(&format!(", last error: {e}"));
+    }
+    line
 }
 
 pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
@@ -220,16 +249,7 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
                 let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
                 println!("runtime tasks={tasks}");
                 for s in speaker.peers() {
-                    println!(
-                        "status {} {} sent={} received={} flaps={} up={:?} last_error={:?}",
-                        s.address,
-                        s.state,
-                        s.prefixes_sent,
-                        s.prefixes_received.values().sum::<u64>(),
-                        s.flaps,
-                        s.uptime().map(|d| d.as_secs()),
-                        s.last_error
-                    );
+                    println!("{}", status_line(&s));
                 }
             }
             _ = term.recv() => break,
@@ -249,6 +269,46 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: AnnounceArgs,
+    }
+
+    #[test]
+    fn status_lines_read_as_text() {
+        assert_eq!(human_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(human_duration(Duration::from_secs(192)), "3m12s");
+        assert_eq!(human_duration(Duration::from_secs(7500)), "2h5m");
+        assert_eq!(human_duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 5)), "3d4h");
+        let mut st = mooring_bgp::speaker::PeerStatus {
+            address: "198.18.0.1".parse().unwrap(),
+            remote_as: 64512,
+            state: mooring_bgp::fsm::State::Established,
+            established_since: Some(std::time::SystemTime::now() - Duration::from_secs(5)),
+            remote_id: None,
+            peer_hostname: None,
+            families: vec![],
+            last_error: None,
+            messages_sent: 0,
+            messages_received: 0,
+            updates_sent: 0,
+            updates_received: 0,
+            prefixes_sent: 3,
+            prefixes_received: Default::default(),
+            flaps: 0,
+        };
+        assert_eq!(status_line(&st), "status 198.18.0.1 Established up 5s sent=3 received=0 flaps=0");
+        st.established_since = None;
+        st.state = mooring_bgp::fsm::State::Active;
+        st.last_error = Some("connection refused".into());
+        assert_eq!(
+            status_line(&st),
+            "status 198.18.0.1 Active down sent=3 received=0 flaps=0, last error: connection refused"
+        );
+    }
+
+    #[test]
+    fn a_bare_address_is_a_host_prefix() {
+        let a = cli(&["--as", "64513", "--prefix", "203.0.113.10", "--prefix", "2001:db8:ffff::1"]).unwrap();
+        let p: Vec<String> = a.prefixes.iter().map(|p| p.to_string()).collect();
+        assert_eq!(p, ["203.0.113.10/32", "2001:db8:ffff::1/128"]);
     }
 
     fn cli(extra: &[&str]) -> Result<AnnounceArgs, clap::Error> {

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
@@ -195,7 +195,7 @@ impl Reconciler {
 
 /// Run the controller until SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<()> {
-    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let client = super::client().await?;
     let metrics = Arc::new(Metrics::new());
     crate::admin::serve(args.metrics_addr, metrics.clone()).await?;
     let ns = args

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use kube::api::Api;
 use kube::Client;
 use mooring_bgp::speaker::PeerStatus;
@@ -99,7 +99,7 @@ impl Source for ClusterSource {
 
 /// Run the speaker until SIGTERM.
 pub async fn run(args: SpeakerArgs) -> Result<()> {
-    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let client = super::client().await?;
     let metrics = Arc::new(Metrics::new());
     crate::admin::serve(args.metrics_addr, metrics.clone()).await?;
     let source = ClusterSource::start(client, &args.node).await;
