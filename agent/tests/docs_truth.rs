@@ -302,3 +302,48 @@ fn planted_mismatches_are_caught() {
     let readme = "\n### BgpConf\n`spec.as`\n### BgpPeer\n### Eip\n";
     assert!(undocumented(readme, &f).iter().any(|x| x.contains("BgpConf `spec.routerId`")));
 }
+
+#[test]
+fn the_readme_codec_example_is_the_example_that_runs() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = readme.split("## The codec in one example\n\n```rust\n").nth(1).unwrap().split("```").next().unwrap();
+    let example = std::fs::read_to_string(repo().join("bgp/examples/readme.rs")).unwrap();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(example.contains(&format!("    {line}")), "bgp/examples/readme.rs lacks README line {line:?}");
+    }
+    let out = Command::new(env!("CARGO"))
+        .args(["run", "-q", "-p", "mooring-bgp", "--example", "readme"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("decoded 1 prefix(es)"));
+}
+
+#[test]
+fn kubectl_columns_shown_are_the_crds_printer_columns() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let columns = |kind: &str| -> Vec<String> {
+        let crd = mooring_crds::crds().into_iter().find(|c| c.spec.names.kind == kind).unwrap();
+        let mut cols = vec!["NAME".to_string()];
+        cols.extend(
+            crd.spec.versions[0]
+                .additional_printer_columns
+                .iter()
+                .flatten()
+                .filter(|c| c.priority.unwrap_or(0) == 0)
+                .map(|c| c.name.to_uppercase()),
+        );
+        cols
+    };
+    // The sample table after `kubectl get bgppeers`.
+    let table = readme.split("kubectl get bgppeers\n```\n\n```\n").nth(1).expect("the sample").lines().next().unwrap();
+    let shown: Vec<String> = table.split("   ").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+    assert_eq!(shown, columns("BgpPeer"));
+    // The commented column lists: `kubectl get eips   # ADDRESS, USED, ...`.
+    for (resource, kind) in [("eips", "Eip"), ("bgpconfs", "BgpConf")] {
+        let line = readme.lines().find(|l| l.starts_with(&format!("kubectl get {resource} "))).unwrap();
+        let listed: Vec<String> = line.split('#').nth(1).unwrap().split(',').map(|c| c.trim().to_string()).collect();
+        assert_eq!(listed, columns(kind)[1..], "{line}");
+    }
+}
