@@ -9,9 +9,10 @@
 # Other options: --sizes 10000,100000 --reps N --speakers mooring,gobgp,bird
 # --receivers sink,frr --changes N --kinds endpoint,service (see benches/README.md);
 # `--receive [--sizes ..] [--receivers ..]` runs benchmark 2 alone with its own options.
-# Outside CI a missing daemon or non-root skips with a reason; with CI=true it
-# fails. MBENCH_KEEP_LOGS=1 keeps the daemons' logs, MBENCH_STRICT=1 makes a
-# missed target exit non-zero. The micro-benchmarks: cargo bench -p mooring-benches.
+# Outside CI a missing daemon or non-root skips with a reason; under CI it
+# fails. A harness error (panic, daemon that did not start, no samples)
+# exits 1; a missed target is reported (MBENCH_STRICT=1 makes it exit 3).
+# MBENCH_KEEP_LOGS=1 keeps the daemons' logs. The micro-benchmarks: cargo bench -p mooring-benches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q -p mooring-agent --bin mooring -p mooring-benches --bin e2e --bin bgp-sink --bin bgp-recv --bin bgp-replay

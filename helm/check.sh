@@ -37,8 +37,10 @@ chart="$here/mooring"
 HELM_PYTHON_SDK_VERSION=0.2.2
 KUBERNETES_VALIDATE_VERSION=1.37.0
 
-ci=false
-case "${CI:-}" in true | TRUE | True | 1 | yes) ci=true ;; esac
+# CI is on unless CI is unset, empty, false, 0, no or off (any case): the
+# project's one rule, mooring_lab::ci() in lab/src/require.rs.
+ci=true
+case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')" in "" | false | 0 | no | off) ci=false ;; esac
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

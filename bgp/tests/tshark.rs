@@ -5,7 +5,7 @@
 //! the same field values we encoded.
 //!
 //! When `tshark` is not installed the tests print why and pass, except
-//! with `CI=true`, where they fail. `MOORING_TSHARK_KEEP=DIR` keeps the
+//! under CI (`mooring_lab::ci`), where they fail. `MOORING_TSHARK_KEEP=DIR` keeps the
 //! pcap and tshark's JSON in DIR for a look in Wireshark.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -362,15 +362,15 @@ fn pcap(messages: &[&[u8]]) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Running tshark
 
-/// Whether tshark runs. When it does not: with CI=true, panic; otherwise
+/// Whether tshark runs. When it does not: under CI, panic; otherwise
 /// print why and return false, so the test passes as skipped.
 fn have_tshark() -> bool {
     let ok = Command::new("tshark").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("tshark is not installed (or does not run), and CI=true: install it (apt-get install tshark)");
-        }
-        eprintln!("SKIPPED: tshark is not installed; install it (apt-get install tshark) to run this test");
+        mooring_lab::skip_or_fail(
+            "the tshark check",
+            "tshark is not installed or does not run (apt-get install tshark)",
+        );
     }
     ok
 }
@@ -984,12 +984,19 @@ fn expert_info_detection_catches_malformed_messages() {
     assert!(problems.iter().any(|e| e.frame == 2 && e.field == "_ws.malformed"), "{problems:?}");
 }
 
-/// RFC 9072 extended optional parameters. tshark 4.0 does not know them:
-/// it reads the 255 marker as a parameter type and reports a malformed
-/// packet, so there this test only says so and passes; a tshark that
-/// dissects the OPEN cleanly must read the same fields we encoded.
+/// RFC 9072 extended optional parameters (an OPEN whose parameters are
+/// framed with the 255/255 marker and a 2-octet length). A tshark that
+/// dissects the OPEN cleanly must read every field we encoded. tshark 4.0
+/// (Debian 12's) does not know the framing: it reads the second 255 as a
+/// parameter type and what follows as 1-octet type/length pairs, and
+/// reports a malformed packet. There the fields it does parse — marker,
+/// length, type, version, My AS (AS_TRANS), hold time, identifier, the
+/// Non-Ext OP Len 255 and the Non-Ext OP Type 255 — must be ours, and the
+/// malformed report must be the only problem. What it cannot check there:
+/// the Extended Optional Parameters Length and the capabilities behind it
+/// (our round trip below and the codec's property tests cover those).
 #[test]
-fn open_with_rfc9072_extended_parameters_if_tshark_dissects_them() {
+fn open_with_rfc9072_extended_parameters() {
     if !have_tshark() {
         return;
     }
@@ -999,21 +1006,35 @@ fn open_with_rfc9072_extended_parameters_if_tshark_dissects_them() {
     let msg = Message::Open(open);
     let bytes = msg.to_bytes(&ctx()).unwrap().to_vec();
     assert_eq!(Message::decode(&bytes, &ctx()).unwrap(), msg);
+    assert_eq!(&bytes[28..30], &[255, 255], "RFC 9072: Non-Ext OP Len and Type are 255");
     let packets = dissect("rfc9072", &pcap(&[&bytes])).packets;
     let (problems, _) = problems_in(&packets);
     let param_types = strings(&packets[0], "bgp.open.opt.param.type");
-    if !problems.is_empty() || param_types.first().map(String::as_str) == Some("255") {
-        eprintln!(
-            "SKIPPED: this tshark does not dissect RFC 9072 extended optional parameters \
-             (parameter types {param_types:?}, problems: {problems:?})"
-        );
-        return;
-    }
     let mut c = Checker { label: "open-rfc9072".into(), errors: vec![] };
-    match bgp_pdus(&packets[0]).as_slice() {
-        [t] => check_message(&mut c, &msg, &bytes, t, &ctx()),
-        other => c.fail(format!("{} BGP messages in the segment", other.len())),
+    let pdus = bgp_pdus(&packets[0]);
+    let [t] = pdus.as_slice() else { panic!("{} BGP messages in the segment", pdus.len()) };
+    if problems.is_empty() && param_types.first().map(String::as_str) != Some("255") {
+        // A tshark that knows RFC 9072: everything.
+        check_message(&mut c, &msg, &bytes, t, &ctx());
+        c.list("bgp.cap.type", cap_types, strings(&packets[0], "bgp.cap.type"));
+    } else {
+        eprintln!(
+            "this tshark does not dissect RFC 9072 extended optional parameters (parameter types \
+             {param_types:?}): checking the fields before them only"
+        );
+        let only_malformed = problems.iter().all(|e| e.field.starts_with("_ws.malformed"));
+        assert!(only_malformed && !problems.is_empty(), "problems beyond tshark's known misreading: {problems:?}");
+        let Message::Open(o) = &msg else { unreachable!() };
+        c.field(t, "bgp.marker", [colon_hex(&[0xff; 16])]);
+        c.field(t, "bgp.length", [bytes.len()]);
+        c.field(t, "bgp.type", [msg_type::OPEN]);
+        assert_eq!(o.my_as, AS_TRANS, "our ASN needs 4 octets");
+        c.field(t, "bgp.open.version", [o.version]);
+        c.field(t, "bgp.open.myas", [o.my_as]);
+        c.field(t, "bgp.open.holdtime", [o.hold_time]);
+        c.field(t, "bgp.open.identifier", [o.bgp_id]);
+        c.field(t, "bgp.open.opt.len", [255]);
+        c.list("the first bgp.open.opt.param.type", vec!["255".into()], param_types.into_iter().take(1).collect());
     }
-    c.list("bgp.cap.type", cap_types, strings(&packets[0], "bgp.cap.type"));
     assert!(c.errors.is_empty(), "{}", c.errors.join("\n"));
 }

@@ -5,15 +5,18 @@ use crate::cmd::run;
 
 /// The next hops of `prefix` in namespace `ns`'s main table (`ip -n NS
 /// route show PREFIX`): one entry per `via` (a multipath route gives one
-/// per `nexthop via`), sorted. Empty when there is no route.
+/// per `nexthop via`), sorted. Empty when there is no route; panics when
+/// `ip` fails.
 pub fn fib_nexthops(ns: &str, prefix: &str) -> Vec<String> {
     fib_weights(ns, prefix).into_iter().map(|(nh, _)| nh).collect()
 }
 
 /// (next hop, weight) of each `via` of `prefix` in `ns`'s main table,
-/// sorted by next hop; weight 1 where `ip` prints none.
+/// sorted by next hop; weight 1 where `ip` prints none. Panics when `ip`
+/// fails: an unreadable FIB is not an empty one.
 pub fn fib_weights(ns: &str, prefix: &str) -> Vec<(String, u32)> {
-    let (_, out, _) = run(&["ip", "-n", ns, "route", "show", prefix]);
+    let (ok, out, err) = run(&["ip", "-n", ns, "route", "show", prefix]);
+    assert!(ok, "ip -n {ns} route show {prefix} failed: {err}");
     parse_vias(&out)
 }
 

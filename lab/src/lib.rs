@@ -1,7 +1,7 @@
 //! The network-namespace lab shared by the lab tests (`integration/`)
 //! and the end-to-end benchmarks (`benches/`): namespaces and links
 //! ([`Lab`]), processes started in them ([`Proc`]), nftables, the kernel
-//! FIB, /proc figures, and one way to start each routing daemon —
+//! FIB and its changes, /proc figures, and one way to start each routing daemon —
 //! Mooring, GoBGP, BIRD, FRR — from one [`Config`] ([`Daemon::start`]).
 //! What a test asserts or a benchmark measures is not here.
 //!
@@ -23,6 +23,7 @@ mod nft;
 mod proc;
 pub mod procfs;
 mod require;
+mod route_monitor;
 
 pub use cmd::{
     check_interrupted, epoch, install_interrupt_handlers, interrupted, poll, poll_every, run, run_ok, sh, sleep, tail,
@@ -34,4 +35,5 @@ pub use daemons::{
 pub use kernel::{fib_nexthops, fib_weights};
 pub use lab::{Lab, Node};
 pub use proc::{Follow, Proc};
-pub use require::{ci, find_program, lab_unavailable, require_lab, REQUIRED};
+pub use require::{ci, find_program, lab_unavailable, require_lab, skip_or_fail, REQUIRED};
+pub use route_monitor::{parse_record, parse_ts, FibEvent, RouteMonitor};

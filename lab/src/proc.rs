@@ -20,9 +20,11 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Everything the process wrote so far (stdout and stderr).
+    /// Everything the process wrote so far (stdout and stderr). Panics
+    /// when the log cannot be read: an unreadable log is not an empty one.
     pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| panic!("{}: cannot read its output {}: {e}", self.name, self.log.display()))
     }
 
     /// Lines of the output containing `pat`.
@@ -64,14 +66,15 @@ impl Proc {
         unsafe { libc::kill(self.pid, sig) };
     }
 
-    /// Resident set size in KiB (VmRSS).
+    /// Resident set size in KiB (VmRSS); panics when /proc cannot tell.
     pub fn rss_kib(&self) -> u64 {
         crate::procfs::mem(self.pid).rss
     }
 
-    /// Number of open file descriptors.
+    /// Number of open file descriptors; panics when /proc cannot tell.
     pub fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map(|d| d.count()).unwrap_or(0)
+        let dir = format!("/proc/{}/fd", self.pid);
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {dir}: {e}", self.name)).count()
     }
 
     /// Follow the output from its current end on.

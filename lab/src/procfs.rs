@@ -1,4 +1,6 @@
 //! Process figures from /proc: CPU time and memory of a process by pid.
+//! A figure that cannot be read (the process is gone) panics: a missing
+//! reading is not a zero.
 
 use std::collections::HashMap;
 
@@ -11,8 +13,14 @@ pub struct Cpu {
     threads: HashMap<i32, u64>,
 }
 
+/// `/proc/PID/<file>`, which must be readable.
+fn read(pid: i32, file: &str) -> String {
+    let p = format!("/proc/{pid}/{file}");
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e} (the process is gone?)"))
+}
+
 pub fn cpu(pid: i32) -> Cpu {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = read(pid, "stat");
     // Fields after the command's closing parenthesis start at field 3
     // (state); utime is field 14.
     let ticks = stat
@@ -57,8 +65,7 @@ pub fn cpu_sum(a: &[Cpu], b: &[Cpu]) -> f64 {
     a.iter().zip(b).map(|(a, b)| cpu_between(a, b)).sum()
 }
 
-/// CPU seconds (user + system, every thread) a process has used so far
-/// (0 when it is gone).
+/// CPU seconds (user + system, every thread) a process has used so far.
 pub fn cpu_secs(pid: i32) -> f64 {
     cpu_between(&Cpu::default(), &cpu(pid))
 }
@@ -83,8 +90,7 @@ fn field(text: &str, name: &str) -> u64 {
 }
 
 pub fn mem(pid: i32) -> Mem {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let r = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let (s, r) = (read(pid, "status"), read(pid, "smaps_rollup"));
     Mem { rss: field(&s, "VmRSS:"), hwm: field(&s, "VmHWM:"), pss: field(&r, "Pss:"), anon: field(&s, "RssAnon:") }
 }
 

@@ -1,12 +1,25 @@
-//! Whether the lab can run here (root, the daemons' binaries), and what a
-//! test or benchmark does when it cannot: skip with a reason, or fail
-//! under CI.
+//! Whether the lab can run here (root, the daemons' binaries), whether
+//! this is CI (the one reading of the `CI` variable for the whole
+//! project), and what a test or benchmark does when it cannot run: skip
+//! with a reason, or fail under CI.
 
 use std::path::{Path, PathBuf};
 
-/// The binaries the lab's daemons and tools need.
-pub const REQUIRED: &[&str] =
-    &["ip", "nft", "vtysh", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra", "gobgpd", "gobgp", "bird", "birdc", "python3"];
+/// The binaries the lab's daemons and tools need (FRR's bfdd for the BFD
+/// tests and benchmark rows).
+pub const REQUIRED: &[&str] = &[
+    "ip",
+    "nft",
+    "vtysh",
+    "/usr/lib/frr/bgpd",
+    "/usr/lib/frr/zebra",
+    "/usr/lib/frr/bfdd",
+    "gobgpd",
+    "gobgp",
+    "bird",
+    "birdc",
+    "python3",
+];
 
 /// Where a program is: `bin` when it has a slash, else searched in PATH
 /// and the sbin directories sudo may strip.
@@ -37,9 +50,20 @@ pub fn lab_unavailable(more: &[&str]) -> Option<String> {
     None
 }
 
-/// True when running under CI (`CI=true` or `CI=1`).
+/// True when running under CI: the variable `CI` is set to anything but
+/// empty, `false`, `0`, `no` or `off` (any case). CI systems set `true`
+/// (some their own name); `.ci/run` sets `true`. Under CI nothing skips:
+/// a test or benchmark that cannot run fails. `helm/check.sh` reads the
+/// variable by the same rule.
 pub fn ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    is_ci(std::env::var_os("CI").as_deref().and_then(|v| v.to_str()))
+}
+
+fn is_ci(v: Option<&str>) -> bool {
+    match v {
+        None => false,
+        Some(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "false" | "0" | "no" | "off"),
+    }
 }
 
 /// True when the lab can run. Otherwise: under CI panic, else print
@@ -48,13 +72,19 @@ pub fn require_lab() -> bool {
     match lab_unavailable(&[]) {
         None => true,
         Some(reason) => {
-            if ci() {
-                panic!("lab tests cannot run with CI set: {reason}");
-            }
-            println!("SKIP: {reason}");
+            skip_or_fail("the lab test", &reason);
             false
         }
     }
+}
+
+/// A check that cannot run here: under CI panic with the reason, else
+/// print `SKIP: <what>: <reason>` (the caller then returns).
+pub fn skip_or_fail(what: &str, reason: &str) {
+    if ci() {
+        panic!("{what} cannot run and CI is set: {reason}");
+    }
+    println!("SKIP: {what}: {reason}");
 }
 
 /// `require_lab!();` at the top of a test: returns early when skipping.
@@ -65,4 +95,20 @@ macro_rules! require_lab {
             return;
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ci;
+
+    #[test]
+    fn spellings_of_the_ci_flag() {
+        for on in ["true", "TRUE", "True", "1", "yes", "on", "woodpecker"] {
+            assert!(is_ci(Some(on)), "{on}");
+        }
+        for off in ["", " ", "false", "FALSE", "0", "no", "off"] {
+            assert!(!is_ci(Some(off)), "{off:?}");
+        }
+        assert!(!is_ci(None));
+    }
 }

@@ -178,15 +178,16 @@ impl Bird {
         run_ok(&a)
     }
 
-    /// `show route <prefix> all` — empty when BIRD has no route for it.
+    /// `show route <prefix> all` — empty when BIRD says it has no route
+    /// for it; panics when birdc fails otherwise (BIRD gone, no socket).
     pub fn route_all(&self, prefix: &str) -> String {
-        // birdc exits non-zero for "Network not found".
-        let (_, out, _) = run(&["birdc", "-s", &self.sock, "show", "route", prefix, "all"]);
-        if out.contains(&format!("{prefix} ")) {
-            out
-        } else {
-            String::new()
+        let (ok, out, err) = run(&["birdc", "-s", &self.sock, "show", "route", prefix, "all"]);
+        if ok && out.contains(&format!("{prefix} ")) {
+            return out;
         }
+        // birdc exits non-zero for "Network not found".
+        assert!(out.contains("Network not found"), "birdc show route {prefix} all: {err}{out}");
+        String::new()
     }
 
     /// The BGP state of protocol `name` from `show protocols all NAME`.

@@ -187,8 +187,9 @@ impl GoBgp {
 
     /// `gobgp neighbor ADDR -j`: the session state as GoBGP names it.
     pub fn neighbor_state(&self, addr: &str) -> String {
-        let Some(out) = self.try_cli(&["neighbor", addr, "-j"]) else { return "absent".into() };
-        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        let out = self.cli(&["neighbor", addr, "-j"]);
+        let v: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("gobgp neighbor {addr}: bad JSON ({e}): {out}"));
         v.pointer("/state/session_state")
             .map(|s| s.as_str().map(String::from).unwrap_or_else(|| s.to_string()))
             .unwrap_or_else(|| "unknown".into())

@@ -18,11 +18,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use mooring_lab::{check_interrupted, epoch, tail, Follow, Lab, Node, Proc};
+use mooring_lab::{check_interrupted, epoch, parse_ts, tail, Follow, Lab, Node, Proc, RouteMonitor};
 
 use crate::common::{quantile, Bins, RECEIVER_AS, SPEAKER_AS};
 use crate::receivers::{start_frr, start_sink};
-use crate::route_monitor::{parse_ts, RouteMonitor};
 use crate::throughput::ReceiverKind;
 use crate::Opts;
 

@@ -5,7 +5,11 @@
 //! scale), the lab is crate `mooring-lab`.
 //!
 //! With CI set, missing root or daemons is an error; otherwise the run is
-//! skipped with the reason (exit status 0).
+//! skipped with the reason (exit status 0). A harness error — a panic, a
+//! daemon that did not start, a measurement with no samples — fails the
+//! run (exit status 1) after the other benchmarks ran; a missed
+//! performance target is reported, and fails the run only with
+//! `MBENCH_STRICT` (exit status 3).
 
 mod capture;
 mod common;
@@ -13,12 +17,13 @@ mod failover;
 mod latency;
 mod receive;
 mod receivers;
-mod route_monitor;
 mod scale;
 mod throughput;
 
+use std::panic::AssertUnwindSafe;
+
 use clap::{Parser, Subcommand};
-use mooring_lab::{ci, find_program, install_interrupt_handlers, lab_unavailable, run};
+use mooring_lab::{ci, find_program, install_interrupt_handlers, interrupted, lab_unavailable, run};
 
 use common::{Bins, SpeakerKind};
 use latency::ChangeKind;
@@ -72,8 +77,8 @@ pub(crate) struct Opts {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ReceiverKind::Sink, ReceiverKind::Frr])]
     pub(crate) receivers: Vec<ReceiverKind>,
     /// Changes per latency run [default: 200; --quick: 30].
-    #[arg(long)]
-    changes: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    changes: Option<u32>,
     /// The latency benchmark's changes [default: endpoint,service; --quick: endpoint].
     #[arg(long, value_enum, value_delimiter = ',')]
     kinds: Option<Vec<ChangeKind>>,
@@ -108,7 +113,7 @@ impl Opts {
     }
 
     pub(crate) fn changes(&self) -> usize {
-        self.changes.unwrap_or(if self.quick { 30 } else { 200 })
+        self.changes.map(|c| c as usize).unwrap_or(if self.quick { 30 } else { 200 })
     }
 
     pub(crate) fn kinds(&self) -> Vec<ChangeKind> {
@@ -147,6 +152,52 @@ fn skip(reason: &str) {
     println!("SKIP: {reason}");
 }
 
+/// What the run found besides the figures.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    /// Every performance target was met.
+    pub(crate) met: bool,
+    /// Harness errors: what could not be measured and why.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Outcome {
+    pub(crate) fn met(met: bool) -> Outcome {
+        Outcome { met, errors: vec![] }
+    }
+}
+
+/// The text of a panic's payload (its first line).
+pub(crate) fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    let msg = e
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into());
+    msg.lines().next().unwrap_or("").to_string()
+}
+
+/// Run one benchmark; a panic is a harness error of `name` (the labs'
+/// Drop has cleaned up and printed the daemons' output). Ctrl-C ends the
+/// whole run.
+fn guarded(name: &str, o: &mut Outcome, f: impl FnOnce() -> Outcome) {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => {
+            o.met &= r.met;
+            o.errors.extend(r.errors.into_iter().map(|e| format!("{name}: {e}")));
+        }
+        Err(e) => {
+            if interrupted() {
+                std::process::exit(130);
+            }
+            let msg = panic_message(e.as_ref());
+            eprintln!("ERROR: the {name} benchmark failed: {msg}");
+            o.met = false;
+            o.errors.push(format!("{name}: {msg}"));
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let bins = Bins::here();
@@ -157,35 +208,41 @@ fn main() {
     install_interrupt_handlers();
     let started = std::time::Instant::now();
     let date = run(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).1;
-    let met = match cli.mode {
+    let mut out = Outcome::met(true);
+    match cli.mode {
         Some(Mode::Receive(args)) => {
             println!("# e2e receive benchmark, {}", date.trim());
-            receive::run_alone(&args, &bins)
+            guarded("receive", &mut out, || Outcome::met(receive::run_alone(&args, &bins)));
         }
         None => {
             let o = cli.opts;
             println!("# e2e benchmarks ({} mode), {}", if o.quick { "quick" } else { "full" }, date.trim());
-            let mut met = true;
             if o.runs(Bench::Throughput) {
-                met &= throughput::bench(&o, &bins);
+                guarded("throughput", &mut out, || Outcome::met(throughput::bench(&o, &bins)));
             }
             if o.runs(Bench::Receive) {
-                met &= receive::bench(o.quick, &bins);
+                guarded("receive", &mut out, || Outcome::met(receive::bench(o.quick, &bins)));
             }
             if o.runs(Bench::Latency) {
-                met &= latency::bench(&o, &bins);
+                guarded("latency", &mut out, || Outcome::met(latency::bench(&o, &bins)));
             }
             if o.runs(Bench::Failover) {
-                met &= failover::run(&o);
+                guarded("failover", &mut out, || failover::run(&o));
             }
             if o.runs(Bench::Scale) {
-                met &= scale::run(&o, &bins);
+                guarded("scale", &mut out, || Outcome::met(scale::run(&o, &bins)));
             }
-            met
         }
-    };
+    }
     println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
-    if !met && std::env::var_os("MBENCH_STRICT").is_some() {
+    if !out.errors.is_empty() {
+        eprintln!("ERROR: the harness failed, these figures are missing:");
+        for e in &out.errors {
+            eprintln!("  - {e}");
+        }
+        std::process::exit(1);
+    }
+    if !out.met && std::env::var_os("MBENCH_STRICT").is_some() {
         eprintln!("ERROR: a target was missed (MBENCH_STRICT is set)");
         std::process::exit(3);
     }
@@ -211,5 +268,20 @@ mod tests {
         let d = Cli::try_parse_from(["e2e"]).unwrap();
         assert_eq!(d.opts.bench.len(), 5);
         assert_eq!(d.opts.reps(), 3);
+        assert!(Cli::try_parse_from(["e2e", "--changes", "0"]).is_err(), "no latency run without samples");
+    }
+
+    #[test]
+    fn a_panicking_benchmark_is_a_harness_error_and_the_next_still_runs() {
+        let mut o = Outcome::met(true);
+        guarded("throughput", &mut o, || panic!("gobgpd exited\nmore"));
+        guarded("failover", &mut o, || Outcome { met: true, errors: vec!["BIRD: timed out".into()] });
+        guarded("scale", &mut o, || Outcome::met(true));
+        assert!(!o.met);
+        assert_eq!(o.errors, ["throughput: gobgpd exited", "failover: BIRD: timed out"]);
+        // A missed target alone is no error.
+        let mut o = Outcome::met(true);
+        guarded("latency", &mut o, || Outcome::met(false));
+        assert!(!o.met && o.errors.is_empty());
     }
 }

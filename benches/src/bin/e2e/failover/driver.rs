@@ -4,13 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use mooring_lab::{epoch, fib_nexthops, poll_every, sleep};
+use mooring_lab::{epoch, fib_nexthops, poll_every, sleep, FibEvent};
 
 use super::report::{Row, Stream};
 use super::scenario::{Gr, Scenario};
 use super::{BFD_MS, BFD_MULT, DOWN, HOLD_S, VIP};
 use crate::common::SpeakerKind;
-use crate::route_monitor::FibEvent;
 
 /// How many samples of each kind.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +25,7 @@ impl Samples {
 
 /// The change is about the VIP.
 fn vip(e: &FibEvent) -> bool {
-    e.dst == VIP || e.dst == format!("{VIP}/32")
+    e.is_for(VIP)
 }
 
 /// The change leaves `nh` out of the VIP's route (or deletes it). A route
@@ -137,7 +136,7 @@ pub fn measure(kind: SpeakerKind, n: Samples, row: &mut Row) {
         s.wait_fib(&[&s.a, &s.b], Duration::from_secs(30));
     }
     // The same with BFD (GoBGP has none).
-    if kind != SpeakerKind::GoBgp && n.bfds > 0 && std::path::Path::new("/usr/lib/frr/bfdd").exists() {
+    if kind != SpeakerKind::GoBgp && n.bfds > 0 {
         s.enable_bfd();
         for i in 0..n.bfds {
             sleep(Duration::from_millis(500));

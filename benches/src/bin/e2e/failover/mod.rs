@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use mooring_lab::check_interrupted;
 
 use crate::common::SpeakerKind;
-use crate::Opts;
+use crate::{panic_message, Opts, Outcome};
 use report::Row;
 
 const LAB_ID: u8 = 41;
@@ -69,24 +69,22 @@ const BFD_MULT: u32 = 3;
 /// One datagram per millisecond.
 const STREAM_INTERVAL_MS: f64 = 1.0;
 
-/// Benchmark 4 over `o.speakers`; false when a target was missed.
-pub fn run(o: &Opts) -> bool {
+/// Benchmark 4 over `o.speakers`. A speaker whose run fails is a harness
+/// error; the others still run, and the report shows what was measured.
+pub fn run(o: &Opts) -> Outcome {
     let started = Instant::now();
     let samples = if o.quick { driver::Samples { kills: 3, blackholes: 1, bfds: 1 } } else { driver::Samples::FULL };
     let mut rows: Vec<(SpeakerKind, Row)> = vec![];
+    let mut errors = vec![];
     for &kind in &o.speakers {
         let mut row = Row::default();
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| driver::measure(kind, samples, &mut row)));
         if let Err(e) = r {
             // Ctrl-C ends the whole run.
             check_interrupted();
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            let msg = msg.lines().next().unwrap_or("").to_string();
+            let msg = panic_message(e.as_ref());
             eprintln!("  failover {}: FAILED: {msg}", kind.name());
+            errors.push(format!("{}: {msg}", kind.name()));
             row.error = Some(msg);
         }
         rows.push((kind, row));
@@ -94,5 +92,5 @@ pub fn run(o: &Opts) -> bool {
     eprintln!("  failover: {:.0} s", started.elapsed().as_secs_f64());
     let r = report::report(&rows);
     print!("{}", r.text);
-    r.all_met
+    Outcome { met: r.all_met, errors }
 }

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use mooring_lab::{
-    edge_frr, fib_nexthops, poll_every, sleep, Bfd, Config, Frr, Lab, Mooring, Neighbor, Node, Proc, Running,
+    edge_frr, fib_nexthops, poll_every, sleep, Bfd, Config, Frr, Lab, Mooring, Neighbor, Node, Proc, RouteMonitor,
+    Running,
 };
 use serde_json::Value;
 
 use super::{BFD_MS, BFD_MULT, HOLD_S, LAB_ID, NODE_AS, RESTART_TIME, ROUTER_AS, STREAM_INTERVAL_MS, VIP};
 use crate::common::SpeakerKind;
-use crate::route_monitor::RouteMonitor;
 
 /// Graceful restart of the speaker on A.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

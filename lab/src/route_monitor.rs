@@ -1,10 +1,13 @@
 //! `ip -ts monitor route` in a lab namespace, read as it grows: the kernel
-//! FIB's changes, each stamped with gettimeofday when `ip` read zebra's
-//! netlink message (the latency and failover benchmarks' clock).
+//! FIB's changes, each stamped with gettimeofday when `ip` read the
+//! netlink message (the latency and failover benchmarks' clock, and the
+//! lab tests' proof that a route did not change).
 
 use std::time::{Duration, Instant};
 
-use mooring_lab::{check_interrupted, Follow, Lab, Proc};
+use crate::cmd::check_interrupted;
+use crate::lab::Lab;
+use crate::proc::{Follow, Proc};
 
 /// One change of a route.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +18,15 @@ pub struct FibEvent {
     pub dst: String,
     pub deleted: bool,
     pub vias: Vec<String>,
+}
+
+impl FibEvent {
+    /// The change is about `dst` (an address or a prefix; `ip` prints a
+    /// host route without its /32 or /128).
+    pub fn is_for(&self, dst: &str) -> bool {
+        let bare = |s: &str| s.strip_suffix("/32").or_else(|| s.strip_suffix("/128")).unwrap_or(s).to_string();
+        bare(&self.dst) == bare(dst)
+    }
 }
 
 /// `ip -ts monitor route` running in a namespace.
@@ -72,11 +84,23 @@ impl RouteMonitor {
     /// time in ms after `t0`, or None after `timeout`. Panics when the
     /// monitor exits.
     pub fn wait_for(&mut self, lab: &Lab, t0: f64, timeout: Duration, hit: impl Fn(&FibEvent) -> bool) -> Option<f64> {
+        let seen = self.until(lab, timeout, |e| e.t >= t0 - 0.0005 && hit(e))?;
+        seen.last().map(|e| (e.t - t0) * 1e3)
+    }
+
+    /// Every change from now until (and with) the first one `hit`
+    /// accepts; None after `timeout`. Panics when the monitor exits.
+    pub fn until(&mut self, lab: &Lab, timeout: Duration, hit: impl Fn(&FibEvent) -> bool) -> Option<Vec<FibEvent>> {
         let start = Instant::now();
+        let mut seen = vec![];
         while start.elapsed() < timeout {
             check_interrupted();
-            if let Some(e) = self.events().into_iter().find(|e| e.t >= t0 - 0.0005 && hit(e)) {
-                return Some((e.t - t0) * 1e3);
+            for e in self.events() {
+                let done = hit(&e);
+                seen.push(e);
+                if done {
+                    return Some(seen);
+                }
             }
             lab.check_running(&self.proc);
             std::thread::sleep(Duration::from_micros(500));
@@ -135,6 +159,7 @@ mod tests {
         assert_eq!(r.vias, ["198.18.41.11", "198.18.41.12"]);
         let d = parse_record("[2026-11-25T15:37:15.000000] Deleted 203.0.113.41 nhid 30 proto bgp").unwrap();
         assert!(d.deleted && d.vias.is_empty());
+        assert!(d.is_for("203.0.113.41/32") && d.is_for("203.0.113.41") && !d.is_for("203.0.113.4"));
         assert!((d.t - r.t - 0.381012).abs() < 1e-6);
         assert_eq!(parse_record("no stamp"), None);
     }
