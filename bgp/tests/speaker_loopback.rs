@@ -81,19 +81,28 @@ async fn burst_of_ten_thousand_goes_out_in_few_updates_and_withdraws() {
     assert!(sent <= 5, "{sent} UPDATEs for 10k prefixes (extended messages: 64 KiB each)");
     assert_eq!(status(&a, "127.0.0.3").prefixes_sent, 10_000);
 
-    // Only the difference is sent: re-announcing the same routes sends nothing.
+    // Only the difference is sent: re-announcing the same routes sends
+    // nothing. A marker route announced after it arrives in the one UPDATE
+    // sent: anything the re-announce sent would have come first.
+    let marker = |i: u32| (v4(10_000 + i), RouteAttrs::default());
     let before = status(&a, "127.0.0.3").updates_sent;
     a.set_routes((0..10_000).map(|i| (v4(i), RouteAttrs { med: Some(5), ..RouteAttrs::default() })));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(status(&a, "127.0.0.3").updates_sent, before);
+    a.announce(marker(0).0, marker(0).1);
+    wait_for("the marker at B", Duration::from_secs(5), || received(&b) == 10_001).await;
+    assert_eq!(status(&a, "127.0.0.3").updates_sent, before + 1, "only the marker's UPDATE");
 
-    // Changing half the attributes re-announces that half only.
+    // Changing half the attributes re-announces that half only (at most 3
+    // UPDATEs of 64 KiB for 5000 prefixes), then the next marker.
+    let before = status(&a, "127.0.0.3").updates_sent;
     a.set_routes(
-        (0..10_000).map(|i| (v4(i), RouteAttrs { med: Some(if i < 5000 { 5 } else { 7 }), ..RouteAttrs::default() })),
+        (0..10_000)
+            .map(|i| (v4(i), RouteAttrs { med: Some(if i < 5000 { 5 } else { 7 }), ..RouteAttrs::default() }))
+            .chain([marker(0)]),
     );
-    wait_for("re-announce", Duration::from_secs(5), || status(&a, "127.0.0.3").updates_sent > before).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(status(&a, "127.0.0.3").updates_sent - before <= 3);
+    a.announce(marker(1).0, marker(1).1);
+    wait_for("the second marker at B", Duration::from_secs(5), || received(&b) == 10_002).await;
+    let sent = status(&a, "127.0.0.3").updates_sent - before;
+    assert!((2..=4).contains(&sent), "{sent} UPDATEs for 5000 changed prefixes and a marker");
 
     // Withdraw all but 10, batched.
     let before = status(&a, "127.0.0.3").updates_sent;
@@ -154,10 +163,13 @@ async fn both_sides_dialing_settle_on_one_session() {
     })
     .await;
     a.announce(v4(1), RouteAttrs::default());
-    // Stays up and usable.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Stays up and usable: both routes arrive over the one session.
+    wait_for("the first route at B", Duration::from_secs(5), || received(&b) == 1).await;
+    let up_since = status(&b, "127.0.0.2").established_since;
+    a.announce(v4(2), RouteAttrs::default());
+    wait_for("the second route at B", Duration::from_secs(5), || received(&b) == 2).await;
     assert_eq!(status(&a, "127.0.0.3").state, State::Established);
-    assert_eq!(status(&b, "127.0.0.2").prefixes_received.values().sum::<u64>(), 1);
+    assert_eq!(status(&b, "127.0.0.2").established_since, up_since, "no second session");
     a.shutdown(None).await;
     b.shutdown(None).await;
 }
@@ -179,9 +191,18 @@ async fn unconfigured_and_garbage_connections_do_not_disturb_sessions() {
     s.bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
     let mut c = s.connect("127.0.0.3:17905".parse().unwrap()).await.unwrap();
     c.write_all(&[0u8; 40]).await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf)).await.unwrap().unwrap();
-    assert_eq!(&buf[18..21.min(n)], &[3, 6, 7][..(n.min(21) - 18)]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A whole NOTIFICATION header and its code: marker, length, type 3,
+    // Cease (6) / Connection Collision Resolution (7).
+    let mut note = [0u8; 21];
+    tokio::time::timeout(Duration::from_secs(2), c.read_exact(&mut note)).await.unwrap().unwrap();
+    assert_eq!(note[..16], [0xff; 16], "marker");
+    assert!(u16::from_be_bytes([note[16], note[17]]) >= 21, "length {note:?}");
+    assert_eq!(note[18..21], [3, 6, 7], "NOTIFICATION Cease / collision: {note:?}");
+    // A route announced after it arrives over the real session: had the
+    // collision reset that session, the reset would have come first.
+    let before = received(&b);
+    a.announce(v4(77), RouteAttrs::default());
+    wait_for("the route after the collision at B", Duration::from_secs(5), || received(&b) == before + 1).await;
     assert_eq!(status(&b, "127.0.0.2").established_since, up_since, "the real session was not disturbed");
     a.shutdown(None).await;
     b.shutdown(None).await;

@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 use mooring_lab::{fib_nexthops, poll, require_lab, Config, Frr, Lab, Neighbor, Node};
 
 const ID: u8 = 23;
+/// How long BFD may take to drop a silent node: the detection time is 3 x
+/// 300 ms after the last packet (0.6-0.9 s after the silence), plus the
+/// edge's ~70 ms from session down to FIB; measured 0.79-0.98 s (the
+/// failover benchmark's BFD rows, RESULTS.md). 1.5 s leaves half a second
+/// for a loaded machine and is 20 times shorter than the BGP hold time.
+const BFD_WINDOW: Duration = Duration::from_millis(1500);
 
 /// The edge: AS 64512, n1 and n2 as static neighbours with hold 30 s, BFD
 /// (300 ms x 3, bfdd's defaults, spelled out in a profile) with n1 only
@@ -20,10 +26,6 @@ fn edge(lab: &Lab, n1: &Node, n2: &Node) -> Frr {
 #[test]
 fn bfd_detects_a_dead_node_fast() {
     require_lab!();
-    if !std::path::Path::new("/usr/lib/frr/bfdd").exists() {
-        println!("SKIP: /usr/lib/frr/bfdd missing");
-        return;
-    }
     let lab = Lab::new(ID);
     let vip = "203.0.113.230";
     let n1 = lab.node("n1");
@@ -52,9 +54,13 @@ fn bfd_detects_a_dead_node_fast() {
     m1.wait_count("BFD session up", 1, Duration::from_secs(5));
     let nb = frr.neighbor(&n1.v4).unwrap();
     println!("FRR neighbor n1 hold time: {} ms, bfd: {}", nb["bgpTimerHoldTimeMsecs"], nb["peerBfdInfo"]);
-    // Let the poll sequences settle and the session run a little.
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(!m1.output().contains("BFD session down"), "BFD flapped:\n{}", m1.output());
+    // The session holds: bfdd's uptime reaches 2 s (a flap would reset it),
+    // and our side saw it come up once and never go down.
+    poll("FRR bfdd: peer n1 up for 2 s", Duration::from_secs(10), || {
+        frr.bfd_peer(&n1.v4).filter(|p| p["status"] == "up" && p["uptime"].as_u64() >= Some(2))
+    });
+    assert_eq!(m1.count("BFD session up"), 1, "BFD flapped:\n{}", m1.output());
+    assert_eq!(m1.count("BFD session down"), 0, "BFD flapped:\n{}", m1.output());
 
     // Silently blackhole n1: nothing between n1 and the edge any more.
     lab.silence(&n1, &r4);
@@ -74,9 +80,9 @@ fn bfd_detects_a_dead_node_fast() {
          after {ours:?} (BGP hold time 30 s, BFD 300 ms x 3)"
     );
     let fib_gone = fib_gone.unwrap_or_else(|| panic!("edge FIB kept n1 for 10 s; bfdd: {:?}", frr.bfd_peer(&n1.v4)));
-    assert!(fib_gone < Duration::from_millis(1500), "detection took {fib_gone:?}");
+    assert!(fib_gone < BFD_WINDOW, "detection took {fib_gone:?}");
     let ours = ours.unwrap_or_else(|| panic!("mooring did not log the BFD down:\n{}", m1.output()));
-    assert!(ours < Duration::from_millis(1500), "our detection took {ours:?}");
+    assert!(ours < BFD_WINDOW, "our detection took {ours:?}");
     assert_eq!(fib_nexthops(&lab.router, vip), vec![n2.v4.clone()]);
     // Our side tore the BGP session down with Cease / BFD Down (6/10).
     let cease = format!("peer {r4} Established -> Idle (sent NOTIFICATION cease (6/10))");

@@ -2,16 +2,22 @@
 //! FRR edge: VIPs assigned from the pool (the same on every node), the
 //! Local VIP announced only from nodes with ready endpoints, the Cluster
 //! VIP from all, and manifest changes (an endpoint moves, a Service is
-//! deleted, a broken document) reflected at the router within a second.
+//! deleted, a broken document) reflected at the router within
+//! [`CHANGE_WINDOW`], and a broken document changing nothing there.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mooring_lab::{edge_frr, fib_nexthops, poll, require_lab, Lab, Node, Proc};
+use mooring_lab::{edge_frr, fib_nexthops, poll, require_lab, Lab, Node, Proc, RouteMonitor};
 
 const ID: u8 = 10;
 const CLUSTER_VIP: &str = "203.0.113.100";
 const LOCAL_VIP: &str = "203.0.113.101";
+/// How long a manifest change may take to reach the router's FIB.
+/// Measured here (three agents, the suite's other labs running): 75–156 ms
+/// over 8 changes; the latency benchmark's rename → FRR FIB: p50 68 ms, max
+/// 80 ms of 30. 3 s is 20 times the slowest, for a loaded 2-core machine.
+const CHANGE_WINDOW: Duration = Duration::from_secs(3);
 
 fn bgp_yaml(router: &str) -> String {
     format!(
@@ -85,8 +91,10 @@ fn start(lab: &Lab, n: &Node, name: &str, config: &Path) -> Proc {
 fn standalone_three_nodes() {
     require_lab!();
     let lab = Lab::new(ID);
+    // Every change of the router's FIB, from before FRR starts.
+    let mut mon = RouteMonitor::start(&lab, &lab.router);
     let nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|n| lab.node(n)).collect();
-    let _frr = edge_frr(&lab, &[], None);
+    let frr = edge_frr(&lab, &[], None);
     let config = lab.path("manifests");
     std::fs::create_dir_all(&config).unwrap();
     write(&config, "bgp.yaml", &bgp_yaml(&lab.router_v4));
@@ -126,29 +134,37 @@ fn standalone_three_nodes() {
     // An endpoint moves: n1 not ready, n3 ready.
     let t = Instant::now();
     write(&config, "slices.yaml", &slice(&["n2", "n3"]));
-    poll("Local VIP moves to n2 and n3", Duration::from_secs(1), || {
+    poll("Local VIP moves to n2 and n3", CHANGE_WINDOW, || {
         (fib_nexthops(&lab.router, LOCAL_VIP) == vec![v4(1), v4(2)]).then_some(())
     });
     println!("endpoint move reflected in the edge FIB after {:?}", t.elapsed());
 
-    // A broken document: reported by file, document and field; the last good config stays.
+    // A broken document: reported by file, document and field; the last
+    // good config stays. Nothing may change at the router until the next
+    // valid change shows up there: the file goes, the Local Service is
+    // deleted, and the first FIB changes must be its VIP's withdrawal.
+    mon.skip();
     write(
         &config,
         "broken.yaml",
         "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.10.1, peerAs: lots}\n---\n: : :\n",
     );
     procs[0].wait_line("broken.yaml document 0 (BgpPeer edge) field spec.peerAs", Duration::from_secs(3));
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(fib_nexthops(&lab.router, CLUSTER_VIP), vec![v4(0), v4(1), v4(2)], "sessions and routes unaffected");
     std::fs::remove_file(config.join("broken.yaml")).unwrap();
-
-    // The Service is deleted: its VIP leaves the router.
     let t = Instant::now();
     write(&config, "services.yaml", &service("web-cluster", "Cluster"));
-    poll("Local VIP withdrawn", Duration::from_secs(1), || {
-        fib_nexthops(&lab.router, LOCAL_VIP).is_empty().then_some(())
-    });
+    let seen = mon
+        .until(&lab, CHANGE_WINDOW, |e| e.is_for(LOCAL_VIP) && e.deleted)
+        .unwrap_or_else(|| panic!("the Local VIP was not withdrawn within {CHANGE_WINDOW:?}"));
     println!("Service deletion reflected in the edge FIB after {:?}", t.elapsed());
+    assert!(seen.iter().all(|e| e.is_for(LOCAL_VIP)), "FIB changes besides the Local VIP's withdrawal: {seen:?}");
+    assert_eq!(fib_nexthops(&lab.router, CLUSTER_VIP), vec![v4(0), v4(1), v4(2)], "routes unaffected");
+    for n in &nodes {
+        // The router's view: each node's session came up once and never went down.
+        let nb = frr.neighbor(&n.v4).unwrap_or_else(|| panic!("FRR has no session with {}", n.v4));
+        assert_eq!(nb["bgpState"], "Established", "{}", n.v4);
+        assert_eq!((&nb["connectionsEstablished"], &nb["connectionsDropped"]), (&1.into(), &0.into()), "{}", n.v4);
+    }
 
     // Sticky across a restart: n1 stops, a Service that sorts first appears, n1 comes back.
     procs[0].signal(libc::SIGTERM);
