@@ -33,20 +33,13 @@ const STABLE: Duration = Duration::from_secs(2);
 /// ~5 ms, the withdraw and FRR's FIB update ~100 ms).
 const WITHDRAW: Duration = Duration::from_secs(3);
 
-/// A small deterministic generator (xorshift64*), seeded from the clock
-/// unless `MOORING_SOAK_SEED` is set; the seed is printed.
-struct Rng(u64);
+/// A deterministic generator (fastrand's), seeded from the clock unless
+/// `MOORING_SOAK_SEED` is set; the seed is printed.
+struct Rng(fastrand::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
     }
 }
 
@@ -342,7 +335,7 @@ fn fault_soak() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
     }) | 1;
     println!("fault soak: {seconds} s, seed {seed} (MOORING_SOAK_SEED={seed} repeats it)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng(fastrand::Rng::with_seed(seed));
     let lab = Lab::new(ID);
     let nodes: Vec<Node> = ["n1", "n2"].iter().map(|n| lab.node(n)).collect();
     let frr = edge_frr(&lab, &[], None);
