@@ -17,14 +17,11 @@ const NODES: usize = 1_000;
 
 fn snapshot() -> Snapshot {
     let pool = PoolConfig {
-        pool: Pool {
-            name: "pool".into(),
-            // 10.0.0.0/16 stands in for a large VIP pool.
-            ranges: vec![IpRange { start: "10.0.0.1".parse().unwrap(), end: "10.0.255.254".parse().unwrap() }],
-            disabled: false,
-            priority: 0,
-            auto_assign: true,
-        },
+        // 10.0.0.0/16 stands in for a large VIP pool.
+        pool: Pool::new(
+            "pool",
+            vec![IpRange { start: "10.0.0.1".parse().unwrap(), end: "10.0.255.254".parse().unwrap() }],
+        ),
         namespaces: vec![],
         namespace_selector: None,
         advertisement: Advertisement::default(),
@@ -73,7 +70,7 @@ fn snapshot() -> Snapshot {
             ..Default::default()
         })
         .collect();
-    Snapshot { pools: vec![pool], services, endpoint_slices, nodes, namespaces: vec![], exclude_cordoned: false }
+    Snapshot { pools: vec![pool], services, endpoint_slices, nodes, namespaces: vec![], ..Snapshot::default() }
 }
 
 fn bench(c: &mut Criterion) {

@@ -89,6 +89,20 @@ pub struct EipSpec {
     #[serde(default = "default_true")]
     pub auto_assign: bool,
 
+    /// Hand out the network and broadcast addresses of the IPv4 CIDR entries shorter than /31
+    /// too (the first and last address of `203.0.113.0/24`: `.0` and `.255`). Default false:
+    /// they are not given to Services, automatically or on request. Ranges `first-last` are
+    /// taken as written. (MetalLB's `avoidBuggyIPs: true` is the opposite, for every `.0` and
+    /// `.255`; Cilium calls this `allowFirstLastIPs` too.)
+    #[serde(rename = "allowFirstLastIPs", default, skip_serializing_if = "is_false")]
+    pub allow_first_last_ips: bool,
+
+    /// Services of different namespaces may share an address of this pool (same
+    /// `allow-shared-ip` key and the other sharing rules). Default false: sharing stays
+    /// within a namespace.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_sharing_across_namespaces: bool,
+
     /// Communities (`ASN:VALUE` or well-known names) on the pool's announcements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(

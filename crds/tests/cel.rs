@@ -472,6 +472,15 @@ fn rows() -> Vec<Row> {
             "Unsupported value: \"random\": supported values: \"endpoints\"",
         )
         .undeserializable(),
+        row(Eip, json!({"allowFirstLastIPs": "yes"}), "spec.allowFirstLastIPs", "must be of type boolean")
+            .undeserializable(),
+        row(
+            Eip,
+            json!({"allowSharingAcrossNamespaces": 1}),
+            "spec.allowSharingAcrossNamespaces",
+            "must be of type boolean",
+        )
+        .undeserializable(),
         row(
             Eip,
             json!({"linkBandwidth": "both"}),
@@ -647,6 +656,8 @@ fn valid_objects_pass_both() {
         json!({"address": "0.0.0.1", "addresses": ["::1"]}),
         json!({"address": "203.0.113.0/24", "aggregationLength": 32, "aggregationLengthV6": 128, "asPathPrepend": 0}),
         json!({"address": "203.0.113.0/24", "aggregationLength": 24}),
+        json!({"address": "203.0.113.0/24", "allowFirstLastIPs": true, "allowSharingAcrossNamespaces": true}),
+        json!({"address": "203.0.113.0/24", "allowFirstLastIPs": false, "allowSharingAcrossNamespaces": false}),
     ];
     let confs = [
         json!({"as": 4294967294u32, "routerId": "10.0.0.1", "listenPort": 0}),

@@ -49,6 +49,8 @@ pub struct ControllerArgs {
     /// Cordoned nodes stop announcing Cluster services.
     #[arg(long)]
     pub exclude_cordoned: bool,
+    #[command(flatten)]
+    pub classes: crate::model::classes::Classes,
     /// Remove a node's entry from BgpPeer status when its speaker has not
     /// updated it for this many seconds (the speaker refreshes it every minute).
     #[arg(long, default_value_t = 300)]
@@ -221,7 +223,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
     metrics.set_readiness(&crate::node::Readiness::Ready);
     info!(%identity, lease = %format!("{ns}/{}", args.lease_name), "controller started");
     let settings = Settings {
-        exclude_cordoned: args.exclude_cordoned,
+        scope: crate::model::plan::Scope { exclude_cordoned: args.exclude_cordoned, classes: args.classes.clone() },
         peer_status_stale: Duration::from_secs(args.peer_status_stale_seconds),
     };
     let mut reconciler = Reconciler::new(client, &identity, settings).with_metrics(metrics.clone());

@@ -62,8 +62,8 @@ impl Write {
 /// What the controller is told besides the objects.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Cordoned nodes stop announcing Cluster services.
-    pub exclude_cordoned: bool,
+    /// Cordoned nodes stop announcing Cluster services, and which Services are ours.
+    pub scope: plan::Scope,
     /// A BgpPeer status entry not updated for this long is a speaker gone
     /// silent: removed.
     pub peer_status_stale: Duration,
@@ -71,7 +71,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { exclude_cordoned: false, peer_status_stale: Duration::from_secs(300) }
+        Settings { scope: plan::Scope::default(), peer_status_stale: Duration::from_secs(300) }
     }
 }
 
@@ -100,7 +100,7 @@ pub fn reconcile(
     settings: &Settings,
 ) -> Reconciled {
     let mut problems: Vec<Problem> = rejected.iter().flat_map(|r| r.problems()).collect();
-    let snap = plan::snapshot(objects, &BTreeMap::new(), settings.exclude_cordoned, &mut problems);
+    let snap = plan::snapshot(objects, &BTreeMap::new(), &settings.scope, &mut problems);
     let desired = desired::allocate(&snap);
     plan::allocation_problems(&desired, &mut problems);
     let mut writes = vec![];
@@ -158,7 +158,7 @@ fn service_updates(snap: &Snapshot, desired: &Desired) -> Vec<ServiceUpdate> {
         let name = svc.metadata.name.clone().unwrap_or_default();
         let current = desired::status_ips(svc);
         let mut events = vec![];
-        let want: Vec<IpAddr> = if desired::is_ours(svc) {
+        let want: Vec<IpAddr> = if desired::is_ours(svc, &snap.classes) {
             let a = desired.allocations.get(&key).cloned().unwrap_or_default();
             for e in desired.spec_errors.get(&key).into_iter().flatten() {
                 events.push(ServiceEvent {

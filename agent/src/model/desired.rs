@@ -9,16 +9,11 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::ipam::{self, Allocation, IpFamily, Pool, PortKey, Request};
+use super::annotations;
+use super::classes::Classes;
+use super::ipam::{self, Allocation, Backend, IpFamily, Pool, PortKey, Request};
 use super::selector;
 
-/// The load balancer class that selects Mooring.
-pub const LB_CLASS: &str = "mooring.io/bgp";
-/// Pool by annotation: ours, OpenELB's and MetalLB's (for migrations).
-pub const POOL_ANNOTATIONS: [&str; 3] =
-    ["mooring.io/eip", "eip.openelb.kubesphere.io/v1alpha2", "metallb.universe.tf/address-pool"];
-pub const IPS_ANNOTATION: &str = "mooring.io/loadBalancerIPs";
-pub const SHARE_ANNOTATION: &str = "mooring.io/allow-shared-ip";
 /// `endpoints`: weight each node's path by its ready local endpoints
 /// (link-bandwidth extended community, 1 Mbit/s per endpoint).
 pub const WEIGHTING_ANNOTATION: &str = "mooring.io/weighting";
@@ -69,6 +64,8 @@ pub struct Snapshot {
     pub namespaces: Vec<Namespace>,
     /// Cordoned nodes stop announcing Cluster services.
     pub exclude_cordoned: bool,
+    /// Which Services are ours.
+    pub classes: Classes,
 }
 
 /// `namespace/name` of an object.
@@ -76,10 +73,9 @@ pub fn key_of(svc: &Service) -> String {
     format!("{}/{}", svc.metadata.namespace.as_deref().unwrap_or("default"), svc.metadata.name.as_deref().unwrap_or(""))
 }
 
-/// A Service is ours when it is a LoadBalancer with no class or ours.
-pub fn is_ours(svc: &Service) -> bool {
-    let Some(spec) = &svc.spec else { return false };
-    spec.type_.as_deref() == Some("LoadBalancer") && spec.load_balancer_class.as_deref().is_none_or(|c| c == LB_CLASS)
+/// A Service is ours when it is a LoadBalancer that `classes` serves.
+pub fn is_ours(svc: &Service, classes: &Classes) -> bool {
+    classes.serves(svc)
 }
 
 fn annotation<'a>(svc: &'a Service, key: &str) -> Option<&'a str> {
@@ -126,23 +122,7 @@ pub fn request_for(svc: &Service, snapshot: &Snapshot) -> (Request, Vec<SpecErro
         })
         .map(|p| p.pool.name.clone())
         .collect();
-    let mut addresses = vec![];
-    let mut wanted: Vec<(String, &str)> = vec![];
-    if let Some(ip) = spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
-        wanted.push(("spec.loadBalancerIP".into(), ip));
-    }
-    if let Some(list) = annotation(svc, IPS_ANNOTATION) {
-        for ip in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            wanted.push((format!("metadata.annotations[{IPS_ANNOTATION}]"), ip));
-        }
-    }
-    for (field, ip) in wanted {
-        match ip.parse::<IpAddr>() {
-            Ok(a) if !addresses.contains(&a) => addresses.push(a),
-            Ok(_) => {}
-            Err(_) => errors.push(SpecError { field, message: format!("{ip:?} is not an IP address") }),
-        }
-    }
+    let addresses = annotations::requested_addresses(svc, &mut errors);
     let families: Vec<IpFamily> = match spec.ip_families.as_deref() {
         Some(f) if !f.is_empty() => f
             .iter()
@@ -166,11 +146,15 @@ pub fn request_for(svc: &Service, snapshot: &Snapshot) -> (Request, Vec<SpecErro
         families,
         require_all_families: spec.ip_family_policy.as_deref() == Some("RequireDualStack"),
         allowed_pools,
-        pool: POOL_ANNOTATIONS.iter().find_map(|a| annotation(svc, a)).map(str::to_string),
+        pool: annotations::first_of(svc, &annotations::POOL, &mut errors),
         addresses,
         current: status_ips(svc),
-        sharing_key: annotation(svc, SHARE_ANNOTATION).map(str::to_string),
+        sharing_key: annotations::first_of(svc, &annotations::SHARING, &mut errors),
         ports,
+        backend: match spec.external_traffic_policy.as_deref() {
+            Some("Local") => Backend::Local(spec.selector.clone().unwrap_or_default()),
+            _ => Backend::Cluster,
+        },
     };
     (request, errors)
 }
@@ -187,7 +171,7 @@ pub struct Desired {
 pub fn allocate(snapshot: &Snapshot) -> Desired {
     let mut spec_errors = BTreeMap::new();
     let mut requests = vec![];
-    for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
+    for svc in snapshot.services.iter().filter(|s| is_ours(s, &snapshot.classes)) {
         let (r, mut e) = request_for(svc, snapshot);
         e.extend(service_overrides(svc).1);
         if !e.is_empty() {
@@ -270,7 +254,7 @@ pub fn announcements(
         .find(|n| n.metadata.name.as_deref() == Some(node))
         .is_some_and(|n| super::nodes::node_eligible(n, snapshot.exclude_cordoned));
     let slices = super::nodes::SliceIndex::new(&snapshot.endpoint_slices);
-    for svc in snapshot.services.iter().filter(|s| is_ours(s)) {
+    for svc in snapshot.services.iter().filter(|s| is_ours(s, &snapshot.classes)) {
         let key = key_of(svc);
         let Some(addrs) = vips.get(&key) else { continue };
         let ready = || slices.ready_on(svc, node);

@@ -44,13 +44,7 @@ fn slice(service: &str, nodes: &[(&str, bool)]) -> EndpointSlice {
 
 fn pool(name: &str, start: &str, end: &str) -> PoolConfig {
     PoolConfig {
-        pool: Pool {
-            name: name.into(),
-            ranges: vec![IpRange { start: start.parse().unwrap(), end: end.parse().unwrap() }],
-            disabled: false,
-            priority: 0,
-            auto_assign: true,
-        },
+        pool: Pool::new(name, vec![IpRange { start: start.parse().unwrap(), end: end.parse().unwrap() }]),
         namespaces: vec![],
         namespace_selector: None,
         advertisement: Advertisement { med: Some(10), ..Default::default() },
@@ -70,6 +64,7 @@ fn snapshot() -> Snapshot {
         nodes: vec![node("n1"), node("n2"), node("n3")],
         namespaces: vec![],
         exclude_cordoned: false,
+        classes: Default::default(),
     }
 }
 
@@ -223,7 +218,7 @@ fn indexed_announcements_agree_with_announcing_nodes() {
     ));
     let v = vips(&allocate(&s));
     for node in ["n1", "n2", "n3", "n4", "ghost"] {
-        for svc in s.services.iter().filter(|x| is_ours(x)) {
+        for svc in s.services.iter().filter(|x| is_ours(x, &s.classes)) {
             let vip = v[&key_of(svc)][0].0;
             let expected =
                 crate::model::nodes::announcing_nodes(svc, &s.endpoint_slices, &s.nodes, false).contains(node);
@@ -231,4 +226,95 @@ fn indexed_announcements_agree_with_announcing_nodes() {
             assert_eq!(got, expected, "{node} {}", key_of(svc));
         }
     }
+}
+
+/// The "Why": one Eip of two addresses, a Cluster Service `web` asking for the first
+/// with `spec.loadBalancerIP`, a Local Service `api` asking for nothing (and sorting first).
+#[test]
+fn a_service_that_asks_for_an_address_gets_it() {
+    let mut s = snapshot();
+    s.pools = vec![pool("eip", "203.0.113.10", "203.0.113.11")];
+    let plain = |name: &str, local: bool, extra| {
+        let mut svc = service(name, local, extra);
+        svc.metadata.namespace = Some("default".into());
+        svc.metadata.creation_timestamp = None;
+        svc
+    };
+    s.services = vec![
+        plain("api", true, json!({"spec": {"selector": {"app": "api"}}})),
+        plain("web", false, json!({"spec": {"loadBalancerIP": "203.0.113.10"}})),
+    ];
+    for _ in 0..2 {
+        let d = allocate(&s);
+        assert_eq!(d.allocations["default/web"].addresses, vec![("203.0.113.10".parse().unwrap(), "eip".into())]);
+        assert_eq!(d.allocations["default/api"].addresses, vec![("203.0.113.11".parse().unwrap(), "eip".into())]);
+        assert!(d.allocations.values().all(|a| a.errors.is_empty()), "{d:?}");
+        s.services.reverse();
+    }
+}
+
+#[test]
+fn metallb_and_openelb_annotations_are_understood() {
+    let mut s = snapshot();
+    s.pools.push(pool("other", "203.0.113.100", "203.0.113.110"));
+    let ann = |name: &str, a: serde_json::Value| service(name, false, json!({"metadata": {"annotations": a}}));
+    s.services = vec![
+        ann("pool", json!({"metallb.io/address-pool": "other"})),
+        ann("old-pool", json!({"metallb.universe.tf/address-pool": "other"})),
+        ann(
+            "openelb-pool",
+            json!({"lb.kubesphere.io/v1alpha1": "openelb", "eip.openelb.kubesphere.io/v1alpha2": "other"}),
+        ),
+        ann("ip", json!({"metallb.io/loadBalancerIPs": "203.0.113.15"})),
+        ann("openelb-ip", json!({"eip.openelb.kubesphere.io/v1alpha1": "203.0.113.16"})),
+        // Shared by MetalLB's current and deprecated keys alike (ports differ).
+        ann("dns", json!({"metallb.io/allow-shared-ip": "k", "metallb.io/loadBalancerIPs": "203.0.113.17"})),
+        service(
+            "web",
+            false,
+            json!({"metadata": {"annotations": {"metallb.universe.tf/allow-shared-ip": "k"}},
+                                      "spec": {"ports": [{"port": 443, "protocol": "TCP"}], "loadBalancerIP": "203.0.113.17"}}),
+        ),
+    ];
+    s.services[5].spec.as_mut().unwrap().ports.as_mut().unwrap()[0].port = 53;
+    let d = allocate(&s);
+    let ip = |k: &str| d.allocations[&format!("shop/{k}")].addresses[0].0.to_string();
+    // The same age: by name.
+    assert_eq!([ip("old-pool"), ip("openelb-pool"), ip("pool")], ["203.0.113.100", "203.0.113.101", "203.0.113.102"]);
+    assert_eq!(
+        [ip("ip"), ip("openelb-ip"), ip("dns"), ip("web")],
+        ["203.0.113.15", "203.0.113.16", "203.0.113.17", "203.0.113.17"]
+    );
+    assert!(d.spec_errors.is_empty(), "{:?}", d.spec_errors);
+}
+
+#[test]
+fn local_services_share_only_with_the_same_selector() {
+    let mut s = snapshot();
+    let shared = |name: &str, port: i32, app: &str| {
+        service(
+            name,
+            true,
+            json!({"metadata": {"annotations": {"mooring.io/allow-shared-ip": "k"}},
+                                   "spec": {"selector": {"app": app}, "ports": [{"port": port, "protocol": "TCP"}]}}),
+        )
+    };
+    s.services = vec![shared("a", 80, "x"), shared("b", 81, "x"), shared("c", 82, "y")];
+    let d = allocate(&s);
+    let ip = |k: &str| d.allocations[&format!("shop/{k}")].addresses[0].0;
+    assert_eq!(ip("a"), ip("b"), "same selector: shared");
+    assert_ne!(ip("a"), ip("c"), "another selector: pods maybe elsewhere, not shared");
+}
+
+#[test]
+fn the_served_class_decides_what_is_ours() {
+    let mut s = snapshot();
+    s.services = vec![
+        service("classless", false, json!({})),
+        service("ours", false, json!({"spec": {"loadBalancerClass": "example.com/lb"}})),
+    ];
+    s.classes = crate::model::classes::Classes { class: "example.com/lb".into(), ignore_class_less: true };
+    assert_eq!(allocate(&s).allocations.keys().collect::<Vec<_>>(), ["shop/ours"]);
+    s.classes.ignore_class_less = false;
+    assert_eq!(allocate(&s).allocations.keys().collect::<Vec<_>>(), ["shop/classless", "shop/ours"]);
 }

@@ -1,6 +1,8 @@
 //! The pure desired-state model: objects in, allocations, pool status and
 //! per-node plans out. No IO here.
 
+pub mod annotations;
+pub mod classes;
 pub mod desired;
 pub mod ipam;
 pub mod last_good;

@@ -18,6 +18,7 @@ use mooring_crds::{
     BgpConf, BgpPeer, Eip, FieldErrors, LinkBandwidthForm, Password, PeerSettings, PoolSettings, SpeakerSettings,
 };
 
+use crate::model::classes::Classes;
 use crate::model::desired::{self, Advertisement, Desired, PoolConfig, Snapshot};
 use crate::model::ipam::Pool;
 use crate::model::selector;
@@ -68,6 +69,8 @@ pub struct Plan {
     pub speaker: Option<SpeakerConfig>,
     pub peers: Vec<PeerConfig>,
     pub routes: Vec<(IpNetwork, RouteAttrs)>,
+    /// The Services (`namespace/name`) behind each route.
+    pub route_services: BTreeMap<IpNetwork, std::collections::BTreeSet<String>>,
     pub desired: Desired,
     pub problems: Vec<Problem>,
 }
@@ -130,9 +133,11 @@ pub fn pool_config(name: &str, s: &PoolSettings) -> PoolConfig {
         pool: Pool {
             name: name.to_string(),
             ranges: s.ranges.clone(),
+            reserved: s.reserved.iter().copied().collect(),
             disabled: s.disabled,
             priority: s.priority,
             auto_assign: s.auto_assign,
+            share_across_namespaces: s.share_across_namespaces,
         },
         namespaces: s.namespaces.clone(),
         namespace_selector: s.namespace_selector.clone(),
@@ -276,13 +281,22 @@ pub fn speaker_config_from(
     })
 }
 
+/// What the plan serves: which Services are ours and which nodes announce.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Cordoned nodes stop announcing Cluster services.
+    pub exclude_cordoned: bool,
+    /// Which Services are ours.
+    pub classes: Classes,
+}
+
 /// The model's input from the objects. `held` gives the addresses
 /// Services held before (the state directory in standalone mode), used
 /// where their status is empty.
 pub fn snapshot(
     objects: &Objects,
     held: &BTreeMap<String, Vec<IpAddr>>,
-    exclude_cordoned: bool,
+    scope: &Scope,
     problems: &mut Vec<Problem>,
 ) -> Snapshot {
     let mut services = objects.services.clone();
@@ -307,7 +321,8 @@ pub fn snapshot(
         endpoint_slices: objects.endpoint_slices.clone(),
         nodes: objects.nodes.clone(),
         namespaces: objects.namespaces.clone(),
-        exclude_cordoned,
+        exclude_cordoned: scope.exclude_cordoned,
+        classes: scope.classes.clone(),
     }
 }
 
@@ -338,14 +353,14 @@ pub enum Vips<'a> {
 }
 
 /// What `node_name` must do with `objects`.
-pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, exclude_cordoned: bool) -> Plan {
+pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
     let mut problems = vec![];
     let no_held = BTreeMap::new();
     let held = match vips {
         Vips::Allocate(held) => held,
         Vips::FromStatus => &no_held,
     };
-    let snap = snapshot(objects, held, exclude_cordoned, &mut problems);
+    let snap = snapshot(objects, held, scope, &mut problems);
     let (desired, addresses) = match vips {
         Vips::Allocate(_) => {
             let desired = desired::allocate(&snap);
@@ -361,11 +376,10 @@ pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, exclude_cordoned
     }
     let speaker = speaker_config(objects, node, &mut problems);
     let local_as = speaker.as_ref().map_or(0, |s| s.local_as);
-    let routes = desired::announcements(&snap, &addresses, node_name)
-        .into_values()
-        .map(|a| (a.prefix, desired::route_attrs(&snap, &a, local_as)))
-        .collect();
-    Plan { speaker, peers: peers(objects, node, &mut problems), routes, desired, problems }
+    let announced = desired::announcements(&snap, &addresses, node_name);
+    let route_services = announced.iter().map(|(p, a)| (*p, a.services.clone())).collect();
+    let routes = announced.into_values().map(|a| (a.prefix, desired::route_attrs(&snap, &a, local_as))).collect();
+    Plan { speaker, peers: peers(objects, node, &mut problems), routes, route_services, desired, problems }
 }
 
 /// Whether the node is cordoned (spec.unschedulable).
@@ -393,7 +407,7 @@ pub fn graceful_shutdown(plan: &mut Plan) {
 /// The VIPs in Service status, with the pool each lies in.
 pub fn vips_from_status(snap: &Snapshot) -> BTreeMap<String, Vec<(IpAddr, String)>> {
     let mut out = BTreeMap::new();
-    for svc in snap.services.iter().filter(|s| desired::is_ours(s)) {
+    for svc in snap.services.iter().filter(|s| desired::is_ours(s, &snap.classes)) {
         let addrs: Vec<(IpAddr, String)> = desired::status_ips(svc)
             .into_iter()
             .filter_map(|ip| snap.pools.iter().find(|p| p.pool.contains(ip)).map(|p| (ip, p.pool.name.clone())))
@@ -431,7 +445,7 @@ mod tests {
 
     #[test]
     fn router_id_defaults_to_the_nodes_internal_ip() {
-        let p = plan(&objects(), "n1", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&objects(), "n1", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         let s = p.speaker.unwrap();
         assert_eq!((s.local_as, s.router_id), (64513, "198.18.0.11".parse().unwrap()));
         assert_eq!(s.listen, None, "listenPort absent: only dial out");
@@ -439,14 +453,14 @@ mod tests {
 
     #[test]
     fn node_selector_picks_peers_and_passwords_resolve() {
-        let p = plan(&objects(), "n1", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&objects(), "n1", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         let addrs: Vec<String> = p.peers.iter().map(|c| c.address.to_string()).collect();
         assert_eq!(addrs, vec!["198.18.0.1", "198.18.0.2"]);
         assert_eq!(p.peers[0].md5_password.as_deref(), Some("from-secret"));
         assert_eq!(p.peers[0].hold_time, 9);
         assert_eq!(p.peers[1].md5_password.as_deref(), Some("s3cret"));
         assert_eq!(p.peers[1].communities, vec![Community::new(64513, 7), Community::NO_EXPORT]);
-        let p2 = plan(&objects(), "n2", Vips::Allocate(&BTreeMap::new()), false);
+        let p2 = plan(&objects(), "n2", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         assert_eq!(p2.peers.len(), 1, "peer a selects rack r1 only");
     }
 
@@ -474,7 +488,7 @@ mod tests {
         o.eips.push(yaml(
             "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: good}\nspec: {address: 203.0.114.0/24}\n",
         ));
-        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         let addrs: Vec<String> = p.peers.iter().map(|c| c.address.to_string()).collect();
         assert_eq!(addrs, ["198.18.0.1", "198.18.0.2"], "the invalid peers are left out");
         let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
@@ -491,13 +505,13 @@ mod tests {
 
         // A BgpConf the CEL rules reject leaves the node without a speaker.
         o.confs = vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: default}\nspec: {as: 64513, routerId: 0.0.0.0}\n")];
-        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         assert!(p.speaker.is_none());
         assert!(p.problems.iter().any(|x| x.to_string()
             == "BgpConf/default spec.routerId: routerId must be a non-zero IPv4 address (\"0.0.0.0\": 0.0.0.0 is not an identifier)"));
         o.confs =
             vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpConf\nmetadata: {name: main}\nspec: {as: 64513}\n")];
-        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         assert!(p.speaker.is_none());
         assert!(p.problems.iter().any(|x| x.to_string()
             == "BgpConf/main: there is one BgpConf and it must be named 'default' (it is named \"main\")"));
@@ -508,14 +522,14 @@ mod tests {
         let mut o = objects();
         o.secrets.clear();
         o.peers.push(yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: c}\nspec: {peerAddress: nope, peerAs: 1}\n"));
-        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&o, "n1", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         let text: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
         assert!(
             text.iter().any(|t| t.starts_with("BgpPeer/a spec.passwordSecretRef: Secret mooring/bgp: not found")),
             "{text:?}"
         );
         assert!(text.iter().any(|t| t.starts_with("BgpPeer/c spec.peerAddress")), "{text:?}");
-        let p = plan(&o, "ghost", Vips::Allocate(&BTreeMap::new()), false);
+        let p = plan(&o, "ghost", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         assert!(p.speaker.is_none(), "no router id without a Node or spec.routerId");
         assert!(p.problems.iter().any(|x| x.object == "Node/ghost"));
     }

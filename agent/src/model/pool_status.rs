@@ -42,14 +42,14 @@ pub fn pool_statuses(
 ) -> BTreeMap<String, PoolStatus> {
     let mut parsed = BTreeMap::new();
     for e in eips {
-        parsed.insert(e.metadata.name.clone().unwrap_or_default(), mooring_crds::settings::pool_ranges(&e.spec));
+        parsed.insert(e.metadata.name.clone().unwrap_or_default(), mooring_crds::settings::pool_addresses(&e.spec));
     }
     let mut out = BTreeMap::new();
     for e in eips {
         let name = e.metadata.name.clone().unwrap_or_default();
         let mut conditions = vec![valid_condition(rejected.get(&name))];
         let (size, ranges) = match &parsed[&name] {
-            Ok(r) => (r.iter().fold(0u128, |a, x| a.saturating_add(x.size())), r.clone()),
+            Ok(a) => (a.size(), a.ranges.clone()),
             // Not reached for a checked Eip; reported all the same.
             Err(err) => {
                 conditions.push(PoolCondition {
@@ -65,7 +65,7 @@ pub fn pool_statuses(
         let others: Vec<String> = parsed
             .iter()
             .filter(|(n, r)| {
-                **n != name && r.as_ref().is_ok_and(|r| r.iter().any(|x| ranges.iter().any(|y| x.overlaps(y))))
+                **n != name && r.as_ref().is_ok_and(|a| a.ranges.iter().any(|x| ranges.iter().any(|y| x.overlaps(y))))
             })
             .map(|(n, _)| n.clone())
             .collect();
@@ -84,8 +84,12 @@ pub fn pool_statuses(
             .filter(|(_, p)| *p == name)
             .map(|(ip, _)| *ip)
             .collect();
+        // A reserved address still held (handed out before the pool reserved it) is used,
+        // but takes nothing from the addresses that can be handed out.
+        let reserved: BTreeSet<IpAddr> =
+            parsed[&name].as_ref().map(|a| a.reserved.iter().copied().collect()).unwrap_or_default();
+        let free = size.saturating_sub(used.difference(&reserved).count() as u128);
         let used = used.len() as u128;
-        let free = size.saturating_sub(used);
         if !conditions.iter().any(|c| c.type_ == "Ready") {
             let (status, reason, message) = if e.spec.disable {
                 (false, "Disabled", "spec.disable is true: no new addresses are given out".to_string())
@@ -153,10 +157,11 @@ mod tests {
         let mut d = Desired::default();
         d.allocations.insert(
             "shop/web".into(),
-            Allocation { addresses: vec![("203.0.113.1".parse().unwrap(), "a".into())], errors: vec![] },
+            Allocation { addresses: vec![("203.0.113.1".parse().unwrap(), "a".into())], ..Default::default() },
         );
         let s = pool_statuses(&eips, &rejected, &d);
-        assert_eq!((s["a"].size, s["a"].used, s["a"].free, s["a"].ready), (4, 1, 3, true));
+        // A /30: .0 and .3 are its network and broadcast addresses, not handed out.
+        assert_eq!((s["a"].size, s["a"].used, s["a"].free, s["a"].ready), (2, 1, 1, true));
         assert!(s["a"].conditions.iter().any(|c| c.type_ == "Overlapping" && c.message.contains("Eip b")));
         let cond = |p: &str, t: &str| s[p].conditions.iter().find(|c| c.type_ == t).map(|c| (c.status, c.reason));
         assert_eq!(cond("a", "Valid"), Some((true, "Valid")));
@@ -171,8 +176,22 @@ mod tests {
         let full = [eip("one", "203.0.113.50/32")];
         d.allocations.insert(
             "shop/x".into(),
-            Allocation { addresses: vec![("203.0.113.50".parse().unwrap(), "one".into())], errors: vec![] },
+            Allocation { addresses: vec![("203.0.113.50".parse().unwrap(), "one".into())], ..Default::default() },
         );
         assert_eq!(pool_statuses(&full, &BTreeMap::new(), &d)["one"].conditions[0].reason, "Exhausted");
+        // A network address held from before counts as used, and leaves the free count alone.
+        d.allocations.insert(
+            "shop/old".into(),
+            Allocation { addresses: vec![("203.0.113.0".parse().unwrap(), "a".into())], ..Default::default() },
+        );
+        let s = pool_statuses(&eips, &rejected, &d);
+        assert_eq!((s["a"].size, s["a"].used, s["a"].free), (2, 2, 1));
+        // allowFirstLastIPs: all four.
+        let all: Eip = serde_yaml::from_str(
+            "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: a}\nspec: {address: 203.0.113.0/30, allowFirstLastIPs: true}\n",
+        )
+        .unwrap();
+        let s = pool_statuses(&[all], &BTreeMap::new(), &d);
+        assert_eq!((s["a"].size, s["a"].used, s["a"].free), (4, 2, 2));
     }
 }

@@ -70,9 +70,16 @@ pub struct NodeOptions {
     /// (RFC 8326) and LOCAL_PREF 0 so routers drain it first.
     #[arg(long)]
     pub graceful_shutdown_on_cordon: bool,
+    #[command(flatten)]
+    pub classes: crate::model::classes::Classes,
 }
 
 impl NodeOptions {
+    /// What the node's plan serves.
+    pub fn scope(&self) -> plan::Scope {
+        plan::Scope { exclude_cordoned: self.exclude_cordoned, classes: self.classes.clone() }
+    }
+
     /// Apply the cordon rule to a plan.
     pub fn adjust(&self, objects: &Objects, node: &str, plan: &mut Plan) {
         if self.graceful_shutdown_on_cordon && plan::node_cordoned(objects, node) {
@@ -218,7 +225,7 @@ impl<S: Source> NodeLoop<S> {
             VipMode::Allocate => Vips::Allocate(&held),
             VipMode::FromStatus => Vips::FromStatus,
         };
-        let mut p = plan::plan(&objects, &self.node, vips, self.options.exclude_cordoned);
+        let mut p = plan::plan(&objects, &self.node, vips, &self.options.scope());
         self.options.adjust(&objects, &self.node, &mut p);
         if let Some(gr) = p.speaker.as_mut().and_then(|s| s.graceful_restart.as_mut()) {
             gr.restarting = self.restarting;

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::rules;
 
 pub use peer::{Password, PeerSettings};
-pub use pool::{pool_ranges, PoolSettings};
+pub use pool::{pool_addresses, reserved_addresses, PoolAddresses, PoolSettings};
 pub use speaker::SpeakerSettings;
 
 /// One problem, named by its field path.

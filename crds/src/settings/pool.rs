@@ -21,6 +21,10 @@ pub struct PoolSettings {
     pub priority: i32,
     /// Allocate to Services that name no pool.
     pub auto_assign: bool,
+    /// Addresses of `ranges` never given to Services: see [`reserved_addresses`].
+    pub reserved: Vec<std::net::IpAddr>,
+    /// Services of different namespaces may share an address.
+    pub share_across_namespaces: bool,
     /// Namespaces allowed by name (with `namespace_selector` both empty: all).
     pub namespaces: Vec<String>,
     /// Namespaces allowed by label.
@@ -124,12 +128,50 @@ fn aggregation(
     }
 }
 
-/// The pool's address ranges alone, with the errors of the address fields only (the pool
-/// status reports the size of a pool whose other fields are wrong).
-pub fn pool_ranges(spec: &EipSpec) -> Result<Vec<IpRange>, FieldErrors> {
+/// The addresses of a pool that are never handed out: the network and broadcast addresses
+/// of its IPv4 CIDR entries shorter than /31, unless `allow_first_last` (Eip
+/// `spec.allowFirstLastIPs`). A /31 or /32 has no such addresses (RFC 3021), IPv6 none at
+/// all, and a range `first-last` or a single address is taken as written.
+pub fn reserved_addresses(entries: &[Entry], allow_first_last: bool) -> Vec<std::net::IpAddr> {
+    if allow_first_last {
+        return vec![];
+    }
+    entries
+        .iter()
+        .filter(|en| en.range.is_ipv4() && en.prefix_len.is_some_and(|len| len < 31))
+        .flat_map(|en| [en.range.start, en.range.end])
+        .collect()
+}
+
+/// A pool's addresses: its ranges and the reserved addresses among them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolAddresses {
+    /// `spec.address` first, then `spec.addresses`.
+    pub ranges: Vec<IpRange>,
+    /// See [`reserved_addresses`].
+    pub reserved: Vec<std::net::IpAddr>,
+}
+
+impl PoolAddresses {
+    /// Addresses that can be handed out (saturating).
+    pub fn size(&self) -> u128 {
+        let total = self.ranges.iter().fold(0u128, |a, x| a.saturating_add(x.size()));
+        total.saturating_sub(self.reserved.len() as u128)
+    }
+}
+
+/// The pool's addresses alone, with the errors of the address fields only (the pool status
+/// reports the size of a pool whose other fields are wrong).
+pub fn pool_addresses(spec: &EipSpec) -> Result<PoolAddresses, FieldErrors> {
     let mut e = Errors::default();
     let entries = entries(&mut e, spec);
-    e.finish(|| Some(entries.iter().map(|(en, _)| en.range).collect()))
+    e.finish(|| {
+        let list: Vec<Entry> = entries.iter().map(|(en, _)| *en).collect();
+        Some(PoolAddresses {
+            ranges: list.iter().map(|en| en.range).collect(),
+            reserved: reserved_addresses(&list, spec.allow_first_last_ips),
+        })
+    })
 }
 
 impl TryFrom<&EipSpec> for PoolSettings {
@@ -164,6 +206,11 @@ impl TryFrom<&EipSpec> for PoolSettings {
                 disabled: s.disable,
                 priority: s.priority,
                 auto_assign: s.auto_assign,
+                reserved: reserved_addresses(
+                    &entries.iter().map(|(en, _)| *en).collect::<Vec<_>>(),
+                    s.allow_first_last_ips,
+                ),
+                share_across_namespaces: s.allow_sharing_across_namespaces,
                 namespaces: s.namespaces.clone(),
                 namespace_selector: s.namespace_selector.clone(),
                 communities,
@@ -184,5 +231,32 @@ impl TryFrom<&crate::eip::Eip> for PoolSettings {
 
     fn try_from(e: &crate::eip::Eip) -> Result<Self, FieldErrors> {
         PoolSettings::try_from(&e.spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: serde_json::Value) -> EipSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn reserved(v: serde_json::Value) -> Vec<String> {
+        PoolSettings::try_from(&spec(v)).unwrap().reserved.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn a_cidrs_network_and_broadcast_addresses_are_reserved_unless_allowed() {
+        let v = serde_json::json!({"address": "203.0.113.0/28", "addresses": ["198.51.100.8/30", "198.51.100.20/31",
+            "198.51.100.30/32", "198.51.100.40-198.51.100.47", "2001:db8::/126"]});
+        assert_eq!(reserved(v.clone()), ["203.0.113.0", "203.0.113.15", "198.51.100.8", "198.51.100.11"]);
+        let mut allowed = v;
+        allowed["allowFirstLastIPs"] = true.into();
+        assert!(reserved(allowed.clone()).is_empty());
+        let a = pool_addresses(&spec(allowed)).unwrap();
+        assert_eq!(a.size(), 16 + 4 + 2 + 1 + 8 + 4);
+        let a = pool_addresses(&spec(serde_json::json!({"address": "203.0.113.0/28"}))).unwrap();
+        assert_eq!((a.size(), a.reserved.len()), (14, 2));
     }
 }
