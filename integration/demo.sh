@@ -10,7 +10,8 @@
 #   sudo integration/demo.sh          # build, run, tear down
 #   sudo integration/demo.sh --keep   # leave the lab up (tear down: --down)
 #
-# Needs: frr, iproute2, python3 (Debian packages) and cargo.
+# Needs: frr, iproute2, python3 (Debian packages; installed with apt-get when
+# missing, as test.sh does) and cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +31,22 @@ down() {
 
 if [ "${1:-}" = --down ]; then down; exit 0; fi
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
-for b in /usr/lib/frr/zebra /usr/lib/frr/bgpd vtysh ip python3; do
-  command -v "$b" >/dev/null || [ -x "$b" ] || { echo "missing $b: apt-get install frr iproute2 python3" >&2; exit 1; }
-done
+missing() {
+  for b in /usr/lib/frr/zebra /usr/lib/frr/bgpd vtysh ip python3; do
+    command -v "$b" >/dev/null || [ -x "$b" ] || echo "$b"
+  done
+}
+if [ -n "$(missing)" ] && command -v apt-get >/dev/null; then
+  # As test.sh does: a fresh Debian machine gets what the demo runs.
+  echo "== installing frr iproute2 python3 (apt; missing: $(missing | tr '\n' ' '))"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends frr iproute2 python3 >/dev/null
+fi
+if [ -n "$(missing)" ]; then
+  echo "missing $(missing | tr '\n' ' '): install frr iproute2 python3" >&2
+  exit 1
+fi
+command -v cargo >/dev/null || { echo "missing cargo: install Rust (https://rustup.rs)" >&2; exit 1; }
 
 echo "== building mooring"
 cargo build -q -p mooring-agent --bin mooring
