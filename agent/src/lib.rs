@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod announce;
+pub mod cli;
 pub mod kube;
 pub mod metrics;
 pub mod model;

@@ -27,6 +27,10 @@ enum Command {
     Controller(Box<mooring_agent::kube::controller::ControllerArgs>),
     /// Run a node's speaker in a cluster (announces the node's routes, writes BgpPeer status).
     Speaker(Box<mooring_agent::kube::speaker::SpeakerArgs>),
+    /// Show what Mooring would do with a set of manifests (addresses, pools, each node's
+    /// routes, invalid objects), touching no network; exit status 1 when an object is
+    /// invalid or a Service lacks an address.
+    Plan(Box<mooring_agent::cli::plan::PlanArgs>),
     /// Print the CustomResourceDefinitions (YAML) for BgpConf, BgpPeer and Eip.
     Crds,
     /// Print the Kubernetes API calls each component makes, as RBAC rules
@@ -73,6 +77,12 @@ fn main() -> Result<()> {
         Command::Standalone(args) => runtime()?.block_on(mooring_agent::standalone::run(*args)),
         Command::Controller(args) => runtime()?.block_on(mooring_agent::kube::controller::run(*args)),
         Command::Speaker(args) => runtime()?.block_on(mooring_agent::kube::speaker::run(*args)),
+        Command::Plan(args) => {
+            if !mooring_agent::cli::plan::run(*args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Crds => {
             print!("{}", mooring_crds::crds_yaml());
             Ok(())

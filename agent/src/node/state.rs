@@ -92,6 +92,33 @@ impl StateStore {
         Ok(StateStore { dir: Some(dir.to_path_buf()), held: Mutex::new(held) })
     }
 
+    /// What a state directory holds, read without changing anything (for `mooring plan`):
+    /// the held addresses (the state file, else its previous version) and the last good
+    /// custom resources, with a note for each file that cannot be read.
+    pub fn inspect(dir: &Path) -> (Held, Option<Saved>, Vec<String>) {
+        let mut notes = vec![];
+        let mut held = None;
+        for name in [FILE, PREVIOUS] {
+            let path = dir.join(name);
+            match read::<Held>(&path) {
+                Ok(Some(h)) => {
+                    held = Some(h);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => notes.push(format!("{}: {e:#}", path.display())),
+            }
+        }
+        let saved = match read::<Saved>(&dir.join(LAST_GOOD)) {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{}: {e:#}", dir.join(LAST_GOOD).display()));
+                None
+            }
+        };
+        (held.unwrap_or_default(), saved, notes)
+    }
+
     /// The held addresses from the state file, else from its previous version.
     fn recover(dir: &Path) -> Held {
         let path = dir.join(FILE);
@@ -240,6 +267,21 @@ mod tests {
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .count()
+    }
+
+    #[test]
+    fn inspect_reads_without_changing_anything() {
+        let d = dir("inspect");
+        let s = StateStore::open(Some(&d)).unwrap();
+        s.set(held("203.0.113.10")).unwrap();
+        s.set(held("203.0.113.11")).unwrap();
+        assert_eq!(StateStore::inspect(&d).0, held("203.0.113.11"));
+        std::fs::write(d.join(FILE), "garbage").unwrap();
+        let (h, saved, notes) = StateStore::inspect(&d);
+        assert_eq!((h, saved.is_none(), notes.len()), (held("203.0.113.10"), true, 1), "the previous version");
+        assert_eq!(std::fs::read(d.join(FILE)).unwrap(), b"garbage", "left where it was");
+        assert_eq!(corrupt_files(&d), 0);
+        std::fs::remove_dir_all(d).unwrap();
     }
 
     #[test]
