@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod announce;
 pub mod cli;
+pub mod import;
 pub mod kube;
 pub mod metrics;
 pub mod model;

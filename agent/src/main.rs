@@ -31,6 +31,10 @@ enum Command {
     /// routes, invalid objects), touching no network; exit status 1 when an object is
     /// invalid or a Service lacks an address.
     Plan(Box<mooring_agent::cli::plan::PlanArgs>),
+    /// Convert MetalLB or OpenELB resources into Mooring manifests (stdout), with a comment
+    /// for every field that cannot be mapped; exit status 1 when an object written does not
+    /// pass Mooring's checks.
+    Import(Box<mooring_agent::import::ImportArgs>),
     /// Print the CustomResourceDefinitions (YAML) for BgpConf, BgpPeer and Eip.
     Crds,
     /// Print the Kubernetes API calls each component makes, as RBAC rules
@@ -79,6 +83,12 @@ fn main() -> Result<()> {
         Command::Speaker(args) => runtime()?.block_on(mooring_agent::kube::speaker::run(*args)),
         Command::Plan(args) => {
             if !mooring_agent::cli::plan::run(*args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Import(args) => {
+            if !mooring_agent::import::run(*args)? {
                 std::process::exit(1);
             }
             Ok(())
