@@ -462,6 +462,7 @@ SCENARIOS = [
         "controller": {"podDisruptionBudget": {"enabled": False}, "podAntiAffinity": "none",
                        "replicas": 1},
         "speaker": {"gracefulStop": False, "tolerateControlPlane": False},
+        "loadBalancerClass": {"name": "example.com/bgp", "classLess": False},
     }),
 ]
 
@@ -474,6 +475,8 @@ BAD_VALUES = [
     ("controller.podAntiAffinity: always", {"controller": {"podAntiAffinity": "always"}}),
     ("quickstart.bgpConf.as: 0", {"quickstart": {"bgpConf": {"as": 0}}}),
     ("unknown top-level key", {"speakr": {"listenPort": 179}}),
+    ("loadBalancerClass.name without a prefix", {"loadBalancerClass": {"name": "bgp"}}),
+    ("loadBalancerClass.classLess: \"no\"", {"loadBalancerClass": {"classLess": "no"}}),
 ]
 
 NAMESPACED = {"Deployment", "DaemonSet", "ServiceAccount", "Role", "RoleBinding", "Service",
@@ -578,6 +581,11 @@ def check_scenario(label, overrides):
           and ("--graceful-stop" in sargs) == s["gracefulStop"]
           and ("--log-json" in sargs) == values["logJson"],
           "speaker args: speaker --node $(NODE_NAME) --metrics-addr 0.0.0.0:9473 [--log-json] [--graceful-stop]", str(sargs))
+    lbc = values["loadBalancerClass"]
+    for who, a in (("controller", args), ("speaker", sargs)):
+        check("--load-balancer-class" in a and a[a.index("--load-balancer-class") + 1] == lbc["name"]
+              and ("--ignore-class-less" in a) == (not lbc["classLess"]),
+              f"{who} args: --load-balancer-class {lbc['name']}" + ("" if lbc["classLess"] else " --ignore-class-less"), str(a))
     check(dspec.get("terminationGracePeriodSeconds") == s["terminationGracePeriodSeconds"],
           f"speaker terminationGracePeriodSeconds = {s['terminationGracePeriodSeconds']}")
     check(dspec.get("priorityClassName", "") == s["priorityClassName"],
