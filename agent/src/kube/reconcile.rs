@@ -323,6 +323,43 @@ mod tests {
         .unwrap()
     }
 
+    /// A refused request is a Warning Event on the Service that names the other Service and
+    /// the sharing rule that failed; the Service that asked first by age keeps the address.
+    #[test]
+    fn a_refusal_is_an_event_naming_the_other_service_and_the_rule() {
+        let o: Objects = Objects {
+            eips: vec![serde_json::from_value(serde_json::json!({"apiVersion": "mooring.io/v1alpha1", "kind": "Eip",
+                "metadata": {"name": "eip"}, "spec": {"address": "203.0.113.10-203.0.113.11"}})).unwrap()],
+            services: ["old", "new"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": n, "namespace": "shop", "uid": n, "creationTimestamp": format!("2026-01-0{}T00:00:00Z", i + 1),
+                                 "annotations": {"metallb.io/allow-shared-ip": n}},
+                    "spec": {"type": "LoadBalancer", "loadBalancerIP": "203.0.113.10", "ports": [{"port": 80}]}})).unwrap())
+                .collect(),
+            ..Objects::default()
+        };
+        let r = reconcile(&o, &[], &[], &Published::new(), Timestamp::now(), &Settings::default());
+        let events: Vec<&ServiceEvent> = r
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Events { key, events, .. } if key == "shop/new/new" => Some(events),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(
+            events,
+            [&ServiceEvent {
+                warning: true,
+                reason: "AddressInUse".into(),
+                note: "203.0.113.10 is held by shop/old, and the two may not share it: their allow-shared-ip keys differ (\"new\" and \"old\")".into()
+            }]
+        );
+    }
+
     #[test]
     fn peer_status_counts_established_and_removes_departed_and_silent_nodes() {
         let now: Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
