@@ -387,6 +387,9 @@ fn fault_soak() {
         for bad in ["panicked", "cannot write the state directory"] {
             assert!(!out.contains(bad), "{}: {bad:?} in its output", p.name);
         }
+        // The node logs its sessions' transitions from the first one on.
+        assert!(out.contains(&format!("peer {} Idle -> Connect", lab.router_v4)), "{}: no session log", p.name);
+        assert!(out.contains("OpenConfirm -> Established"), "{}: no session log", p.name);
     }
     let total: u32 = count.values().sum();
     let overall = worst.values().max().copied().unwrap_or_default();

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use mooring_bgp::speaker::{PeerConfig, Speaker, SpeakerConfig};
+use mooring_bgp::speaker::{PeerConfig, PeerEvent, Speaker, SpeakerConfig};
 use mooring_bgp::wire::Notification;
+use tokio::sync::broadcast;
 use tracing::{error, info, warn};
 
 use crate::metrics::Metrics;
@@ -31,11 +32,12 @@ impl Readiness {
 }
 
 /// What a drive did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Driven {
     pub readiness: Readiness,
-    /// A new speaker was started (subscribe to its events).
-    pub started: bool,
+    /// A new speaker was started: its session events, subscribed to
+    /// before any peer was added (so none is missed).
+    pub events: Option<broadcast::Receiver<PeerEvent>>,
 }
 
 /// Bring `speaker` to `plan`. `Err` when the speaker could not be started
@@ -47,7 +49,7 @@ pub async fn drive(speaker: &mut Option<Speaker>, metrics: &Metrics, plan: Plan)
             metrics.unwatch();
             s.shutdown(Some("BgpConf removed")).await;
         }
-        return Ok(Driven { readiness: Readiness::NotReady("no usable BgpConf".into()), started: false });
+        return Ok(Driven { readiness: Readiness::NotReady("no usable BgpConf".into()), events: None });
     };
     if speaker.as_ref().is_some_and(|s| !same_speaker(s.config(), &cfg)) {
         info!("BgpConf changed: restarting the speaker");
@@ -56,9 +58,10 @@ pub async fn drive(speaker: &mut Option<Speaker>, metrics: &Metrics, plan: Plan)
             s.shutdown(Some("BgpConf changed")).await;
         }
     }
-    let started = speaker.is_none();
-    if started {
+    let mut events = None;
+    if speaker.is_none() {
         let s = Speaker::start(cfg).await?;
+        events = Some(s.subscribe());
         metrics.watch(s.clone());
         *speaker = Some(s);
     }
@@ -70,7 +73,7 @@ pub async fn drive(speaker: &mut Option<Speaker>, metrics: &Metrics, plan: Plan)
     } else {
         Readiness::NotReady(format!("peers that could not be started: {}", failed.join(", ")))
     };
-    Ok(Driven { readiness, started })
+    Ok(Driven { readiness, events })
 }
 
 /// Whether two configurations can be served by the same running speaker.

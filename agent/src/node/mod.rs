@@ -158,8 +158,8 @@ pub struct NodeLoop<S> {
     last_saved: Saved,
     /// Eips whose current spec was rejected, with why.
     rejected_eips: BTreeMap<String, String>,
-    /// A new speaker started: subscribe to its session events.
-    subscribe: bool,
+    /// The session events of the speaker that runs (taken by `run`).
+    events: Option<tokio::sync::broadcast::Receiver<mooring_bgp::speaker::PeerEvent>>,
 }
 
 impl<S: Source> NodeLoop<S> {
@@ -194,7 +194,7 @@ impl<S: Source> NodeLoop<S> {
             last_objects: Objects::default(),
             rejected_eips: BTreeMap::new(),
             last_saved: Saved::default(),
-            subscribe: false,
+            events: None,
         }
     }
 
@@ -254,8 +254,10 @@ impl<S: Source> NodeLoop<S> {
         }
         let routes = plan.routes.clone();
         match drive(&mut self.speaker, &self.metrics, plan).await {
-            Ok(Driven { readiness, started }) => {
-                self.subscribe |= started;
+            Ok(Driven { readiness, events }) => {
+                if events.is_some() {
+                    self.events = events;
+                }
                 self.damper.applied(&routes, now);
                 self.retry_at = None;
                 self.retries = Box::new(retry_policy());
@@ -339,8 +341,11 @@ impl<S: Source> NodeLoop<S> {
         let mut status = tokio::time::interval(STATUS_EVERY);
         let mut events = None;
         loop {
-            if std::mem::take(&mut self.subscribe) || self.speaker.is_none() {
-                events = self.speaker.as_ref().map(|s| s.subscribe());
+            if let Some(e) = self.events.take() {
+                events = Some(e);
+            }
+            if self.speaker.is_none() {
+                events = None;
             }
             tokio::select! {
                 more = self.source.changed() => {
