@@ -357,6 +357,19 @@ impl<'a> Allocator<'a> {
         }
     }
 
+    /// The pool a held address stays in: as [`Self::pool_of`], but a
+    /// disabled pool keeps what it gave out (`disable` only stops new
+    /// allocations, as the Eip's documentation says and OpenELB does).
+    fn holding_pool(&self, w: &Work<'a>, addr: IpAddr) -> Option<&'a Pool> {
+        self.pool_of(w, addr).or_else(|| {
+            let allowed = |p: &&&'a Pool| w.r.allowed_pools.contains(&p.name) && p.contains(addr);
+            match &w.r.pool {
+                Some(name) => self.pools.get(name.as_str()).filter(allowed).copied(),
+                None => self.pools.values().filter(allowed).copied().next(),
+            }
+        })
+    }
+
     fn take(&mut self, w: &mut Work<'a>, family: IpFamily, addr: IpAddr, pool: &Pool) {
         self.held.entry(addr).or_default().push(Holder::of(w.r, pool));
         w.taken.insert(family, (addr, pool.name.clone()));
@@ -383,7 +396,7 @@ impl<'a> Allocator<'a> {
             if asks.is_some_and(|x| x != addr) {
                 continue; // a new explicit request replaces the held address (pass 2)
             }
-            let outcome = match self.pool_of(w, addr) {
+            let outcome = match self.holding_pool(w, addr) {
                 None => Err(AllocError::HeldAddressInvalid { address: addr }),
                 Some(pool) => self.claim(w, family, addr, pool),
             };

@@ -110,6 +110,18 @@ fn pools_not_allowed_disabled_or_manual_are_skipped() {
 }
 
 #[test]
+fn a_disabled_pool_gives_nothing_new_and_keeps_what_it_gave() {
+    let mut off = pool("off", "203.0.113.2", "203.0.113.3", 8);
+    off.disabled = true;
+    let pools = [off, pool("ok", "203.0.113.4", "203.0.113.4", 0)];
+    let mut held = req("a/held", &["off", "ok"]);
+    held.current = vec![ip("203.0.113.2")];
+    let out = allocate(&pools, &[held, req("a/new", &["off", "ok"])]);
+    assert_eq!(addrs(&out["a/held"]), vec![ip("203.0.113.2")], "allocated addresses stay");
+    assert_eq!(addrs(&out["a/new"]), vec![ip("203.0.113.4")], "nothing new from the disabled pool");
+}
+
+#[test]
 fn exhaustion_is_an_error() {
     let pools = [pool("p", "203.0.113.10", "203.0.113.10", 0)];
     let out = allocate(&pools, &[req("a/x", &["p"]), req("a/y", &["p"])]);
@@ -396,8 +408,9 @@ fn compatible(x: &Request, px: &Pool, y: &Request, py: &Pool) -> bool {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-    /// No address is given to two services that may not share it; every address lies in an
-    /// enabled pool the service may use; a reserved address only stays with a holder.
+    /// No address is given to two services that may not share it; every address lies in a
+    /// pool the service may use; an address of a disabled pool, or a reserved address, only
+    /// stays with a Service that held it.
     #[test]
     fn no_conflicts_and_never_outside_the_pools((pools, reqs) in arb_requests()) {
         let out = allocate(&pools, &reqs);
@@ -407,7 +420,8 @@ proptest! {
             let r = by_key[key.as_str()];
             for (addr, pool) in &a.addresses {
                 let p = pools.iter().find(|p| &p.name == pool).unwrap();
-                prop_assert!(p.contains(*addr) && !p.disabled && r.allowed_pools.contains(pool));
+                prop_assert!(p.contains(*addr) && r.allowed_pools.contains(pool));
+                prop_assert!(!p.disabled || r.current.contains(addr), "{key} got {addr} of disabled {pool}");
                 prop_assert!(!p.reserved.contains(addr) || r.current.contains(addr), "{key} got reserved {addr}");
                 holders.entry(*addr).or_default().push((r, p));
             }
