@@ -100,9 +100,21 @@ pub fn rules(component: Component) -> &'static [Rule] {
     }
 }
 
-/// The table as `helm/rbac.json` holds it.
+/// The table as `helm/rbac.json` holds it (keys sorted, whether or not
+/// serde_json's `preserve_order` is on in a build).
 pub fn table_json() -> String {
-    let t = serde_json::json!({ "controller": CONTROLLER, "speaker": SPEAKER });
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let m: std::collections::BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::Value::Object(m.into_iter().collect())
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(sorted).collect()),
+            v => v,
+        }
+    }
+    let t = sorted(serde_json::json!({ "controller": CONTROLLER, "speaker": SPEAKER }));
     serde_json::to_string_pretty(&t).expect("serializable") + "\n"
 }
 
