@@ -140,7 +140,8 @@ fn frr_end_of_rib_and_shutdown_notification() {
         _ => None,
     });
     let n = shutdown.expect("FRR sent a NOTIFICATION");
-    assert_eq!((n.code, n.subcode), (code::CEASE, cease_subcode::ADMIN_SHUTDOWN));
+    assert_eq!((n.code(), n.subcode()), (6, 2));
+    assert!(n.is_cease(Cease::AdminShutdown));
     assert_eq!(n.shutdown_message(), Some("golden capture done (frr v4)"));
     assert!(msgs.iter().any(|(_, m)| matches!(m, Message::RouteRefresh(r) if r.family == Family::IPV6_UNICAST)));
 }

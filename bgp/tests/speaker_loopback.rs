@@ -130,8 +130,11 @@ async fn max_prefixes_tears_the_session_down_with_cease() {
     .await
     .expect("A's session goes down");
     let reason = ev.reason.unwrap();
-    assert!(reason.contains("received NOTIFICATION cease (6/1)"), "{reason}");
-    assert!(status(&b, "127.0.0.2").last_error.unwrap().contains("sent NOTIFICATION cease (6/1)"));
+    assert!(reason.contains("received NOTIFICATION Cease/Maximum Number of Prefixes Reached (6/1)"), "{reason}");
+    assert!(status(&b, "127.0.0.2")
+        .last_error
+        .unwrap()
+        .contains("sent NOTIFICATION Cease/Maximum Number of Prefixes Reached (6/1)"));
     assert_eq!(received(&b), 0, "B dropped what it had");
     a.shutdown(None).await;
     b.shutdown(None).await;

@@ -620,9 +620,9 @@ fn check_message(c: &mut Checker, msg: &Message, bytes: &[u8], t: &Value, ctx: &
         Message::Open(o) => check_open(c, o, t),
         Message::Update(u) => check_update(c, u, t, ctx),
         Message::Notification(n) => {
-            c.field(t, "bgp.notify.major_error", [n.code]);
+            c.field(t, "bgp.notify.major_error", [n.code()]);
             let minor = field_with_prefix(t, "bgp.notify.minor_error");
-            c.list("bgp.notify.minor_error*", vec![n.subcode.to_string()], minor.into_iter().collect());
+            c.list("bgp.notify.minor_error*", vec![n.subcode().to_string()], minor.into_iter().collect());
             match n.shutdown_message() {
                 Some(m) => {
                     c.field(t, "bgp.notify.communication_length", [m.len()]);

@@ -35,7 +35,7 @@ fn with_mandatory(extra: &[u8]) -> Vec<u8> {
 
 fn notif(e: &DecodeError) -> (u8, u8, Vec<u8>) {
     let n = e.notification().expect("a NOTIFICATION");
-    (n.code, n.subcode, n.data)
+    (n.code(), n.subcode(), n.data)
 }
 
 fn decode_update(body: &[u8]) -> Result<Update, DecodeError> {
@@ -139,13 +139,15 @@ fn notification_shutdown_communication() {
     assert_eq!(bytes[21] as usize, "maintenance: draining node-3".len());
     let Message::Notification(back) = Message::decode(&bytes, &CTX).unwrap() else { panic!() };
     assert_eq!(back.shutdown_message(), Some("maintenance: draining node-3"));
+    assert_eq!(back.to_string(), "Cease/Administrative Shutdown (6/2): \"maintenance: draining node-3\"");
+    assert_eq!(back.error, ErrorCode::Cease(Cease::AdminShutdown));
     // RFC 9003 allows up to 255 octets; longer text is cut at a char boundary.
     let long = "é".repeat(200);
     let n = Notification::admin_shutdown(&long);
     assert_eq!(n.data[0], 254);
     assert_eq!(n.shutdown_message().unwrap().chars().count(), 127);
     // A length byte that overruns is not a message.
-    assert_eq!(Notification::new(6, 2, vec![10, b'a']).shutdown_message(), None);
+    assert_eq!(Notification::from_wire(6, 2, vec![10, b'a']).shutdown_message(), None);
     // A NOTIFICATION too short for code and subcode gets no NOTIFICATION back.
     let e = Message::decode(&msg(3, &[6]), &CTX);
     assert!(e.is_err(), "a 20-octet NOTIFICATION is below the minimum length");
@@ -193,8 +195,8 @@ fn malformed_origin_is_treat_as_withdraw() {
     let u = decode_update(&update_body(&attrs, NLRI_24)).unwrap();
     assert!(u.is_treat_as_withdraw());
     let e = &u.attr_errors[0];
-    assert_eq!((e.type_code, e.subcode, e.action), (1, 6, ErrorAction::TreatAsWithdraw));
-    assert_eq!(e.notification(), Notification::new(3, 6, vec![0x40, 1, 1, 7]));
+    assert_eq!((e.type_code, u8::from(e.subcode), e.action), (1, 6, ErrorAction::TreatAsWithdraw));
+    assert_eq!(e.notification(), Notification::from_wire(3, 6, vec![0x40, 1, 1, 7]));
 }
 
 #[test]
@@ -203,7 +205,7 @@ fn wrong_flags_are_treat_as_withdraw_with_attribute_data() {
     let attrs = [&[0xc0, 1, 1, 0][..], AS_PATH_65001, NEXT_HOP].concat();
     let u = decode_update(&update_body(&attrs, NLRI_24)).unwrap();
     let e = &u.attr_errors[0];
-    assert_eq!((e.subcode, e.action, e.data.clone()), (4, ErrorAction::TreatAsWithdraw, vec![0xc0, 1, 1, 0]));
+    assert_eq!((u8::from(e.subcode), e.action, e.data.clone()), (4, ErrorAction::TreatAsWithdraw, vec![0xc0, 1, 1, 0]));
 }
 
 #[test]
@@ -211,7 +213,7 @@ fn malformed_as_path_is_treat_as_withdraw() {
     // Segment claims 2 ASes but carries one.
     let attrs = [ORIGIN_IGP, &[0x40, 2, 6, 2, 2, 0, 0, 0xfd, 0xe9][..], NEXT_HOP].concat();
     let u = decode_update(&update_body(&attrs, NLRI_24)).unwrap();
-    assert_eq!(u.attr_errors[0].subcode, 11);
+    assert_eq!(u8::from(u.attr_errors[0].subcode), 11);
     assert!(u.is_treat_as_withdraw());
     // Zero-length segment.
     let attrs = [ORIGIN_IGP, &[0x40, 2, 2, 2, 0][..], NEXT_HOP].concat();
@@ -231,7 +233,7 @@ fn attribute_length_errors() {
         let u = decode_update(&update_body(&with_mandatory(attr), NLRI_24)).unwrap();
         assert_eq!(u.attr_errors.len(), 1, "{attr:?}");
         let e = &u.attr_errors[0];
-        assert_eq!((e.subcode, e.action), (sub, ErrorAction::TreatAsWithdraw), "{attr:?}");
+        assert_eq!((u8::from(e.subcode), e.action), (sub, ErrorAction::TreatAsWithdraw), "{attr:?}");
         assert_eq!(e.data, attr.to_vec());
     }
 }
@@ -241,7 +243,7 @@ fn short_next_hop_is_treat_as_withdraw() {
     let attrs = [ORIGIN_IGP, AS_PATH_65001, &[0x40, 3, 3, 1, 2, 3][..]].concat();
     let u = decode_update(&update_body(&attrs, NLRI_24)).unwrap();
     let e = &u.attr_errors[0];
-    assert_eq!((e.type_code, e.subcode, e.action), (3, 5, ErrorAction::TreatAsWithdraw));
+    assert_eq!((e.type_code, u8::from(e.subcode), e.action), (3, 5, ErrorAction::TreatAsWithdraw));
     assert_eq!(u.attr_errors.len(), 1, "a malformed NEXT_HOP is not also reported missing");
 }
 
@@ -261,7 +263,7 @@ fn missing_mandatory_attribute_is_treat_as_withdraw() {
     let attrs = [ORIGIN_IGP, AS_PATH_65001].concat();
     let u = decode_update(&update_body(&attrs, NLRI_24)).unwrap();
     let e = &u.attr_errors[0];
-    assert_eq!((e.subcode, e.data.clone(), e.action), (3, vec![3], ErrorAction::TreatAsWithdraw));
+    assert_eq!((u8::from(e.subcode), e.data.clone(), e.action), (3, vec![3], ErrorAction::TreatAsWithdraw));
     // A withdraw-only UPDATE needs no attributes.
     let u = decode_update(&[0, 4, 24, 203, 0, 113, 0, 0]).unwrap();
     assert!(u.attr_errors.is_empty());
@@ -286,7 +288,7 @@ fn malformed_mp_reach_resets_the_session() {
     let attr = [0x80, 14, 10, 0, 2, 1, 5, 1, 2, 3, 4, 5, 0];
     let e = decode_update(&update_body(&[ORIGIN_IGP, AS_PATH_65001, &attr[..]].concat(), &[])).unwrap_err();
     let n = e.notification().unwrap();
-    assert_eq!((n.code, n.subcode), (3, 9));
+    assert_eq!((n.code(), n.subcode()), (3, 9));
     assert_eq!(n.data, attr.to_vec());
     // A prefix in MP_REACH that overruns.
     let attr = [0x80, 14, 23, 0, 2, 1, 16, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 64, 1];

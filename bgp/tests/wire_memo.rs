@@ -85,7 +85,7 @@ fn the_mandatory_attribute_check_runs_on_a_memo_hit() {
     // ...but the same octets with NLRI lack a mandatory attribute.
     let u = decode(&update(no_next_hop, &["10.0.0.1/32"]), &mut memo);
     assert!(u.is_treat_as_withdraw());
-    assert_eq!(u.attr_errors[0].subcode, update_subcode::MISSING_WELL_KNOWN_ATTRIBUTE);
+    assert_eq!(u.attr_errors[0].subcode, UpdateError::MissingWellKnownAttribute);
     assert_eq!(u.attr_errors[0].data, vec![type_code::NEXT_HOP]);
 }
 

@@ -288,7 +288,7 @@ fn message(ctx: Negotiated) -> impl Strategy<Value = Message> {
         open().prop_map(Message::Open),
         update(ctx).prop_map(Message::Update),
         (any::<u8>(), any::<u8>(), vec(any::<u8>(), 0..100))
-            .prop_map(|(c, s, d)| Message::Notification(Notification::new(c, s, d))),
+            .prop_map(|(c, s, d)| Message::Notification(Notification::from_wire(c, s, d))),
         Just(Message::Keepalive),
         (family(), any::<u8>()).prop_map(|(family, st)| {
             let subtype = match st {

@@ -85,7 +85,7 @@ fn bfd_detects_a_dead_node_fast() {
     assert!(ours < BFD_WINDOW, "our detection took {ours:?}");
     assert_eq!(fib_nexthops(&lab.router, vip), vec![n2.v4.clone()]);
     // Our side tore the BGP session down with Cease / BFD Down (6/10).
-    let cease = format!("peer {r4} Established -> Idle (sent NOTIFICATION cease (6/10))");
+    let cease = format!("peer {r4} Established -> Idle (sent NOTIFICATION Cease/BFD Down (6/10))");
     m1.wait_count(&cease, 1, Duration::from_secs(3));
     let out = m1.output();
     let line = out.lines().find(|l| l.contains("BFD session down")).unwrap();

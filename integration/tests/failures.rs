@@ -128,7 +128,7 @@ fn failures_silent_peer() {
     let r4 = &lab.router_v4;
     lab.silence(&n1, r4);
     let t0 = Instant::now();
-    let expiry = format!("peer {r4} Established -> Idle (sent NOTIFICATION hold timer expired (4/0))");
+    let expiry = format!("peer {r4} Established -> Idle (sent NOTIFICATION Hold Timer Expired (4/0))");
     let (mut ours, mut frr_gone) = (None, None);
     while t0.elapsed() < Duration::from_secs(10) && (ours.is_none() || frr_gone.is_none()) {
         if ours.is_none() && m1.output().contains(&expiry) {
@@ -290,7 +290,10 @@ print(json.dumps({{'received_types': got, 'notification': note}}))"#,
     assert_eq!(v["notification"]["code"], 1, "Message Header Error");
     assert_eq!(v["notification"]["subcode"], 1, "Connection Not Synchronized");
     m1.wait_line(
-        &format!("peer {} OpenConfirm -> Idle (sent NOTIFICATION message header error (1/1))", rogue.v4),
+        &format!(
+            "peer {} OpenConfirm -> Idle (sent NOTIFICATION Message Header Error/Connection Not Synchronized (1/1))",
+            rogue.v4
+        ),
         Duration::from_secs(5),
     );
 

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 Err(e) => {
                     assert!(rest.len() >= HEADER_LEN);
                     let n = e.notification().expect("a header error has a NOTIFICATION");
-                    assert_eq!(n.code, 1, "header errors are Message Header Errors: {e}");
+                    assert_eq!(n.code(), 1, "header errors are Message Header Errors: {e}");
                     break;
                 }
             }

@@ -17,7 +17,3 @@ pub mod session;
 pub use driver::{Endpoint, Mux, CONTROL_PORT};
 pub use packet::{diag, BfdState, ControlPacket, PacketError};
 pub use session::{BfdConfig, Session, StateChange};
-
-/// Cease subcode "BFD Down" (RFC 9384) for the NOTIFICATION sent when
-/// BFD declares the peer down.
-pub const CEASE_BFD_DOWN: u8 = 10;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub use negotiate::{negotiate, open_for, GracefulRestartConfig, LocalConfig, SessionParams};
 
 use crate::wire::{
-    cease_subcode, code, DecodeError, Family, Message, Notification, RefreshSubtype, RouteRefresh, Update,
+    Cease, DecodeError, ErrorCode, Family, FsmError, Message, Notification, RefreshSubtype, RouteRefresh, Update,
 };
 
 /// The six states of RFC 4271 section 8.2.2.
@@ -326,7 +326,7 @@ impl Fsm {
                 None => self.enter_idle(DownReason::ConnectionLost, now, out),
             },
             (_, Event::TimerExpired(Timer::Hold)) => {
-                self.fail(Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]), now, out)
+                self.fail(Notification::new(ErrorCode::HoldTimerExpired, vec![]), now, out)
             }
             (OpenConfirm | Established, Event::TimerExpired(Timer::Keepalive)) => {
                 out.push(Action::Send(Message::Keepalive));
@@ -430,12 +430,12 @@ impl Fsm {
 /// The NOTIFICATION for an unexpected message (RFC 6608 subcodes).
 fn fsm_error(state: State) -> Notification {
     let sub = match state {
-        State::OpenSent => 1,
-        State::OpenConfirm => 2,
-        State::Established => 3,
-        _ => 0,
+        State::OpenSent => FsmError::UnexpectedInOpenSent,
+        State::OpenConfirm => FsmError::UnexpectedInOpenConfirm,
+        State::Established => FsmError::UnexpectedInEstablished,
+        _ => FsmError::Unspecified,
     };
-    Notification::new(code::FSM, sub, vec![])
+    Notification::new(sub, vec![])
 }
 
 /// Which of two connections to the same peer to keep (RFC 4271 section
@@ -447,7 +447,7 @@ pub fn resolve_collision(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
 
 /// The NOTIFICATION that closes the losing connection of a collision.
 pub fn collision_notification() -> Notification {
-    Notification::new(code::CEASE, cease_subcode::CONNECTION_COLLISION, vec![])
+    Notification::new(Cease::ConnectionCollision, vec![])
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::wire::{code, open_subcode, Capability, Family, GrFamily, GracefulRestart, Negotiated, Notification, Open};
+use crate::wire::{Capability, Family, GrFamily, GracefulRestart, Negotiated, Notification, Open, OpenError};
 
 /// Graceful restart as we advertise it (RFC 4724).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +107,8 @@ pub fn open_for(c: &LocalConfig) -> Open {
     Open::new(c.local_as, c.hold_time, c.router_id, caps)
 }
 
-fn open_error(subcode: u8) -> Notification {
-    Notification::new(code::OPEN, subcode, vec![])
+fn open_error(subcode: OpenError) -> Notification {
+    Notification::new(subcode, vec![])
 }
 
 /// Check the peer's OPEN against our configuration and compute what the
@@ -118,13 +118,13 @@ pub fn negotiate(c: &LocalConfig, peer: &Open) -> Result<SessionParams, Notifica
     if let Some(want) = c.remote_as {
         if want != remote_as {
             // Data: the My Autonomous System field as received.
-            return Err(Notification::new(code::OPEN, open_subcode::BAD_PEER_AS, peer.my_as.to_be_bytes().to_vec()));
+            return Err(Notification::new(OpenError::BadPeerAs, peer.my_as.to_be_bytes().to_vec()));
         }
     }
     let ibgp = remote_as == c.local_as;
     // RFC 6286: an internal peer must not share our identifier.
     if ibgp && peer.bgp_id == c.router_id {
-        return Err(open_error(open_subcode::BAD_BGP_IDENTIFIER));
+        return Err(open_error(OpenError::BadBgpIdentifier));
     }
     let has = |f: &dyn Fn(&Capability) -> bool| peer.capabilities().any(f);
     let four_octet = has(&|c| matches!(c, Capability::FourOctetAs(_)));

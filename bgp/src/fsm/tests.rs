@@ -38,7 +38,7 @@ fn sent(actions: &[Action]) -> Vec<&Message> {
 
 fn notification_sent(actions: &[Action]) -> Option<(u8, u8)> {
     sent(actions).into_iter().find_map(|m| match m {
-        Message::Notification(n) => Some((n.code, n.subcode)),
+        Message::Notification(n) => Some((n.code(), n.subcode())),
         _ => None,
     })
 }
@@ -301,5 +301,5 @@ fn graceful_restart_capability_in_open() {
 fn collision_keeps_the_higher_identifiers_connection() {
     assert!(resolve_collision(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1)));
     assert!(!resolve_collision(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)));
-    assert_eq!(collision_notification().subcode, 7);
+    assert_eq!(collision_notification().subcode(), 7);
 }

@@ -30,7 +30,7 @@ pub use table::RouteTable;
 use crate::bfd::{self, BfdConfig, BfdState};
 use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
 use crate::session::{socket, Command, Session, Transport};
-use crate::wire::{masked, Community, Family, LargeCommunity, Notification};
+use crate::wire::{masked, Cease, Community, Family, LargeCommunity, Notification};
 
 /// Speaker-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,7 +336,12 @@ impl Speaker {
         if same {
             return Ok(());
         }
-        self.remove_peer(cfg.address, Some(Notification::cease_with_message(6, "configuration changed"))).await?;
+        self.remove_peer(
+            cfg.address,
+            // RFC 9003 carries a message in Administrative Shutdown and Reset only.
+            Some(Notification::new(Cease::OtherConfigurationChange, vec![])),
+        )
+        .await?;
         self.add_peer(cfg)
     }
 
@@ -461,7 +466,7 @@ async fn run_bfd(
         } else if c.from == BfdState::Up {
             warn!(%peer, to = %c.to, diag = why, "BFD session down: tearing down the BGP session");
             if let Some(tx) = commands.upgrade() {
-                let n = Notification::new(crate::wire::code::CEASE, bfd::CEASE_BFD_DOWN, vec![]);
+                let n = Notification::new(Cease::BfdDown, vec![]);
                 let _ = tx.send(Command::Down(n));
             }
         } else {

@@ -18,8 +18,8 @@ use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
 use crate::session::Handler;
 use crate::wire::{
-    cease_subcode, code, pack_announcements, pack_withdrawals, Family, Message, Nlri, Notification, RefreshSubtype,
-    RouteRefresh, Update,
+    pack_announcements, pack_withdrawals, Cease, Family, Message, Nlri, Notification, RefreshSubtype, RouteRefresh,
+    Update,
 };
 
 pub(crate) struct PeerSession {
@@ -271,7 +271,7 @@ impl Handler for PeerSession {
                     self.rib_in.clear();
                     self.received = PrefixCounts::default();
                     self.recount();
-                    return Some(Notification::new(code::CEASE, cease_subcode::MAX_PREFIXES, data));
+                    return Some(Notification::new(Cease::MaxPrefixes, data));
                 }
                 if !self.max_prefix_warned {
                     self.max_prefix_warned = true;

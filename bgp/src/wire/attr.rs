@@ -11,7 +11,8 @@ use nom::IResult;
 
 use super::aspath::{AsPath, AS_TRANS};
 use super::community::{Community, ExtCommunity, LargeCommunity};
-use super::error::{update_subcode as sub, AttrError, ErrorAction};
+use super::error::{AttrError, ErrorAction};
+use super::error_code::UpdateError;
 use super::nlri::{decode_prefixes, Family, Nlri};
 use super::Negotiated;
 
@@ -492,7 +493,7 @@ fn action_for(type_code: u8) -> ErrorAction {
 }
 
 impl RawAttr<'_> {
-    fn error(&self, subcode: u8, reason: &'static str) -> AttrError {
+    fn error(&self, subcode: UpdateError, reason: &'static str) -> AttrError {
         AttrError {
             type_code: self.type_code,
             subcode,
@@ -510,32 +511,32 @@ impl RawAttr<'_> {
             if self.flags & flags::OPTIONAL == 0 {
                 return Err(AttrError {
                     action: ErrorAction::SessionReset,
-                    ..self.error(sub::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, "unrecognized well-known attribute")
+                    ..self.error(UpdateError::UnrecognizedWellKnownAttribute, "unrecognized well-known attribute")
                 });
             }
             let value = AttrValue::Unknown { type_code: self.type_code, data: v.to_vec() };
             return Ok(PathAttr { flags: self.flags, value });
         };
         if self.flags & (flags::OPTIONAL | flags::TRANSITIVE) != expected {
-            return Err(self.error(sub::ATTRIBUTE_FLAGS, "optional/transitive flags do not match the type"));
+            return Err(self.error(UpdateError::AttributeFlags, "optional/transitive flags do not match the type"));
         }
-        let len_err = |what| Err(self.error(sub::ATTRIBUTE_LENGTH, what));
+        let len_err = |what| Err(self.error(UpdateError::AttributeLength, what));
         let as_w = if ctx.four_octet_as { 4 } else { 2 };
         let value = match self.type_code {
             ORIGIN => match v {
                 [0] => AttrValue::Origin(Origin::Igp),
                 [1] => AttrValue::Origin(Origin::Egp),
                 [2] => AttrValue::Origin(Origin::Incomplete),
-                [_] => return Err(self.error(sub::INVALID_ORIGIN, "ORIGIN value out of range")),
+                [_] => return Err(self.error(UpdateError::InvalidOrigin, "ORIGIN value out of range")),
                 _ => return len_err("ORIGIN length is not 1"),
             },
             AS_PATH => match AsPath::decode(v, ctx.four_octet_as) {
                 Some(p) => AttrValue::AsPath(p),
-                None => return Err(self.error(sub::MALFORMED_AS_PATH, "malformed AS_PATH")),
+                None => return Err(self.error(UpdateError::MalformedAsPath, "malformed AS_PATH")),
             },
             AS4_PATH => match AsPath::decode(v, true) {
                 Some(p) => AttrValue::As4Path(p),
-                None => return Err(self.error(sub::OPTIONAL_ATTRIBUTE, "malformed AS4_PATH")),
+                None => return Err(self.error(UpdateError::OptionalAttribute, "malformed AS4_PATH")),
             },
             NEXT_HOP if v.len() == 4 => AttrValue::NextHop(ipv4(v)),
             NEXT_HOP => return len_err("NEXT_HOP length is not 4"),
@@ -590,7 +591,7 @@ impl RawAttr<'_> {
             let (i, reserved) = be_u8(i)?;
             Ok((i, (afi, safi, nh, reserved)))
         }
-        let malformed = |r| self.error(sub::OPTIONAL_ATTRIBUTE, r);
+        let malformed = |r| self.error(UpdateError::OptionalAttribute, r);
         // The reserved octet "SHOULD be ignored upon receipt" (RFC 4760); it is
         // re-encoded as zero.
         let (rest, (afi, safi, nh, _reserved)) = head(self.value).map_err(|_| malformed("MP_REACH_NLRI truncated"))?;
@@ -602,14 +603,14 @@ impl RawAttr<'_> {
         let next_hop = NextHop::decode(nh).ok_or_else(|| malformed("MP_REACH_NLRI next hop length is invalid"))?;
         let mut nlri = Vec::new();
         decode_prefixes(rest, afi, ctx.add_path(family), &mut nlri)
-            .map_err(|e| self.error(sub::OPTIONAL_ATTRIBUTE, e.reason()))?;
+            .map_err(|e| self.error(UpdateError::OptionalAttribute, e.reason()))?;
         Ok(MpReach { family, next_hop: MpNextHop::Typed(next_hop), nlri: MpNlri::Unicast(nlri) })
     }
 
     fn parse_mp_unreach(&self, ctx: &Negotiated) -> Result<MpUnreach, AttrError> {
         let v = self.value;
         if v.len() < 3 {
-            return Err(self.error(sub::OPTIONAL_ATTRIBUTE, "MP_UNREACH_NLRI truncated"));
+            return Err(self.error(UpdateError::OptionalAttribute, "MP_UNREACH_NLRI truncated"));
         }
         let family = Family::new(u16::from_be_bytes([v[0], v[1]]), v[2]);
         if !family.is_known() {
@@ -617,7 +618,7 @@ impl RawAttr<'_> {
         }
         let mut nlri = Vec::new();
         decode_prefixes(&v[3..], family.afi, ctx.add_path(family), &mut nlri)
-            .map_err(|e| self.error(sub::OPTIONAL_ATTRIBUTE, e.reason()))?;
+            .map_err(|e| self.error(UpdateError::OptionalAttribute, e.reason()))?;
         Ok(MpUnreach { family, withdrawn: MpNlri::Unicast(nlri) })
     }
 }

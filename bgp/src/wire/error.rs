@@ -3,69 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::error_code::{ErrorCode, HeaderError, OpenError, RouteRefreshError, UpdateError};
 use super::notification::Notification;
-
-/// NOTIFICATION error codes (RFC 4271 section 4.5, RFC 7313).
-pub mod code {
-    pub const MESSAGE_HEADER: u8 = 1;
-    pub const OPEN: u8 = 2;
-    pub const UPDATE: u8 = 3;
-    pub const HOLD_TIMER_EXPIRED: u8 = 4;
-    pub const FSM: u8 = 5;
-    pub const CEASE: u8 = 6;
-    pub const ROUTE_REFRESH: u8 = 7;
-}
-
-/// Subcodes of [`code::MESSAGE_HEADER`].
-pub mod header_subcode {
-    pub const CONNECTION_NOT_SYNCHRONIZED: u8 = 1;
-    pub const BAD_MESSAGE_LENGTH: u8 = 2;
-    pub const BAD_MESSAGE_TYPE: u8 = 3;
-}
-
-/// Subcodes of [`code::OPEN`].
-pub mod open_subcode {
-    pub const UNSPECIFIC: u8 = 0;
-    pub const UNSUPPORTED_VERSION: u8 = 1;
-    pub const BAD_PEER_AS: u8 = 2;
-    pub const BAD_BGP_IDENTIFIER: u8 = 3;
-    pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
-    pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
-    pub const UNSUPPORTED_CAPABILITY: u8 = 7;
-    pub const ROLE_MISMATCH: u8 = 11;
-}
-
-/// Subcodes of [`code::UPDATE`].
-pub mod update_subcode {
-    pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
-    pub const UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE: u8 = 2;
-    pub const MISSING_WELL_KNOWN_ATTRIBUTE: u8 = 3;
-    pub const ATTRIBUTE_FLAGS: u8 = 4;
-    pub const ATTRIBUTE_LENGTH: u8 = 5;
-    pub const INVALID_ORIGIN: u8 = 6;
-    pub const INVALID_NEXT_HOP: u8 = 8;
-    pub const OPTIONAL_ATTRIBUTE: u8 = 9;
-    pub const INVALID_NETWORK_FIELD: u8 = 10;
-    pub const MALFORMED_AS_PATH: u8 = 11;
-}
-
-/// Subcodes of [`code::CEASE`] (RFC 4486, RFC 8538).
-pub mod cease_subcode {
-    pub const MAX_PREFIXES: u8 = 1;
-    pub const ADMIN_SHUTDOWN: u8 = 2;
-    pub const PEER_DECONFIGURED: u8 = 3;
-    pub const ADMIN_RESET: u8 = 4;
-    pub const CONNECTION_REJECTED: u8 = 5;
-    pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
-    pub const CONNECTION_COLLISION: u8 = 7;
-    pub const OUT_OF_RESOURCES: u8 = 8;
-    pub const HARD_RESET: u8 = 9;
-}
-
-/// Subcodes of [`code::ROUTE_REFRESH`] (RFC 7313).
-pub mod route_refresh_subcode {
-    pub const INVALID_MESSAGE_LENGTH: u8 = 1;
-}
 
 /// What RFC 7606 says to do about a malformed attribute, weakest last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,8 +27,8 @@ pub enum ErrorAction {
 pub struct AttrError {
     /// The attribute type code.
     pub type_code: u8,
-    /// UPDATE Message Error subcode ([`update_subcode`]).
-    pub subcode: u8,
+    /// The UPDATE Message Error subcode.
+    pub subcode: UpdateError,
     /// NOTIFICATION data: usually the whole attribute (type, length, value).
     pub data: Vec<u8>,
     pub action: ErrorAction,
@@ -99,7 +38,7 @@ pub struct AttrError {
 impl AttrError {
     /// The NOTIFICATION for this error, were the session to be reset.
     pub fn notification(&self) -> Notification {
-        Notification::new(code::UPDATE, self.subcode, self.data.clone())
+        Notification::new(self.subcode, self.data.clone())
     }
 }
 
@@ -143,27 +82,23 @@ impl DecodeError {
     /// says to close without one.
     pub fn notification(&self) -> Option<Notification> {
         use DecodeError::*;
-        let (c, s, data) = match self {
-            ConnectionNotSynchronized => (code::MESSAGE_HEADER, header_subcode::CONNECTION_NOT_SYNCHRONIZED, vec![]),
-            BadMessageLength { length } => {
-                (code::MESSAGE_HEADER, header_subcode::BAD_MESSAGE_LENGTH, length.to_be_bytes().to_vec())
-            }
-            BadMessageType { msg_type } => (code::MESSAGE_HEADER, header_subcode::BAD_MESSAGE_TYPE, vec![*msg_type]),
+        let (e, data): (ErrorCode, _) = match self {
+            ConnectionNotSynchronized => (HeaderError::ConnectionNotSynchronized.into(), vec![]),
+            BadMessageLength { length } => (HeaderError::BadMessageLength.into(), length.to_be_bytes().to_vec()),
+            BadMessageType { msg_type } => (HeaderError::BadMessageType.into(), vec![*msg_type]),
             // Data: the largest locally supported version number (2 octets).
-            UnsupportedVersion { .. } => (code::OPEN, open_subcode::UNSUPPORTED_VERSION, 4u16.to_be_bytes().to_vec()),
-            BadBgpIdentifier { .. } => (code::OPEN, open_subcode::BAD_BGP_IDENTIFIER, vec![]),
-            UnacceptableHoldTime { .. } => (code::OPEN, open_subcode::UNACCEPTABLE_HOLD_TIME, vec![]),
-            UnsupportedOptionalParameter { .. } => (code::OPEN, open_subcode::UNSUPPORTED_OPTIONAL_PARAMETER, vec![]),
-            MalformedOpen { .. } => (code::OPEN, open_subcode::UNSPECIFIC, vec![]),
-            MalformedAttributeList { .. } => (code::UPDATE, update_subcode::MALFORMED_ATTRIBUTE_LIST, vec![]),
-            InvalidNetworkField { .. } => (code::UPDATE, update_subcode::INVALID_NETWORK_FIELD, vec![]),
+            UnsupportedVersion { .. } => (OpenError::UnsupportedVersion.into(), 4u16.to_be_bytes().to_vec()),
+            BadBgpIdentifier { .. } => (OpenError::BadBgpIdentifier.into(), vec![]),
+            UnacceptableHoldTime { .. } => (OpenError::UnacceptableHoldTime.into(), vec![]),
+            UnsupportedOptionalParameter { .. } => (OpenError::UnsupportedOptionalParameter.into(), vec![]),
+            MalformedOpen { .. } => (OpenError::Unspecific.into(), vec![]),
+            MalformedAttributeList { .. } => (UpdateError::MalformedAttributeList.into(), vec![]),
+            InvalidNetworkField { .. } => (UpdateError::InvalidNetworkField.into(), vec![]),
             Attribute(e) => return Some(e.notification()),
-            RouteRefreshLength { message, .. } => {
-                (code::ROUTE_REFRESH, route_refresh_subcode::INVALID_MESSAGE_LENGTH, message.clone())
-            }
+            RouteRefreshLength { message, .. } => (RouteRefreshError::InvalidMessageLength.into(), message.clone()),
             MalformedNotification => return None,
         };
-        Some(Notification::new(c, s, data))
+        Some(Notification::new(e, data))
     }
 }
 

@@ -31,6 +31,7 @@ mod capability;
 mod community;
 mod display;
 mod error;
+mod error_code;
 mod nlri;
 mod notification;
 mod open;
@@ -52,10 +53,8 @@ pub use community::{
     ext_type, Administrator, Community, ExtCommunity, LargeCommunity, ParseCommunityError, ParseLargeCommunityError,
     COMMUNITY_DIGITS, LARGE_COMMUNITY_DIGITS,
 };
-pub use error::{
-    cease_subcode, code, header_subcode, open_subcode, route_refresh_subcode, update_subcode, AttrError, DecodeError,
-    EncodeError, ErrorAction,
-};
+pub use error::{AttrError, DecodeError, EncodeError, ErrorAction};
+pub use error_code::{Cease, ErrorCode, FsmError, HeaderError, OpenError, RouteRefreshError, UpdateError};
 pub use nlri::{masked, Family, Nlri, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 pub use notification::{Notification, MAX_SHUTDOWN_MESSAGE};
 pub use open::{Open, PARAM_CAPABILITIES};

@@ -10,7 +10,8 @@ use rustc_hash::FxHashMap;
 
 use super::attr::{type_code, AttrValue, Attrs, MpNlri, MpReach, MpUnreach, Origin, PathAttr, RawAttr};
 use super::community::{Community, ExtCommunity, LargeCommunity};
-use super::error::{update_subcode as sub, AttrError, DecodeError, EncodeError, ErrorAction};
+use super::error::{AttrError, DecodeError, EncodeError, ErrorAction};
+use super::error_code::UpdateError;
 use super::nlri::{decode_prefixes, Family, Nlri, AFI_IPV4};
 use super::Negotiated;
 
@@ -204,7 +205,7 @@ impl Update {
                 // leaves the rest unparseable; the NLRI can still be found.
                 self.attr_errors.push(AttrError {
                     type_code: list.get(1).copied().unwrap_or(0),
-                    subcode: sub::MALFORMED_ATTRIBUTE_LIST,
+                    subcode: UpdateError::MalformedAttributeList,
                     data: vec![],
                     action: ErrorAction::TreatAsWithdraw,
                     reason: "attribute runs past the end of the attribute list",
@@ -246,7 +247,7 @@ impl Update {
         for t in missing {
             self.attr_errors.push(AttrError {
                 type_code: t,
-                subcode: sub::MISSING_WELL_KNOWN_ATTRIBUTE,
+                subcode: UpdateError::MissingWellKnownAttribute,
                 data: vec![t],
                 action: ErrorAction::TreatAsWithdraw,
                 reason: "missing well-known mandatory attribute",
@@ -353,7 +354,7 @@ impl AttrMemo {
 fn discarded_duplicate(raw: &RawAttr<'_>) -> AttrError {
     AttrError {
         type_code: raw.type_code,
-        subcode: sub::MALFORMED_ATTRIBUTE_LIST,
+        subcode: UpdateError::MalformedAttributeList,
         data: raw.whole.to_vec(),
         action: ErrorAction::AttributeDiscard,
         reason: "repeated attribute discarded",
