@@ -6,11 +6,12 @@
 //! clocks, no tasks: every transition is a plain function call, so every
 //! path, the error paths included, is tested deterministically.
 //!
-//! One `Fsm` owns at most one transport connection. Connection collisions
-//! (section 6.8) are resolved by the driver, which may run a second `Fsm`
-//! for an inbound connection and asks [`resolve_collision`] which to keep.
+//! One `Fsm` owns at most one transport connection. A peer's two
+//! connections during a collision (section 6.8) are [`peer::Peer`]'s
+//! business: it runs an `Fsm` per connection, sans IO as well.
 
 mod negotiate;
+pub mod peer;
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 pub use negotiate::{negotiate, open_for, GracefulRestartConfig, LocalConfig, SessionParams};
 
 use crate::wire::{
-    Cease, DecodeError, ErrorCode, Family, FsmError, Message, Notification, RefreshSubtype, RouteRefresh, Update,
+    DecodeError, ErrorCode, Family, FsmError, Message, Notification, RefreshSubtype, RouteRefresh, Update,
 };
 
 /// The six states of RFC 4271 section 8.2.2.
@@ -108,6 +109,10 @@ pub enum DownReason {
     ConnectionLost,
     /// Stopped by us without a NOTIFICATION (graceful restart).
     Stopped,
+    /// The peer opened a new session while this one was Established:
+    /// it restarted (RFC 4724 section 4.2), and this session is closed
+    /// without a NOTIFICATION, as if its connection had dropped.
+    PeerRestarted,
 }
 
 impl std::fmt::Display for DownReason {
@@ -117,6 +122,7 @@ impl std::fmt::Display for DownReason {
             DownReason::Received(n) => write!(f, "received NOTIFICATION {}", n.describe()),
             DownReason::ConnectionLost => f.write_str("connection lost"),
             DownReason::Stopped => f.write_str("stopped"),
+            DownReason::PeerRestarted => f.write_str("peer restarted (a new session while Established)"),
         }
     }
 }
@@ -211,17 +217,37 @@ impl Fsm {
         self.config = config;
     }
 
+    /// A second FSM for another connection to the same peer (a
+    /// collision): the same configuration and back-off history, Idle and
+    /// ready to take an inbound connection ([`Event::Connected`]).
+    pub fn fork(&mut self) -> Fsm {
+        let seed = self.next_random();
+        Fsm {
+            config: self.config.clone(),
+            state: State::Idle,
+            params: None,
+            stopped: false,
+            failures: self.failures,
+            backoff: self.backoff,
+            rng: seed | 1,
+        }
+    }
+
     /// What was negotiated, while OpenConfirm or Established.
     pub fn params(&self) -> Option<&SessionParams> {
         self.params.as_ref()
     }
 
-    fn jitter(&mut self, d: Duration) -> Duration {
+    fn next_random(&mut self) -> u64 {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn jitter(&mut self, d: Duration) -> Duration {
         // A factor in [0.75, 1.25).
-        let f = 0.75 + (self.rng % 1000) as f64 / 2000.0;
+        let f = 0.75 + (self.next_random() % 1000) as f64 / 2000.0;
         d.mul_f64(f)
     }
 
@@ -291,16 +317,20 @@ impl Fsm {
     fn handle_connected(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         use State::*;
         match (self.state, event) {
-            (Idle, Event::Connected) => {
+            (Idle, Event::Connected) if self.stopped => {
                 // A connection handed to a stopped FSM is refused.
                 out.push(Action::Close);
+            }
+            (Idle, Event::Connected) => {
+                // Waiting to restart after a failure: the peer's
+                // connection is as good a restart as ours.
+                out.push(Action::StopTimer(Timer::IdleHold));
+                self.send_open(now, out);
             }
             (Idle, _) => {}
             (Connect | Active, Event::Connected) => {
                 out.push(Action::StopTimer(Timer::ConnectRetry));
-                out.push(Action::Send(Message::Open(open_for(&self.config))));
-                out.push(Action::StartTimer(Timer::Hold, now + OPEN_HOLD_TIME));
-                self.goto(OpenSent, out);
+                self.send_open(now, out);
             }
             (Connect, Event::ConnectFailed) => {
                 out.push(self.connect_retry(now));
@@ -382,6 +412,12 @@ impl Fsm {
         }
     }
 
+    fn send_open(&mut self, now: Instant, out: &mut Vec<Action>) {
+        out.push(Action::Send(Message::Open(open_for(&self.config))));
+        out.push(Action::StartTimer(Timer::Hold, now + OPEN_HOLD_TIME));
+        self.goto(State::OpenSent, out);
+    }
+
     fn route_refresh(&self, r: RouteRefresh, out: &mut Vec<Action>) {
         let Some(p) = &self.params else { return };
         if !p.families.contains(&r.family) {
@@ -436,18 +472,6 @@ fn fsm_error(state: State) -> Notification {
         _ => FsmError::Unspecified,
     };
     Notification::new(sub, vec![])
-}
-
-/// Which of two connections to the same peer to keep (RFC 4271 section
-/// 6.8): the one initiated by the speaker with the higher BGP identifier.
-/// Returns true to keep the connection *we* initiated.
-pub fn resolve_collision(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
-    u32::from(local_id) > u32::from(remote_id)
-}
-
-/// The NOTIFICATION that closes the losing connection of a collision.
-pub fn collision_notification() -> Notification {
-    Notification::new(Cease::ConnectionCollision, vec![])
 }
 
 #[cfg(test)]

@@ -298,8 +298,27 @@ fn graceful_restart_capability_in_open() {
 }
 
 #[test]
-fn collision_keeps_the_higher_identifiers_connection() {
-    assert!(resolve_collision(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1)));
-    assert!(!resolve_collision(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)));
-    assert_eq!(collision_notification().subcode(), 7);
+fn a_connection_while_waiting_to_restart_is_taken_without_dialing() {
+    let (mut f, t0) = established(9);
+    f.handle(Event::Closed, t0);
+    assert!(f.restart_pending());
+    let a = f.handle(Event::Connected, t0);
+    assert!(a.contains(&Action::StopTimer(Timer::IdleHold)));
+    assert!(!a.contains(&Action::Connect));
+    assert!(matches!(sent(&a)[..], [Message::Open(_)]));
+    assert_eq!(f.state(), State::OpenSent);
+}
+
+#[test]
+fn a_fork_shares_configuration_and_back_off_but_not_state() {
+    let (mut f, t0) = established(9);
+    f.handle(Event::Closed, t0);
+    let mut g = f.fork();
+    assert_eq!((g.state(), g.config()), (State::Idle, f.config()));
+    assert!(g.restart_pending(), "a fork takes a connection at once");
+    g.handle(Event::Connected, t0);
+    let a = g.handle(Event::Closed, t0);
+    // The fork failed after one failure of the original: the back-off doubled.
+    let d = timer_at(&a, Timer::IdleHold).unwrap() - t0;
+    assert!(d >= Duration::from_millis(1500) && d < Duration::from_millis(2500), "{d:?}");
 }

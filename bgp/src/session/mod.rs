@@ -1,14 +1,16 @@
-//! The tokio driver of one BGP session: TCP connect and accept, framing
-//! on `BytesMut`, timers, connection collisions (RFC 4271 section 6.8),
-//! and the sans-IO [`Fsm`] in the middle. What the session carries
-//! (routes out, routes in) is the [`Handler`]'s business.
+//! The tokio driver of one peer: dials and holds its TCP connections,
+//! frames and decodes what they carry, writes what it is told to, and
+//! sleeps until the next timer. Every decision (which connection of a
+//! collision lives, RFC 4271 section 6.8; timers; the FSM) is the sans-IO
+//! [`Peer`]'s; what the session carries (routes out, routes in) is the
+//! [`Handler`]'s.
 
 pub mod socket;
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,31 +22,41 @@ use tracing::{debug, info, warn};
 
 pub use socket::Transport;
 
-use crate::fsm::{
-    collision_notification, resolve_collision, Action, DownReason, Event, Fsm, SessionParams, State, Timer,
-};
-use crate::wire::{frame_len, AttrMemo, Family, Message, Negotiated, Notification, Open, Update};
+use crate::fsm::peer::{ConnId, Discard, Input, Output, Peer};
+use crate::fsm::{DownReason, SessionParams, State};
+use crate::log_limit::{suppressed_note, LogLimit};
+use crate::wire::{frame_len, AttrMemo, Family, Message, Negotiated, Notification, Update};
+
+/// What the handler asks for when an UPDATE breaks a limit: tear the
+/// session down with this NOTIFICATION and stay down for `restart_after`
+/// (`None`: until the peer is configured again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Teardown {
+    pub notification: Notification,
+    pub restart_after: Option<Duration>,
+}
 
 /// What a session carries, called from the session task. Output is
-/// appended to `out` and written after the call.
+/// appended to `out` and written after the call. `now` is the time the
+/// batch of input being handled was read.
 pub trait Handler: Send + 'static {
     /// The session state changed.
     fn state_changed(&mut self, from: State, to: State);
     /// The session is Established: send the initial routes and End-of-RIB.
-    fn established(&mut self, params: &SessionParams, local: SocketAddr, out: &mut BytesMut);
+    fn established(&mut self, params: &SessionParams, local: SocketAddr, now: Instant, out: &mut BytesMut);
     /// The speaker's routes changed (while Established): send the difference.
     fn routes_changed(&mut self, out: &mut BytesMut);
-    /// An UPDATE arrived. Returning a NOTIFICATION tears the session down
-    /// with it (e.g. maximum prefixes reached).
-    fn update(&mut self, update: Update) -> Option<Notification>;
+    /// An UPDATE arrived. A [`Teardown`] ends the session (e.g. maximum
+    /// prefixes reached).
+    fn update(&mut self, update: Update, now: Instant) -> Option<Teardown>;
     /// The peer asked for our routes of `family` again.
     fn route_refresh(&mut self, family: Family, out: &mut BytesMut);
-    /// The session left Established.
-    fn down(&mut self, reason: &DownReason);
+    /// The session left Established (or its handshake failed after OPEN).
+    fn down(&mut self, reason: &DownReason, now: Instant);
     /// Called about once a second while [`Handler::wants_tick`] says so:
     /// time-based housekeeping (stale routes of a peer restarting
     /// gracefully expire here).
-    fn tick(&mut self) {}
+    fn tick(&mut self, _now: Instant) {}
     /// Whether [`Handler::tick`] has anything to do (an idle session then
     /// wakes only for its own timers).
     fn wants_tick(&self) -> bool {
@@ -74,54 +86,25 @@ pub enum Command {
 /// stopped reading is gone; its hold timer would say the same).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// One TCP connection: its halves and buffers.
 struct Conn {
+    id: ConnId,
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
     rbuf: BytesMut,
+    wbuf: BytesMut,
     local: SocketAddr,
-    outbound: bool,
 }
 
 impl Conn {
-    fn new(stream: TcpStream, outbound: bool) -> io::Result<Conn> {
+    fn new(id: ConnId, stream: TcpStream) -> io::Result<Conn> {
         let local = stream.local_addr()?;
         let (reader, writer) = stream.into_split();
-        Ok(Conn { reader, writer, rbuf: BytesMut::with_capacity(64 * 1024), local, outbound })
+        Ok(Conn { id, reader, writer, rbuf: BytesMut::with_capacity(64 * 1024), wbuf: BytesMut::new(), local })
     }
 }
 
 type ConnectFuture = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<TcpStream>> + Send>>;
-type OpenFuture = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<(TcpStream, BytesMut, Open)>> + Send>>;
-
-/// Read the OPEN a peer sends first on its connection (to learn its BGP
-/// identifier for collision resolution).
-async fn read_open(mut stream: TcpStream) -> io::Result<(TcpStream, BytesMut, Open)> {
-    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-    let mut buf = BytesMut::with_capacity(4096);
-    let read = async {
-        loop {
-            match frame_len(&buf, crate::wire::MAX_MESSAGE_LEN).map_err(|e| bad(e.to_string()))? {
-                Some(len) if buf.len() >= len => {
-                    let frame = buf.split_to(len);
-                    return match Message::decode(&frame, &Negotiated::default()) {
-                        Ok(Message::Open(o)) => Ok(o),
-                        Ok(m) => Err(bad(format!("expected OPEN, got {}", m.name()))),
-                        Err(e) => Err(bad(e.to_string())),
-                    };
-                }
-                _ => {
-                    if stream.read_buf(&mut buf).await? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-            }
-        }
-    };
-    let open = tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no OPEN within 10 s"))??;
-    Ok((stream, buf, open))
-}
 
 async fn connect(t: Transport, timeout: Duration) -> io::Result<TcpStream> {
     let socket = socket::outbound_socket(&t)?;
@@ -135,85 +118,62 @@ async fn connect(t: Transport, timeout: Duration) -> io::Result<TcpStream> {
 /// command channel closes.
 #[allow(missing_debug_implementations)]
 pub struct Session<H: Handler> {
-    fsm: Fsm,
+    peer: Peer,
     transport: Transport,
     handler: H,
-    conn: Option<Conn>,
-    connecting: Option<ConnectFuture>,
-    /// The peer's connection, waiting to replace ours after a collision,
-    /// with what was read from it (its OPEN).
-    pending_inbound: Option<(TcpStream, BytesMut, Option<Open>)>,
-    /// Reading the OPEN of an inbound connection that collides with ours.
-    reading_open: Option<OpenFuture>,
-    timers: [Option<TokioInstant>; 4],
-    wbuf: BytesMut,
-    events: VecDeque<Event>,
-    /// The FSM's actions for one event (kept to reuse its allocation).
-    actions: Vec<Action>,
+    /// Open connections (two at most during a collision).
+    conns: Vec<Conn>,
+    connecting: Option<(ConnId, ConnectFuture)>,
+    /// The connection carrying the Established session.
+    session: Option<ConnId>,
+    inputs: VecDeque<Input>,
+    /// The peer machine's outputs for one input (kept to reuse the allocation).
+    outputs: Vec<Output>,
+    /// Wire format of what the session connection's peer sends.
     rx: Negotiated,
     /// Attribute lists decoded with `rx` (cleared whenever `rx` changes).
     memo: AttrMemo,
     tx: Negotiated,
+    /// The time of the batch being handled.
+    now: Instant,
     shutting_down: bool,
-    /// A collision was decided for the peer's connection: adopt
-    /// `pending_inbound` as soon as the FSM has restarted.
-    adopt_after_restart: bool,
+    /// For lines about connections closed beside the session.
+    discard_log: LogLimit,
 }
-
-fn timer_index(t: Timer) -> usize {
-    match t {
-        Timer::ConnectRetry => 0,
-        Timer::Hold => 1,
-        Timer::Keepalive => 2,
-        Timer::IdleHold => 3,
-    }
-}
-
-const TIMERS: [Timer; 4] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive, Timer::IdleHold];
 
 impl<H: Handler> Session<H> {
-    pub fn new(fsm: Fsm, transport: Transport, handler: H) -> Self {
+    pub fn new(peer: Peer, transport: Transport, handler: H) -> Self {
         Session {
-            fsm,
+            peer,
             transport,
             handler,
-            conn: None,
+            conns: Vec::with_capacity(2),
             connecting: None,
-            pending_inbound: None,
-            reading_open: None,
-            timers: [None; 4],
-            wbuf: BytesMut::new(),
-            events: VecDeque::new(),
+            session: None,
+            inputs: VecDeque::new(),
+            outputs: Vec::new(),
             rx: Negotiated::default(),
             memo: AttrMemo::new(),
-            actions: Vec::new(),
             tx: Negotiated::default(),
+            now: Instant::now(),
             shutting_down: false,
-            adopt_after_restart: false,
+            discard_log: LogLimit::new(10, Duration::from_secs(60)),
         }
     }
 
-    /// Feed queued events to the FSM and carry out its actions until
-    /// nothing is left, then write what was produced.
+    /// Feed queued inputs and whole messages read to the peer machine and
+    /// carry out its outputs until nothing is left, then write.
     async fn pump(&mut self) {
         loop {
             // One clock reading per batch: the messages of one read
             // arrived together, and `now` only places timer deadlines.
-            let now = std::time::Instant::now();
-            let mut actions = std::mem::take(&mut self.actions);
-            while let Some(ev) = self.events.pop_front().or_else(|| self.next_message()) {
-                self.fsm.handle_into(ev, now, &mut actions);
-                for a in actions.drain(..) {
-                    self.act(a);
-                }
-                if self.adopt_after_restart && matches!(self.fsm.state(), State::Connect | State::Active) {
-                    self.adopt_after_restart = false;
-                    if let Some((s, buf, open)) = self.pending_inbound.take() {
-                        self.adopt(s, buf, open);
-                    }
-                }
+            self.now = Instant::now();
+            while let Some(input) = self.inputs.pop_front().or_else(|| self.next_message()) {
+                let mut out = std::mem::take(&mut self.outputs);
+                self.peer.handle(input, self.now, &mut out);
+                self.act_all(&mut out);
+                self.outputs = out;
             }
-            self.actions = actions;
             self.handler.input_drained();
             if self.flush().await {
                 break;
@@ -221,172 +181,198 @@ impl<H: Handler> Session<H> {
         }
     }
 
-    /// Write pending output. False when the write failed (a Closed event is queued).
-    async fn flush(&mut self) -> bool {
-        if self.wbuf.is_empty() {
-            return true;
+    fn act_all(&mut self, out: &mut Vec<Output>) {
+        for o in out.drain(..) {
+            self.act(o);
         }
-        let Some(conn) = self.conn.as_mut() else {
-            self.wbuf.clear();
-            return true;
-        };
-        let r = tokio::time::timeout(WRITE_TIMEOUT, conn.writer.write_all(&self.wbuf)).await;
-        self.wbuf.clear();
-        match r {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                debug!(peer = %self.transport.remote, error = %e, "write failed");
-                self.conn = None;
-                self.events.push_back(Event::Closed);
-                false
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+
+    /// Write pending output. False when a write failed (a Closed input is queued).
+    async fn flush(&mut self) -> bool {
+        let mut ok = true;
+        let mut i = 0;
+        while i < self.conns.len() {
+            let conn = &mut self.conns[i];
+            if conn.wbuf.is_empty() {
+                i += 1;
+                continue;
             }
-            Err(_) => {
-                warn!(peer = %self.transport.remote, "peer stopped reading for {WRITE_TIMEOUT:?}: closing");
-                self.conn = None;
-                self.events.push_back(Event::Closed);
-                false
+            let r = tokio::time::timeout(WRITE_TIMEOUT, conn.writer.write_all(&conn.wbuf)).await;
+            conn.wbuf.clear();
+            let failed = match r {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("the peer stopped reading for {WRITE_TIMEOUT:?}")),
+            };
+            match failed {
+                None => i += 1,
+                Some(why) => {
+                    let id = self.conns.remove(i).id;
+                    warn!(peer = %self.transport.remote, conn = %id, "write failed: {why}");
+                    self.inputs.push_back(Input::Closed(id));
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    fn act(&mut self, o: Output) {
+        let peer = self.transport.remote;
+        match o {
+            Output::Connect(id) => {
+                let timeout = self.peer.config().connect_retry.max(Duration::from_secs(1));
+                self.connecting = Some((id, Box::pin(connect(self.transport.clone(), timeout))));
+            }
+            Output::Send(id, m) => {
+                let ctx = if self.session == Some(id) { self.tx } else { Negotiated::default() };
+                let Some(conn) = self.conn_mut(id) else { return };
+                match m.encode(&ctx, &mut conn.wbuf) {
+                    Ok(()) => self.handler.count_sent(1, 0),
+                    Err(e) => warn!(%peer, error = %e, "cannot encode {}", m.name()),
+                }
+            }
+            Output::Close(id) => self.close(id),
+            Output::StateChanged { from, to } => {
+                info!(%peer, %from, %to, "session state");
+                self.handler.state_changed(from, to);
+            }
+            Output::Established(id, p) => self.established(id, &p),
+            Output::Down(reason) => {
+                info!(%peer, %reason, "session down");
+                self.session = None;
+                self.rx = Negotiated::default();
+                self.memo.clear();
+                self.tx = Negotiated::default();
+                self.handler.down(&reason, self.now);
+            }
+            Output::Update(u) => {
+                if let Some(t) = self.handler.update(u, self.now) {
+                    let until = t.restart_after.map(|d| self.now + d);
+                    self.inputs.push_back(Input::HoldDown { notification: t.notification, until });
+                }
+            }
+            Output::RouteRefresh(f) => {
+                if let Some(conn) = self.session.and_then(|id| self.conns.iter_mut().find(|c| c.id == id)) {
+                    self.handler.route_refresh(f, &mut conn.wbuf);
+                }
+            }
+            Output::RefreshMarker(..) => {}
+            Output::Discarded { conn, why } => self.log_discard(conn, &why),
+        }
+    }
+
+    fn established(&mut self, id: ConnId, p: &SessionParams) {
+        self.session = Some(id);
+        self.rx = p.rx;
+        self.memo.clear();
+        self.tx = p.tx;
+        let now = self.now;
+        if let Some(conn) = self.conns.iter_mut().find(|c| c.id == id) {
+            self.handler.established(p, conn.local, now, &mut conn.wbuf);
+        }
+    }
+
+    fn log_discard(&mut self, conn: ConnId, why: &Discard) {
+        let peer = self.transport.remote;
+        match why {
+            // A collision is part of normal operation when both sides dial.
+            Discard::Collision { .. } | Discard::Replaced { .. } | Discard::Stopped => {
+                debug!(%peer, %conn, "connection closed: {why}")
+            }
+            _ => {
+                if let Some(n) = self.discard_log.allow(self.now) {
+                    info!(%peer, %conn, "connection closed: {why}{}", suppressed_note(n));
+                }
             }
         }
     }
 
-    fn act(&mut self, a: Action) {
-        let peer = self.transport.remote;
-        match a {
-            Action::Connect => {
-                if !self.adopt_after_restart {
-                    let timeout = self.fsm.config().connect_retry.max(Duration::from_secs(1));
-                    self.connecting = Some(Box::pin(connect(self.transport.clone(), timeout)));
-                }
-            }
-            Action::Send(m) => {
-                if let Err(e) = m.encode(&self.tx, &mut self.wbuf) {
-                    warn!(%peer, error = %e, "cannot encode {}", m.name());
-                } else {
-                    self.handler.count_sent(1, 0);
-                }
-            }
-            Action::StartTimer(t, at) => self.timers[timer_index(t)] = Some(TokioInstant::from_std(at)),
-            Action::StopTimer(t) => self.timers[timer_index(t)] = None,
-            Action::Close => {
-                self.connecting = None;
-                let out = self.wbuf.split();
-                if let Some(mut conn) = self.conn.take() {
-                    // Send what came before the close (a NOTIFICATION), then close.
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                            conn.writer.write_all(&out).await?;
-                            conn.writer.shutdown().await
-                        })
-                        .await;
-                    });
-                }
-            }
-            Action::StateChanged { from, to } => {
-                info!(%peer, %from, %to, "session state");
-                self.handler.state_changed(from, to);
-                if to == State::Idle && self.pending_inbound.is_some() && !self.shutting_down {
-                    // The connection we had failed: the peer's one takes over.
-                    self.events.push_back(Event::Start);
-                    self.adopt_after_restart = true;
-                }
-            }
-            Action::OpenReceived { .. } => {}
-            Action::Established(p) => {
-                self.rx = p.rx;
-                self.memo.clear();
-                self.tx = p.tx;
-                if let Some((s, ..)) = self.pending_inbound.take() {
-                    refuse(s);
-                }
-                self.reading_open = None;
-                let local = self.conn.as_ref().map(|c| c.local).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-                self.handler.established(&p, local, &mut self.wbuf);
-            }
-            Action::Down(reason) => {
-                info!(%peer, %reason, "session down");
-                self.rx = Negotiated::default();
-                self.memo.clear();
-                self.tx = Negotiated::default();
-                self.handler.down(&reason);
-            }
-            Action::Update(u) => {
-                if let Some(n) = self.handler.update(u) {
-                    self.events.push_back(Event::Stop(Some(n)));
-                }
-            }
-            Action::RouteRefresh(f) => self.handler.route_refresh(f, &mut self.wbuf),
-            Action::RefreshMarker(..) => {}
+    /// Close a connection after writing what it still has to send (a
+    /// NOTIFICATION), or abandon the attempt to dial it.
+    fn close(&mut self, id: ConnId) {
+        if self.connecting.as_ref().is_some_and(|(c, _)| *c == id) {
+            self.connecting = None;
+            return;
         }
+        if self.session == Some(id) {
+            self.session = None;
+        }
+        let Some(i) = self.conns.iter().position(|c| c.id == id) else { return };
+        let mut conn = self.conns.remove(i);
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                conn.writer.write_all(&conn.wbuf).await?;
+                conn.writer.shutdown().await
+            })
+            .await;
+        });
     }
 
     /// Run the session.
     pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut routes: watch::Receiver<u64>) {
         let peer = self.transport.remote;
-        self.events.push_back(Event::Start);
+        self.inputs.push_back(Input::Start);
         self.pump().await;
         let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if self.shutting_down && self.fsm.state() == State::Idle {
+            if self.shutting_down && self.peer.state() == State::Idle && self.peer.connections().next().is_none() {
                 break;
             }
-            let next_timer = self.timers.iter().flatten().min().copied();
-            let readable = self.conn.is_some();
+            let next_timer = self.peer.poll_timeout().map(TokioInstant::from_std);
+            let (a, b) = match self.conns.as_mut_slice() {
+                [] => (None, None),
+                [a] => (Some(a), None),
+                [a, b, ..] => (Some(a), Some(b)),
+            };
+            let (id_a, id_b) = (a.as_ref().map(|c| c.id), b.as_ref().map(|c| c.id));
             tokio::select! {
                 biased;
                 cmd = commands.recv() => match cmd {
                     Some(Command::Shutdown(n)) => {
                         self.shutting_down = true;
-                        self.events.push_back(Event::Stop(n));
+                        self.inputs.push_back(Input::Stop(n));
                     }
                     Some(Command::Inbound(s)) => self.inbound(s),
-                    Some(Command::Down(n)) => {
-                        if self.fsm.state() == State::Established {
-                            self.events.push_back(Event::Stop(Some(n)));
-                            self.events.push_back(Event::Start);
-                        }
-                    }
+                    Some(Command::Down(n)) => self.inputs.push_back(Input::Reset(n)),
                     None => {
                         self.shutting_down = true;
-                        self.events.push_back(Event::Stop(Some(Notification::admin_shutdown("peer removed"))));
+                        self.inputs.push_back(Input::Stop(Some(Notification::admin_shutdown("peer removed"))));
                     }
                 },
-                r = read(self.conn.as_mut()), if readable => self.received(r),
-                res = async { self.connecting.as_mut().expect("guarded").await }, if self.connecting.is_some() => {
-                    self.connecting = None;
-                    match res.and_then(|s| Conn::new(s, true)) {
+                r = read(a), if id_a.is_some() => self.received(id_a, r),
+                r = read(b), if id_b.is_some() => self.received(id_b, r),
+                res = async { self.connecting.as_mut().expect("guarded").1.as_mut().await }, if self.connecting.is_some() => {
+                    let (id, _) = self.connecting.take().expect("guarded");
+                    match res.and_then(|s| Conn::new(id, s)) {
                         Ok(c) => {
-                            debug!(%peer, local = %c.local, "connected");
-                            self.conn = Some(c);
-                            self.events.push_back(Event::Connected);
+                            debug!(%peer, local = %c.local, conn = %id, "connected");
+                            self.conns.push(c);
+                            self.inputs.push_back(Input::Connected(id));
                         }
                         Err(e) => {
                             debug!(%peer, error = %e, "connect failed");
-                            self.events.push_back(Event::ConnectFailed);
+                            self.inputs.push_back(Input::ConnectFailed(id));
                         }
-                    }
-                }
-                res = async { self.reading_open.as_mut().expect("guarded").await }, if self.reading_open.is_some() => {
-                    self.reading_open = None;
-                    match res {
-                        Ok((stream, buf, open)) => self.collision(stream, buf, open),
-                        Err(e) => debug!(%peer, error = %e, "colliding inbound connection dropped"),
                     }
                 }
                 _ = routes.changed() => {
-                    if self.fsm.state() == State::Established {
-                        self.handler.routes_changed(&mut self.wbuf);
+                    if let Some(conn) = self.session.and_then(|id| self.conns.iter_mut().find(|c| c.id == id)) {
+                        self.handler.routes_changed(&mut conn.wbuf);
                     }
                 }
-                _ = housekeeping.tick(), if self.handler.wants_tick() => self.handler.tick(),
+                _ = housekeeping.tick(), if self.handler.wants_tick() => self.handler.tick(Instant::now()),
                 _ = sleep_until(next_timer), if next_timer.is_some() => {
-                    let now = TokioInstant::now();
-                    for t in TIMERS {
-                        if self.timers[timer_index(t)].is_some_and(|at| at <= now) {
-                            self.timers[timer_index(t)] = None;
-                            self.events.push_back(Event::TimerExpired(t));
-                        }
-                    }
+                    self.now = Instant::now();
+                    let mut out = std::mem::take(&mut self.outputs);
+                    self.peer.handle_timeout(self.now, &mut out);
+                    self.act_all(&mut out);
+                    self.outputs = out;
                 }
             }
             self.pump().await;
@@ -395,128 +381,76 @@ impl<H: Handler> Session<H> {
         self.flush().await;
     }
 
-    /// Bytes arrived (they wait in the read buffer), or the connection ended.
-    fn received(&mut self, r: io::Result<usize>) {
+    /// Bytes arrived on a connection (they wait in its read buffer), or it ended.
+    fn received(&mut self, id: Option<ConnId>, r: io::Result<usize>) {
+        let id = id.expect("guarded");
         if matches!(r, Ok(0) | Err(_)) {
-            self.conn = None;
-            self.events.push_back(Event::Closed);
+            self.conns.retain(|c| c.id != id);
+            if self.session == Some(id) {
+                self.session = None;
+            }
+            self.inputs.push_back(Input::Closed(id));
         }
     }
 
-    /// The next whole message in the read buffer, decoded with what the
-    /// session has negotiated *by now*: messages are taken one at a time,
-    /// so an UPDATE that arrives in the same segment as the KEEPALIVE that
-    /// completes the handshake is decoded with the negotiated 4-octet AS
-    /// and extended-message settings, not the defaults.
-    fn next_message(&mut self) -> Option<Event> {
-        let conn = self.conn.as_mut()?;
-        match frame_len(&conn.rbuf, self.rx.max_message_len()) {
-            Ok(Some(len)) if conn.rbuf.len() >= len => {
-                let decoded = Message::decode_with(&conn.rbuf[..len], &self.rx, Some(&mut self.memo));
-                conn.rbuf.advance(len);
-                match decoded {
-                    Ok(m) => {
-                        self.handler.count_received(&m);
-                        Some(Event::Message(m))
-                    }
-                    Err(e) => {
-                        conn.rbuf.clear();
-                        Some(Event::DecodeError(e))
-                    }
-                }
-            }
-            Ok(_) => None,
-            Err(e) => {
-                conn.rbuf.clear();
-                Some(Event::DecodeError(e))
-            }
-        }
-    }
-
+    /// A connection the listener accepted from the peer's address.
     fn inbound(&mut self, stream: TcpStream) {
         let peer = self.transport.remote;
         if let Err(e) = socket::apply_inbound(&stream, &self.transport) {
             warn!(%peer, error = %e, "cannot set transport options on inbound connection");
         }
-        match self.fsm.state() {
-            State::Idle if self.fsm.restart_pending() => {
-                // Backing off after a failure: the peer's connection is as
-                // good a restart as ours (and avoids both sides refusing
-                // each other in lock-step).
-                self.pending_inbound = Some((stream, BytesMut::new(), None));
-                self.adopt_after_restart = true;
-                self.events.push_back(Event::Start);
+        self.now = Instant::now();
+        let mut out = std::mem::take(&mut self.outputs);
+        let id = self.peer.accept(self.now, &mut out);
+        match Conn::new(id, stream) {
+            Ok(c) => self.conns.push(c),
+            Err(e) => {
+                warn!(%peer, error = %e, "inbound connection unusable");
+                self.inputs.push_back(Input::Closed(id));
             }
-            State::Idle => debug!(%peer, "refusing inbound connection: session stopped"),
-            State::Connect | State::Active => self.adopt(stream, BytesMut::new(), None),
-            State::OpenSent | State::OpenConfirm => {
-                debug!(%peer, "connection collision: reading the peer's OPEN to decide");
-                self.reading_open = Some(Box::pin(read_open(stream)));
-            }
-            State::Established => refuse(stream),
         }
+        self.act_all(&mut out);
+        self.outputs = out;
     }
 
-    /// Hand a connection to the FSM, with what was already read from it.
-    fn adopt(&mut self, stream: TcpStream, buf: BytesMut, open: Option<Open>) {
-        self.connecting = None;
-        match Conn::new(stream, false) {
-            Ok(mut c) => {
-                c.rbuf = buf;
-                self.conn = Some(c);
-                self.events.push_back(Event::Connected);
-                if let Some(o) = open {
-                    self.events.push_back(Event::Message(Message::Open(o)));
+    /// The next whole message in a read buffer, decoded with what the
+    /// session has negotiated *by now*: messages are taken one at a time,
+    /// so an UPDATE that arrives in the same segment as the KEEPALIVE that
+    /// completes the handshake is decoded with the negotiated 4-octet AS
+    /// and extended-message settings, not the defaults.
+    fn next_message(&mut self) -> Option<Input> {
+        for conn in self.conns.iter_mut() {
+            let on_session = self.session == Some(conn.id);
+            let ctx = if on_session { self.rx } else { Negotiated::default() };
+            match frame_len(&conn.rbuf, ctx.max_message_len()) {
+                Ok(Some(len)) if conn.rbuf.len() >= len => {
+                    let memo = if on_session { Some(&mut self.memo) } else { None };
+                    let decoded = Message::decode_with(&conn.rbuf[..len], &ctx, memo);
+                    conn.rbuf.advance(len);
+                    return Some(match decoded {
+                        Ok(m) => {
+                            self.handler.count_received(&m);
+                            Input::Message(conn.id, m)
+                        }
+                        Err(e) => {
+                            conn.rbuf.clear();
+                            Input::DecodeError(conn.id, e)
+                        }
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    conn.rbuf.clear();
+                    return Some(Input::DecodeError(conn.id, e));
                 }
             }
-            Err(e) => warn!(peer = %self.transport.remote, error = %e, "inbound connection unusable"),
         }
+        None
     }
-
-    /// RFC 4271 section 6.8: keep the connection initiated by the speaker
-    /// with the higher BGP identifier.
-    fn collision(&mut self, stream: TcpStream, buf: BytesMut, open: Open) {
-        let peer = self.transport.remote;
-        let local_id = self.fsm.config().router_id;
-        let keep_existing = match (self.fsm.state(), self.conn.as_ref()) {
-            (State::Established, _) => true,
-            (State::OpenSent | State::OpenConfirm, Some(conn)) => {
-                conn.outbound == resolve_collision(local_id, open.bgp_id)
-            }
-            // Our connection is gone meanwhile: take the peer's.
-            _ => false,
-        };
-        if keep_existing {
-            info!(%peer, "connection collision: keeping our existing connection");
-            refuse(stream);
-            return;
-        }
-        info!(%peer, "connection collision: switching to the peer's connection");
-        if self.conn.is_some() {
-            self.events.push_back(Event::Stop(Some(collision_notification())));
-        }
-        if self.fsm.state() == State::Idle && !self.fsm.restart_pending() && self.conn.is_none() {
-            refuse(stream);
-            return;
-        }
-        self.events.push_back(Event::Start);
-        self.pending_inbound = Some((stream, buf, Some(open)));
-        self.adopt_after_restart = true;
-    }
-}
-
-/// Close a connection we will not use, with Cease / Connection Collision Resolution.
-fn refuse(stream: TcpStream) {
-    tokio::spawn(async move {
-        let mut stream = stream;
-        if let Ok(b) = Message::Notification(collision_notification()).to_bytes(&Negotiated::default()) {
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&b)).await;
-        }
-    });
 }
 
 async fn read(conn: Option<&mut Conn>) -> io::Result<usize> {
-    let c = conn.expect("guarded by readable");
+    let c = conn.expect("guarded");
     c.rbuf.reserve(64 * 1024);
     c.reader.read_buf(&mut c.rbuf).await
 }

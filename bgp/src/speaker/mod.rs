@@ -28,6 +28,7 @@ pub use export::{ExportCtx, Exported, RouteAttrs};
 pub use table::RouteTable;
 
 use crate::bfd::{self, BfdConfig, BfdState};
+use crate::fsm::peer::Peer;
 use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
 use crate::session::{socket, Command, Session, Transport};
 use crate::wire::{masked, Cease, Community, Family, LargeCommunity, Notification};
@@ -319,7 +320,7 @@ impl Speaker {
             tokio::spawn(run_bfd(b, cfg.address, local_rx, mux, seed, tx.downgrade()))
         });
         let routes = self.inner.version.subscribe();
-        let task = tokio::spawn(Session::new(fsm, transport, handler).run(rx, routes));
+        let task = tokio::spawn(Session::new(Peer::new(fsm), transport, handler).run(rx, routes));
         PeerHandle { config: cfg, commands: tx, status, task, bfd_task }
     }
 

@@ -16,7 +16,7 @@ use super::adj_rib_out::AdjRibOut;
 use super::export::ExportCtx;
 use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
-use crate::session::Handler;
+use crate::session::{Handler, Teardown};
 use crate::wire::{
     pack_announcements, pack_withdrawals, Cease, Family, Message, Nlri, Notification, RefreshSubtype, RouteRefresh,
     Update,
@@ -112,8 +112,8 @@ impl PeerSession {
         let _ = self.events.send(PeerEvent { peer: self.cfg.address, from, to, reason });
     }
 
-    fn purge_stale_if_expired(&mut self) {
-        if self.stale_until.is_some_and(|t| Instant::now() >= t) {
+    fn purge_stale_if_expired(&mut self, now: Instant) {
+        if self.stale_until.is_some_and(|t| now >= t) {
             for n in self.stale.drain() {
                 self.rib_in.remove(&n);
             }
@@ -158,7 +158,7 @@ impl Handler for PeerSession {
         }
     }
 
-    fn established(&mut self, p: &SessionParams, local: SocketAddr, out: &mut BytesMut) {
+    fn established(&mut self, p: &SessionParams, local: SocketAddr, _now: Instant, out: &mut BytesMut) {
         let local_as = self.cfg.local_as.unwrap_or(self.shared.config.local_as);
         self.export = Some(ExportCtx {
             local_as,
@@ -201,8 +201,8 @@ impl Handler for PeerSession {
         self.sync(out);
     }
 
-    fn update(&mut self, u: Update) -> Option<Notification> {
-        self.purge_stale_if_expired();
+    fn update(&mut self, u: Update, now: Instant) -> Option<Teardown> {
+        self.purge_stale_if_expired(now);
         if let Some(f) = u.as_end_of_rib() {
             // The peer finished re-sending: what is still stale is gone.
             let gone: Vec<Nlri> = self.stale.iter().filter(|n| n.family() == f).copied().collect();
@@ -271,7 +271,10 @@ impl Handler for PeerSession {
                     self.rib_in.clear();
                     self.received = PrefixCounts::default();
                     self.recount();
-                    return Some(Notification::new(Cease::MaxPrefixes, data));
+                    return Some(Teardown {
+                        notification: Notification::new(Cease::MaxPrefixes, data),
+                        restart_after: None,
+                    });
                 }
                 if !self.max_prefix_warned {
                     self.max_prefix_warned = true;
@@ -296,18 +299,18 @@ impl Handler for PeerSession {
         }
     }
 
-    fn down(&mut self, reason: &DownReason) {
+    fn down(&mut self, reason: &DownReason, now: Instant) {
         let gr = self.params.as_ref().and_then(|p| p.peer_graceful_restart.clone());
         self.params = None;
         self.export = None;
         self.adj_out.clear();
         // RFC 4724: a peer that can restart gracefully keeps its routes
         // (stale) for its restart time when the session just drops.
-        let graceful = matches!(reason, DownReason::ConnectionLost) && gr.as_ref().is_some_and(|g| g.restart_time > 0);
+        let graceful = matches!(reason, DownReason::ConnectionLost | DownReason::PeerRestarted)
+            && gr.as_ref().is_some_and(|g| g.restart_time > 0);
         if graceful && self.cfg.import {
             self.stale = self.rib_in.prefixes().collect();
-            self.stale_until =
-                Some(Instant::now() + std::time::Duration::from_secs(gr.map_or(0, |g| g.restart_time) as u64));
+            self.stale_until = Some(now + std::time::Duration::from_secs(gr.map_or(0, |g| g.restart_time) as u64));
         } else {
             self.rib_in.clear();
             self.stale.clear();
@@ -323,8 +326,8 @@ impl Handler for PeerSession {
         self.emit(self.prev_state, State::Idle, Some(reason.to_string()));
     }
 
-    fn tick(&mut self) {
-        self.purge_stale_if_expired();
+    fn tick(&mut self, now: Instant) {
+        self.purge_stale_if_expired(now);
     }
 
     fn wants_tick(&self) -> bool {
