@@ -148,7 +148,7 @@ pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
                     "warn" => false,
                     _ => bail!("{}", ctx()),
                 };
-                cfg.max_prefixes = Some(MaxPrefixes { limit: n.parse().with_context(ctx)?, teardown });
+                cfg.max_prefixes = Some(MaxPrefixes::new(n.parse().with_context(ctx)?, teardown));
             }
             "bfd" => {
                 let mut b = BfdConfig::default();
@@ -278,21 +278,10 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(7500)), "2h5m");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 5)), "3d4h");
         let mut st = mooring_bgp::speaker::PeerStatus {
-            address: "198.18.0.1".parse().unwrap(),
-            remote_as: 64512,
             state: mooring_bgp::fsm::State::Established,
             established_since: Some(std::time::SystemTime::now() - Duration::from_secs(5)),
-            remote_id: None,
-            peer_hostname: None,
-            families: vec![],
-            last_error: None,
-            messages_sent: 0,
-            messages_received: 0,
-            updates_sent: 0,
-            updates_received: 0,
             prefixes_sent: 3,
-            prefixes_received: Default::default(),
-            flaps: 0,
+            ..mooring_bgp::speaker::PeerStatus::new("198.18.0.1".parse().unwrap(), 64512)
         };
         assert_eq!(status_line(&st), "status 198.18.0.1 Established up 5s sent=3 received=0 flaps=0");
         st.established_since = None;
@@ -344,7 +333,7 @@ mod tests {
         assert!(p.passive);
         assert_eq!(p.md5_password.as_deref(), Some("s3cret"));
         assert_eq!(p.hold_time, 9);
-        assert_eq!(p.max_prefixes, Some(MaxPrefixes { limit: 100, teardown: false }));
+        assert_eq!(p.max_prefixes, Some(MaxPrefixes::new(100, false)));
         assert_eq!(p.families, vec![Family::IPV4_UNICAST]);
         assert!(parse_peer("198.18.0.1").unwrap_err().to_string().contains("as=N"));
         for (bad, why) in [

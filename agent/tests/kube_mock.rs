@@ -250,6 +250,8 @@ fn session(addr: &str) -> PeerStatus {
         peer_hostname: None,
         families: vec![],
         last_error: None,
+        down_reason: None,
+        held_down: None,
         messages_sent: 3,
         messages_received: 3,
         updates_sent: 1,

@@ -115,8 +115,7 @@ async fn burst_of_ten_thousand_goes_out_in_few_updates_and_withdraws() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_prefixes_tears_the_session_down_with_cease() {
-    let (a, b) =
-        pair(17902, |p| PeerConfig { max_prefixes: Some(MaxPrefixes { limit: 100, teardown: true }), ..p }).await;
+    let (a, b) = pair(17902, |p| PeerConfig { max_prefixes: Some(MaxPrefixes::new(100, true)), ..p }).await;
     let mut events = a.subscribe();
     a.announce_many((0..101).map(|i| (v4(i), RouteAttrs::default())));
     let ev = tokio::time::timeout(Duration::from_secs(5), async {

@@ -16,7 +16,7 @@ pub mod peer;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-pub use negotiate::{negotiate, open_for, GracefulRestartConfig, LocalConfig, SessionParams};
+pub use negotiate::{keepalive_for, negotiate, open_for, GracefulRestartConfig, LocalConfig, SessionParams};
 
 use crate::wire::{
     DecodeError, ErrorCode, Family, FsmError, Message, Notification, RefreshSubtype, RouteRefresh, Update,

@@ -111,6 +111,13 @@ fn open_error(subcode: OpenError) -> Notification {
     Notification::new(subcode, vec![])
 }
 
+/// The keepalive interval for a (non-zero) hold time: the one configured
+/// but at most a third of the hold time (RFC 4271 section 10), a third
+/// when none is; at least 1 s.
+pub fn keepalive_for(hold_time: u16, configured: Option<u16>) -> u16 {
+    configured.map_or(hold_time / 3, |k| k.min(hold_time / 3)).max(1)
+}
+
 /// Check the peer's OPEN against our configuration and compute what the
 /// session uses; an error is the NOTIFICATION to send.
 pub fn negotiate(c: &LocalConfig, peer: &Open) -> Result<SessionParams, Notification> {
@@ -126,16 +133,14 @@ pub fn negotiate(c: &LocalConfig, peer: &Open) -> Result<SessionParams, Notifica
     if ibgp && peer.bgp_id == c.router_id {
         return Err(open_error(OpenError::BadBgpIdentifier));
     }
+    // RFC 4271 section 6.2: a recognized but malformed parameter.
+    if peer.capabilities().any(|c| c.malformed().is_some()) {
+        return Err(open_error(OpenError::Unspecific));
+    }
     let has = |f: &dyn Fn(&Capability) -> bool| peer.capabilities().any(f);
     let four_octet = has(&|c| matches!(c, Capability::FourOctetAs(_)));
     let extended = c.extended_message && has(&|c| matches!(c, Capability::ExtendedMessage));
-    let peer_families: Vec<Family> = peer
-        .capabilities()
-        .filter_map(|c| match c {
-            Capability::Multiprotocol(f) => Some(*f),
-            _ => None,
-        })
-        .collect();
+    let peer_families: Vec<Family> = peer.capabilities().filter_map(Capability::multiprotocol_family).collect();
     // RFC 4760: a peer that sends no multiprotocol capability speaks IPv4 unicast.
     let peer_families = if peer_families.is_empty() { vec![Family::IPV4_UNICAST] } else { peer_families };
     let families: Vec<Family> = c.families.iter().copied().filter(|f| peer_families.contains(f)).collect();
@@ -144,7 +149,7 @@ pub fn negotiate(c: &LocalConfig, peer: &Open) -> Result<SessionParams, Notifica
     let (hold_time, keepalive) = if hold == 0 {
         (None, None)
     } else {
-        let k = c.keepalive.map_or(hold / 3, |k| k.min(hold / 3)).max(1);
+        let k = keepalive_for(hold, c.keepalive);
         (Some(Duration::from_secs(hold as u64)), Some(Duration::from_secs(k as u64)))
     };
     let wire = Negotiated { four_octet_as: four_octet, extended_message: extended, ..Negotiated::default() };

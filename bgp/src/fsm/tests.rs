@@ -322,3 +322,31 @@ fn a_fork_shares_configuration_and_back_off_but_not_state() {
     let d = timer_at(&a, Timer::IdleHold).unwrap() - t0;
     assert!(d >= Duration::from_millis(1500) && d < Duration::from_millis(2500), "{d:?}");
 }
+
+#[test]
+fn a_known_capability_of_the_wrong_length_is_open_error_unspecific() {
+    // RFC 4271 section 6.2: recognized but malformed -> OPEN Message Error / Unspecific.
+    for (code, data) in [(65u8, vec![]), (65, vec![0, 0, 0xfc]), (1, vec![0, 1, 1]), (64, vec![0]), (2, vec![1])] {
+        let mut open = peer_open(64512, 90);
+        open.params[0].push(Capability::Unknown { code, data: data.clone() });
+        assert!(open.params[0].last().unwrap().malformed().is_some(), "{code} {data:?}");
+        let t0 = Instant::now();
+        let mut f = Fsm::new(config(), Backoff::default(), 1);
+        f.handle(Event::Start, t0);
+        f.handle(Event::Connected, t0);
+        let a = f.handle(Event::Message(Message::Open(open)), t0);
+        assert_eq!(notification_sent(&a), Some((2, 0)), "capability {code} {data:?}");
+    }
+    // Unknown codes stay fine, whatever their length.
+    assert_eq!(Capability::Unknown { code: 200, data: vec![1, 2, 3] }.malformed(), None);
+}
+
+#[test]
+fn a_multiprotocol_capability_with_a_reserved_octet_set_still_counts() {
+    // RFC 4760: the reserved octet is ignored on receipt.
+    let mut open = peer_open(64512, 90);
+    open.params[0].push(Capability::decode(1, &[0, 2, 9, 1]));
+    assert!(matches!(open.params[0].last(), Some(Capability::Unknown { .. })), "kept raw for the round trip");
+    let p = negotiate(&config(), &open).unwrap();
+    assert_eq!(p.families, vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+}

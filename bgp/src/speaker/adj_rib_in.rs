@@ -11,11 +11,9 @@
 //! [`Attrs`] first (the session's decoder hands out one allocation per
 //! distinct attribute octets), by its contents only when that fails.
 
-use std::net::Ipv4Addr;
-
-use ipnetwork::{IpNetwork, Ipv4Network};
 use rustc_hash::FxHashMap;
 
+use super::prefix_set::{packed, v4_prefix};
 use crate::wire::{Attrs, Family, Nlri};
 
 /// A handle to an attribute set of an [`AdjRibIn`].
@@ -24,30 +22,12 @@ pub(crate) struct AttrId(u32);
 
 #[derive(Default)]
 pub(crate) struct AdjRibIn {
-    /// IPv4 unicast prefixes without a path identifier, by [`v4_key`].
+    /// IPv4 unicast prefixes without a path identifier, by their
+    /// [`packed`] key.
     v4: FxHashMap<u64, AttrId>,
     /// Every other prefix.
     other: FxHashMap<Nlri, AttrId>,
     sets: AttrSets,
-}
-
-/// An IPv4 prefix as a key: the length above the address, so that
-/// neighbouring addresses differ in the low bits.
-fn v4_key(p: &Ipv4Network) -> u64 {
-    (p.prefix() as u64) << 32 | u32::from(p.ip()) as u64
-}
-
-fn v4_prefix(key: u64) -> Nlri {
-    let net = Ipv4Network::new(Ipv4Addr::from(key as u32), (key >> 32) as u8).expect("valid length in key");
-    Nlri::new(IpNetwork::V4(net))
-}
-
-/// The packed key of `n`, when it has one.
-fn packed(n: &Nlri) -> Option<u64> {
-    match (&n.prefix, n.path_id) {
-        (IpNetwork::V4(p), None) => Some(v4_key(p)),
-        _ => None,
-    }
 }
 
 impl AdjRibIn {

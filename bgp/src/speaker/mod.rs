@@ -8,15 +8,20 @@
 
 mod adj_rib_in;
 mod adj_rib_out;
+mod config;
 mod export;
+mod listener;
 mod peer;
+mod prefix_set;
+mod status;
 mod table;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use ipnetwork::IpNetwork;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -24,137 +29,18 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use adj_rib_out::{AdjRibOut, Diff};
+pub use config::{MaxPrefixes, PeerConfig, SpeakerConfig};
 pub use export::{ExportCtx, Exported, RouteAttrs};
+pub use status::{HeldDown, HoldDownCause, ListenerState, PeerEvent, PeerStatus, SpeakerStatus};
 pub use table::RouteTable;
 
 use crate::bfd::{self, BfdConfig, BfdState};
 use crate::fsm::peer::Peer;
-use crate::fsm::{Backoff, Fsm, GracefulRestartConfig, LocalConfig, State};
-use crate::session::{socket, Command, Session, Transport};
-use crate::wire::{masked, Cease, Community, Family, LargeCommunity, Notification};
-
-/// Speaker-wide settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpeakerConfig {
-    pub local_as: u32,
-    pub router_id: Ipv4Addr,
-    /// Where to accept connections from peers; `None`: only dial out.
-    pub listen: Option<SocketAddr>,
-    /// Sent in the FQDN capability.
-    pub hostname: Option<String>,
-    pub graceful_restart: Option<GracefulRestartConfig>,
-}
-
-/// What to do when a peer sends more prefixes than allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaxPrefixes {
-    pub limit: u64,
-    /// Tear the session down (Cease / Maximum Number of Prefixes Reached);
-    /// otherwise log a warning.
-    pub teardown: bool,
-}
-
-/// One peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerConfig {
-    pub address: IpAddr,
-    pub port: u16,
-    pub remote_as: u32,
-    /// Overrides the speaker's AS for this session.
-    pub local_as: Option<u32>,
-    pub hold_time: u16,
-    pub keepalive: Option<u16>,
-    pub connect_retry: Duration,
-    pub passive: bool,
-    pub source: Option<IpAddr>,
-    /// eBGP multihop TTL; directly connected eBGP uses TTL 1.
-    pub ebgp_multihop: Option<u8>,
-    /// GTSM (RFC 5082) with this many hops.
-    pub gtsm_hops: Option<u8>,
-    pub md5_password: Option<String>,
-    pub families: Vec<Family>,
-    pub max_prefixes: Option<MaxPrefixes>,
-    /// Keep received routes in an Adj-RIB-In (default: count and drop).
-    pub import: bool,
-    /// Added to every route sent to this peer.
-    pub communities: Vec<Community>,
-    pub large_communities: Vec<LargeCommunity>,
-    /// Next hops for families whose address the session itself does not give.
-    pub next_hop_v4: Option<Ipv4Addr>,
-    pub next_hop_v6: Option<Ipv6Addr>,
-    pub next_hop_v6_link_local: Option<Ipv6Addr>,
-    /// Run a single-hop BFD session with the peer (from the BGP
-    /// session's local address, or `source` until that is known) and
-    /// tear the BGP session down (Cease / BFD Down) when BFD goes down.
-    pub bfd: Option<BfdConfig>,
-}
-
-impl PeerConfig {
-    pub fn new(address: IpAddr, remote_as: u32) -> Self {
-        PeerConfig {
-            address,
-            port: 179,
-            remote_as,
-            local_as: None,
-            hold_time: 90,
-            keepalive: None,
-            connect_retry: Duration::from_secs(5),
-            passive: false,
-            source: None,
-            ebgp_multihop: None,
-            gtsm_hops: None,
-            md5_password: None,
-            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
-            max_prefixes: None,
-            import: false,
-            communities: vec![],
-            large_communities: vec![],
-            next_hop_v4: None,
-            next_hop_v6: None,
-            next_hop_v6_link_local: None,
-            bfd: None,
-        }
-    }
-}
-
-/// A session's state and counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStatus {
-    pub address: IpAddr,
-    pub remote_as: u32,
-    pub state: State,
-    pub established_since: Option<SystemTime>,
-    pub remote_id: Option<Ipv4Addr>,
-    pub peer_hostname: Option<String>,
-    pub families: Vec<Family>,
-    pub last_error: Option<String>,
-    pub messages_sent: u64,
-    pub messages_received: u64,
-    pub updates_sent: u64,
-    pub updates_received: u64,
-    /// Prefixes in the Adj-RIB-Out.
-    pub prefixes_sent: u64,
-    pub prefixes_received: BTreeMap<Family, u64>,
-    /// Times the session left Established.
-    pub flaps: u64,
-}
-
-impl PeerStatus {
-    /// How long the session has been Established.
-    pub fn uptime(&self) -> Option<Duration> {
-        self.established_since.and_then(|t| t.elapsed().ok())
-    }
-}
-
-/// A session state change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerEvent {
-    pub peer: IpAddr,
-    pub from: State,
-    pub to: State,
-    /// Why the session went down.
-    pub reason: Option<String>,
-}
+use crate::fsm::{Backoff, Fsm, LocalConfig, State};
+use crate::log_limit::{suppressed_note, LogLimit};
+use crate::session::{Command, Session, Transport};
+use crate::wire::{masked, Cease, Notification};
+use listener::Listener;
 
 /// Errors of the speaker API.
 #[derive(Debug, thiserror::Error)]
@@ -185,8 +71,11 @@ struct Inner {
     version: watch::Sender<u64>,
     peers: Mutex<HashMap<IpAddr, PeerHandle>>,
     events: broadcast::Sender<PeerEvent>,
-    listener: Option<(Arc<tokio::net::TcpListener>, SocketAddr)>,
-    accept_task: Mutex<Option<JoinHandle<()>>>,
+    /// Set once, right after the speaker is built.
+    listener: OnceLock<Arc<Listener>>,
+    /// Lines about connections from addresses that are not peers.
+    refused_log: Mutex<LogLimit>,
+    running: AtomicBool,
     seed: Mutex<u64>,
     /// BFD receive sockets, opened when a peer first uses BFD.
     bfd_mux: std::sync::OnceLock<Arc<bfd::Mux>>,
@@ -205,17 +94,13 @@ impl std::fmt::Debug for Speaker {
 }
 
 impl Speaker {
-    /// Start a speaker; binds the listener when one is configured.
+    /// Start a speaker; binds the listener when one is configured. When
+    /// its address is taken (a speaker being replaced is still closing
+    /// it) or not on the host yet, binding is retried in the background
+    /// with back-off ([`Speaker::status`] tells); other bind errors are
+    /// returned.
     pub async fn start(config: SpeakerConfig) -> io::Result<Speaker> {
-        let listener = match config.listen {
-            Some(addr) => {
-                let l = socket::listener(addr)?;
-                let bound = l.local_addr()?;
-                info!(%bound, "listening for BGP");
-                Some((Arc::new(l), bound))
-            }
-            None => None,
-        };
+        let listen = config.listen;
         let (events, _) = broadcast::channel(1024);
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let inner = Arc::new(Inner {
@@ -223,21 +108,50 @@ impl Speaker {
             version: watch::channel(0).0,
             peers: Mutex::new(HashMap::new()),
             events,
-            listener,
-            accept_task: Mutex::new(None),
+            listener: OnceLock::new(),
+            refused_log: Mutex::new(LogLimit::new(10, Duration::from_secs(60))),
+            running: AtomicBool::new(true),
             seed: Mutex::new(seed),
             bfd_mux: std::sync::OnceLock::new(),
         });
-        if let Some((l, _)) = &inner.listener {
-            let task = tokio::spawn(accept_loop(l.clone(), Arc::downgrade(&inner)));
-            *inner.accept_task.lock().expect("lock") = Some(task);
-        }
+        let listener = match listen {
+            Some(addr) => Listener::start(addr, Arc::downgrade(&inner))?,
+            None => Listener::disabled(),
+        };
+        let _ = inner.listener.set(listener);
         Ok(Speaker { inner })
     }
 
-    /// The address the listener is bound to.
+    fn listener(&self) -> &Listener {
+        self.inner.listener.get().expect("set at start")
+    }
+
+    /// The address the listener is bound to, while it is.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
-        self.inner.listener.as_ref().map(|(_, a)| *a)
+        self.listener().local_addr()
+    }
+
+    /// Where the listening socket is: bound, being retried, closed.
+    pub fn listener_state(&self) -> ListenerState {
+        self.listener().state()
+    }
+
+    /// Whether the listener is bound and accepting.
+    pub fn is_listening(&self) -> bool {
+        matches!(self.listener_state(), ListenerState::Listening(_))
+    }
+
+    /// The speaker as a whole: running, its listener, its peers.
+    pub fn status(&self) -> SpeakerStatus {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        let established =
+            peers.values().filter(|h| h.status.lock().expect("status lock").state == State::Established).count();
+        SpeakerStatus {
+            running: self.inner.running.load(Ordering::Relaxed),
+            listener: self.listener_state(),
+            peers: peers.len(),
+            established,
+        }
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -250,9 +164,13 @@ impl Speaker {
         if peers.contains_key(&cfg.address) {
             return Err(SpeakerError::PeerExists(cfg.address));
         }
-        if let (Some((l, addr)), Some(pw)) = (&self.inner.listener, &cfg.md5_password) {
-            socket::set_listener_md5(l, *addr, cfg.address, Some(pw))
+        if let Some(pw) = &cfg.md5_password {
+            self.listener()
+                .set_md5(cfg.address, Some(pw))
                 .map_err(|error| SpeakerError::Md5 { peer: cfg.address, error })?;
+        }
+        for a in cfg.adjustments() {
+            warn!(peer = %cfg.address, "{a}");
         }
         let handle = self.spawn_peer(Arc::new(cfg));
         peers.insert(handle.config.address, handle);
@@ -287,23 +205,7 @@ impl Speaker {
             gtsm_hops: cfg.gtsm_hops,
             md5_password: cfg.md5_password.clone(),
         };
-        let status = Arc::new(Mutex::new(PeerStatus {
-            address: cfg.address,
-            remote_as: cfg.remote_as,
-            state: State::Idle,
-            established_since: None,
-            remote_id: None,
-            peer_hostname: None,
-            families: vec![],
-            last_error: None,
-            messages_sent: 0,
-            messages_received: 0,
-            updates_sent: 0,
-            updates_received: 0,
-            prefixes_sent: 0,
-            prefixes_received: BTreeMap::new(),
-            flaps: 0,
-        }));
+        let status = Arc::new(Mutex::new(PeerStatus::new(cfg.address, cfg.remote_as)));
         let seed = {
             let mut s = self.inner.seed.lock().expect("seed lock");
             *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -350,8 +252,8 @@ impl Speaker {
     pub async fn remove_peer(&self, address: IpAddr, notification: Option<Notification>) -> Result<(), SpeakerError> {
         let h = self.inner.peers.lock().expect("peers lock").remove(&address);
         let Some(h) = h else { return Err(SpeakerError::NoSuchPeer(address)) };
-        if let (Some((l, addr)), Some(_)) = (&self.inner.listener, &h.config.md5_password) {
-            if let Err(e) = socket::set_listener_md5(l, *addr, address, None) {
+        if h.config.md5_password.is_some() {
+            if let Err(e) = self.listener().set_md5(address, None) {
                 warn!(peer = %address, error = %e, "cannot remove TCP MD5 key");
             }
         }
@@ -433,13 +335,14 @@ impl Speaker {
         v
     }
 
-    /// Stop every session: with a Cease NOTIFICATION carrying `message`,
-    /// or, with `None`, by just closing (graceful restart: the peers keep
-    /// our routes for the restart time).
+    /// Close the listener, then stop every session: with a Cease
+    /// NOTIFICATION carrying `message`, or, with `None`, by just closing
+    /// (graceful restart: the peers keep our routes for the restart
+    /// time). When this returns, the listening socket is closed: a new
+    /// speaker can bind its address at once.
     pub async fn shutdown(&self, message: Option<&str>) {
-        if let Some(t) = self.inner.accept_task.lock().expect("lock").take() {
-            t.abort();
-        }
+        self.inner.running.store(false, Ordering::Relaxed);
+        self.listener().close().await;
         let peers: Vec<IpAddr> = self.inner.peers.lock().expect("peers lock").keys().copied().collect();
         let futs = peers.into_iter().map(|p| self.remove_peer(p, message.map(Notification::admin_shutdown)));
         for f in futs {
@@ -477,24 +380,25 @@ async fn run_bfd(
     .await
 }
 
-async fn accept_loop(listener: Arc<tokio::net::TcpListener>, inner: std::sync::Weak<Inner>) {
-    loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(inner) = inner.upgrade() else { return };
+impl listener::Owner for Inner {
+    fn accepted(&self, stream: tokio::net::TcpStream, remote: SocketAddr) {
         let ip = remote.ip().to_canonical();
-        let peers = inner.peers.lock().expect("peers lock");
+        let peers = self.peers.lock().expect("peers lock");
         match peers.get(&ip) {
             Some(h) => {
                 let _ = h.commands.send(Command::Inbound(stream));
             }
-            None => info!(%remote, "connection from an unconfigured peer refused"),
+            None => {
+                drop(peers);
+                if let Some(n) = self.refused_log.lock().expect("log lock").allow(Instant::now()) {
+                    info!(%remote, "connection from an unconfigured peer refused{}", suppressed_note(n));
+                }
+            }
         }
+    }
+
+    fn md5_keys(&self) -> Vec<(IpAddr, String)> {
+        let peers = self.peers.lock().expect("peers lock");
+        peers.values().filter_map(|h| Some((h.config.address, h.config.md5_password.clone()?))).collect()
     }
 }

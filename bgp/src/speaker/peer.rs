@@ -1,11 +1,12 @@
 //! One peer as the speaker sees it: Adj-RIB-Out (what we sent), inbound
-//! accounting or Adj-RIB-In, counters. Implements the session's
-//! [`Handler`].
+//! accounting (an Adj-RIB-In, a prefix set for a prefix limit, or counts
+//! alone), the prefix limit, status and counters. Implements the
+//! session's [`Handler`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
 use tokio::sync::{broadcast, watch};
@@ -14,8 +15,10 @@ use tracing::warn;
 use super::adj_rib_in::AdjRibIn;
 use super::adj_rib_out::AdjRibOut;
 use super::export::ExportCtx;
-use super::{PeerConfig, PeerEvent, PeerStatus, Shared};
+use super::prefix_set::PrefixSet;
+use super::{HeldDown, HoldDownCause, PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
+use crate::log_limit::{suppressed_note, LogLimit};
 use crate::session::{Handler, Teardown};
 use crate::wire::{
     pack_announcements, pack_withdrawals, Cease, Family, Message, Nlri, Notification, RefreshSubtype, RouteRefresh,
@@ -32,9 +35,16 @@ pub(crate) struct PeerSession {
     adj_out: AdjRibOut,
     /// Adj-RIB-In, when importing.
     rib_in: AdjRibIn,
-    /// Prefixes received per family (exact with import; announcements
-    /// minus withdrawals otherwise).
+    /// The prefixes announced, when not importing but limiting them.
+    announced: Option<PrefixSet>,
+    /// Prefixes received per family (exact with import or a limit;
+    /// announcements minus withdrawals otherwise).
     received: PrefixCounts,
+    /// Families the session negotiated (what arrives for others is ignored).
+    families: [bool; 2],
+    /// For lines about UPDATEs the peer can send at will (malformed
+    /// attributes, families not negotiated).
+    update_log: LogLimit,
     /// Messages and UPDATEs received since they were last copied into the
     /// status (they are copied once per batch read, not per message).
     unpublished: (u64, u64),
@@ -54,6 +64,10 @@ impl PeerSession {
         status: Arc<Mutex<PeerStatus>>,
         events: broadcast::Sender<PeerEvent>,
     ) -> Self {
+        // Without import, prefixes are kept (without attributes) only to
+        // enforce a limit exactly: 8 octets an IPv4 prefix, bounded by the
+        // limit when exceeding it tears the session down.
+        let announced = (!cfg.import && cfg.max_prefixes.is_some()).then(PrefixSet::default);
         PeerSession {
             cfg,
             shared,
@@ -63,7 +77,10 @@ impl PeerSession {
             export: None,
             adj_out: AdjRibOut::new(),
             rib_in: AdjRibIn::default(),
+            announced,
             received: PrefixCounts::default(),
+            families: [false; 2],
+            update_log: LogLimit::new(10, Duration::from_secs(60)),
             unpublished: (0, 0),
             stale: HashSet::new(),
             stale_until: None,
@@ -146,9 +163,81 @@ impl PeerSession {
     }
 }
 
+impl PeerSession {
+    /// The prefixes an UPDATE announces and withdraws in the families the
+    /// session negotiated; what it carries for others is ignored (RFC
+    /// 4760 section 6), with a line in the log.
+    fn negotiated_parts<'u>(
+        &mut self,
+        u: &'u Update,
+        now: Instant,
+    ) -> (impl Iterator<Item = &'u Nlri>, impl Iterator<Item = &'u Nlri>) {
+        let [v4, v6] = self.families;
+        let ok = |f: Family| (f == Family::IPV4_UNICAST && v4) || (f == Family::IPV6_UNICAST && v6);
+        let v4_fields = !u.nlri.is_empty() || !u.withdrawn.is_empty();
+        let reach = u.mp_reach().map(|m| (m.family, m.nlri.prefixes()));
+        let unreach = u.mp_unreach().map(|m| (m.family, m.withdrawn.prefixes()));
+        let ignored = [(Family::IPV4_UNICAST, v4_fields), (Family::IPV6_UNICAST, false)]
+            .into_iter()
+            .chain(reach.map(|(f, _)| (f, true)))
+            .chain(unreach.map(|(f, _)| (f, true)))
+            .find(|(f, carried)| *carried && !ok(*f));
+        if let Some((family, _)) = ignored {
+            if let Some(n) = self.update_log.allow(now) {
+                warn!(
+                    peer = %self.cfg.address, %family,
+                    "UPDATE for a family the session did not negotiate: ignored{}", suppressed_note(n)
+                );
+            }
+        }
+        let none: &'u [Nlri] = &[];
+        let pick = |f: Family, p: &'u [Nlri]| if ok(f) { p } else { none };
+        let announced = pick(Family::IPV4_UNICAST, &u.nlri).iter().chain(reach.map_or(none, |(f, p)| pick(f, p)));
+        let withdrawn =
+            pick(Family::IPV4_UNICAST, &u.withdrawn).iter().chain(unreach.map_or(none, |(f, p)| pick(f, p)));
+        (announced, withdrawn)
+    }
+
+    /// Enforce the prefix limit, per family: tear down (and hold the
+    /// session down for the restart time) or warn once.
+    fn check_limit(&mut self) -> Option<Teardown> {
+        let m = self.cfg.max_prefixes?;
+        let (family, count) =
+            PrefixCounts::FAMILIES.into_iter().map(|f| (f, self.received.get(f))).find(|(_, c)| *c > m.limit)?;
+        if !m.teardown {
+            if !self.max_prefix_warned {
+                self.max_prefix_warned = true;
+                warn!(peer = %self.cfg.address, %family, count, limit = m.limit, "maximum prefixes exceeded");
+            }
+            return None;
+        }
+        let restart = match m.restart {
+            Some(d) => format!("restarting in {d:?}"),
+            None => "down until its configuration changes".into(),
+        };
+        warn!(peer = %self.cfg.address, %family, count, limit = m.limit, "maximum prefixes exceeded: tearing down, {restart}");
+        // RFC 4486: AFI, SAFI, upper bound.
+        let mut data = family.afi.to_be_bytes().to_vec();
+        data.push(family.safi);
+        data.extend_from_slice(&(m.limit.min(u32::MAX as u64) as u32).to_be_bytes());
+        self.status.lock().expect("status lock").held_down = Some(HeldDown {
+            cause: HoldDownCause::MaxPrefixes { family, limit: m.limit },
+            until: m.restart.map(|d| SystemTime::now() + d),
+        });
+        Some(Teardown { notification: Notification::new(Cease::MaxPrefixes, data), restart_after: m.restart })
+    }
+}
+
 impl Handler for PeerSession {
     fn state_changed(&mut self, from: State, to: State) {
-        self.status.lock().expect("status lock").state = to;
+        {
+            let mut s = self.status.lock().expect("status lock");
+            s.state = to;
+            if to != State::Idle {
+                // Started again (after a hold-down, say).
+                s.held_down = None;
+            }
+        }
         self.prev_state = from;
         // `established` and `down` report those transitions, with details.
         let reported_by_down =
@@ -171,6 +260,7 @@ impl Handler for PeerSession {
             large_communities: self.cfg.large_communities.clone(),
         });
         self.params = Some(p.clone());
+        self.families = PrefixCounts::FAMILIES.map(|f| p.families.contains(&f));
         if let Some(b) = &self.bfd_local {
             let ip = local.ip().to_canonical();
             b.send_if_modified(|cur| (*cur != Some(ip)).then(|| *cur = Some(ip)).is_some());
@@ -184,6 +274,7 @@ impl Handler for PeerSession {
             s.peer_hostname = p.peer_hostname.clone();
             s.families = p.families.clone();
             s.state = State::Established;
+            s.down_reason = None;
         }
         self.emit(State::OpenConfirm, State::Established, None);
         self.sync(out);
@@ -214,10 +305,12 @@ impl Handler for PeerSession {
             return None;
         }
         if !u.attr_errors.is_empty() {
-            warn!(peer = %self.cfg.address, update = %u, "UPDATE with malformed attributes (RFC 7606)");
+            if let Some(n) = self.update_log.allow(now) {
+                warn!(peer = %self.cfg.address, update = %u, "UPDATE with malformed attributes (RFC 7606){}", suppressed_note(n));
+            }
         }
+        let (announced, withdrawn) = self.negotiated_parts(&u, now);
         let withdraw_all = u.is_treat_as_withdraw();
-        let first_family = u.announced().next().map(|n| n.family());
         if self.cfg.import {
             // Counts follow each insert and remove (a full recount per
             // UPDATE would make a full table quadratic).
@@ -230,13 +323,14 @@ impl Handler for PeerSession {
                     stale.remove(n);
                 }
             };
-            u.withdrawals().for_each(&mut gone);
+            withdrawn.for_each(&mut gone);
+            let mut announced = announced.peekable();
             if withdraw_all {
-                u.announced().for_each(&mut gone);
-            } else if first_family.is_some() {
+                announced.for_each(&mut gone);
+            } else if announced.peek().is_some() {
                 // A clone of the shared list: a reference-count increment.
                 let attrs = rib.intern(u.attrs.clone());
-                for n in u.announced() {
+                for n in announced {
                     if !stale.is_empty() {
                         stale.remove(n);
                     }
@@ -246,11 +340,27 @@ impl Handler for PeerSession {
                 }
                 rib.release_if_unused(attrs);
             }
+        } else if let Some(set) = &mut self.announced {
+            // Not imported but limited: each prefix counted once.
+            for n in withdrawn {
+                if set.remove(n) {
+                    self.received.sub(n.family(), 1);
+                }
+            }
+            for n in announced {
+                if withdraw_all {
+                    if set.remove(n) {
+                        self.received.sub(n.family(), 1);
+                    }
+                } else if set.insert(n) {
+                    self.received.add(n.family(), 1);
+                }
+            }
         } else {
-            for n in u.withdrawals() {
+            for n in withdrawn {
                 self.received.sub(n.family(), 1);
             }
-            for n in u.announced() {
+            for n in announced {
                 if withdraw_all {
                     self.received.sub(n.family(), 1);
                 } else {
@@ -258,32 +368,7 @@ impl Handler for PeerSession {
                 }
             }
         }
-        let total = self.received.total();
-        match self.cfg.max_prefixes {
-            Some(m) if total > m.limit => {
-                if m.teardown {
-                    warn!(peer = %self.cfg.address, total, limit = m.limit, "maximum prefixes exceeded: tearing down");
-                    // RFC 4486: AFI, SAFI, upper bound.
-                    let fam = first_family.unwrap_or(Family::IPV4_UNICAST);
-                    let mut data = fam.afi.to_be_bytes().to_vec();
-                    data.push(fam.safi);
-                    data.extend_from_slice(&(m.limit.min(u32::MAX as u64) as u32).to_be_bytes());
-                    self.rib_in.clear();
-                    self.received = PrefixCounts::default();
-                    self.recount();
-                    return Some(Teardown {
-                        notification: Notification::new(Cease::MaxPrefixes, data),
-                        restart_after: None,
-                    });
-                }
-                if !self.max_prefix_warned {
-                    self.max_prefix_warned = true;
-                    warn!(peer = %self.cfg.address, total, limit = m.limit, "maximum prefixes exceeded");
-                }
-            }
-            _ => {}
-        }
-        None
+        self.check_limit()
     }
 
     fn route_refresh(&mut self, family: Family, out: &mut BytesMut) {
@@ -300,6 +385,9 @@ impl Handler for PeerSession {
     }
 
     fn down(&mut self, reason: &DownReason, now: Instant) {
+        if let Some(a) = &mut self.announced {
+            a.clear();
+        }
         let gr = self.params.as_ref().and_then(|p| p.peer_graceful_restart.clone());
         self.params = None;
         self.export = None;
@@ -322,6 +410,7 @@ impl Handler for PeerSession {
         s.prefixes_sent = 0;
         s.flaps += 1;
         s.last_error = Some(reason.to_string());
+        s.down_reason = Some(reason.clone());
         drop(s);
         self.emit(self.prev_state, State::Idle, Some(reason.to_string()));
     }
@@ -379,8 +468,9 @@ impl PrefixCounts {
         *self.slot(f) = n;
     }
 
-    fn total(&self) -> u64 {
-        self.0.iter().flatten().sum()
+    fn get(&self, f: Family) -> u64 {
+        let i = usize::from(f != Family::IPV4_UNICAST);
+        self.0[i].unwrap_or(0)
     }
 
     /// Make `shown` say the same, in place.

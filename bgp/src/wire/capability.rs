@@ -154,6 +154,13 @@ fn short_string(i: &[u8]) -> IResult<&[u8], String> {
     }
 }
 
+/// Whether an FQDN capability's two length-prefixed names fill it exactly.
+fn fqdn_lengths_fit(v: &[u8]) -> bool {
+    let Some((&h, rest)) = v.split_first() else { return false };
+    let Some((&d, rest)) = rest.get(h as usize..).and_then(|r| r.split_first()) else { return false };
+    rest.len() == d as usize
+}
+
 impl Capability {
     pub fn code(&self) -> u8 {
         match self {
@@ -168,6 +175,54 @@ impl Capability {
             Capability::LongLivedGracefulRestart(_) => code::LONG_LIVED_GRACEFUL_RESTART,
             Capability::Fqdn { .. } => code::FQDN,
             Capability::Unknown { code, .. } => *code,
+        }
+    }
+
+    /// Why this capability is malformed, when it is one this crate knows
+    /// whose value breaks its RFC's length rules (kept as
+    /// [`Capability::Unknown`] by [`Capability::decode`]). RFC 4271
+    /// section 6.2 answers a recognized but malformed optional parameter
+    /// with OPEN Message Error / Unspecific, as FRR does for capabilities.
+    pub fn malformed(&self) -> Option<&'static str> {
+        let Capability::Unknown { code: c, data } = self else { return None };
+        let n = data.len();
+        let bad = match *c {
+            code::MULTIPROTOCOL => n != 4,
+            code::ROUTE_REFRESH | code::EXTENDED_MESSAGE | code::ENHANCED_ROUTE_REFRESH => n != 0,
+            code::EXTENDED_NEXT_HOP => n == 0 || n % 6 != 0,
+            code::BGP_ROLE => n != 1,
+            code::GRACEFUL_RESTART => n < 2 || (n - 2) % 4 != 0,
+            code::FOUR_OCTET_AS => n != 4,
+            code::ADD_PATH => n == 0 || n % 4 != 0,
+            code::LONG_LIVED_GRACEFUL_RESTART => n % 7 != 0,
+            code::FQDN => !fqdn_lengths_fit(data),
+            _ => false,
+        };
+        bad.then_some(match *c {
+            code::MULTIPROTOCOL => "multiprotocol capability not 4 octets long",
+            code::ROUTE_REFRESH => "route refresh capability not empty",
+            code::EXTENDED_MESSAGE => "extended message capability not empty",
+            code::ENHANCED_ROUTE_REFRESH => "enhanced route refresh capability not empty",
+            code::EXTENDED_NEXT_HOP => "extended next hop capability not a list of 6-octet entries",
+            code::BGP_ROLE => "BGP role capability not 1 octet long",
+            code::GRACEFUL_RESTART => "graceful restart capability of a bad length",
+            code::FOUR_OCTET_AS => "4-octet AS capability not 4 octets long",
+            code::ADD_PATH => "ADD-PATH capability not a list of 4-octet entries",
+            code::LONG_LIVED_GRACEFUL_RESTART => "long-lived graceful restart capability not a list of 7-octet entries",
+            _ => "FQDN capability lengths overrun it",
+        })
+    }
+
+    /// The family of a multiprotocol capability; also of one kept raw
+    /// for a reserved octet that is not 0 (RFC 4760: ignored on receipt).
+    pub fn multiprotocol_family(&self) -> Option<Family> {
+        match self {
+            Capability::Multiprotocol(f) => Some(*f),
+            Capability::Unknown { code: code::MULTIPROTOCOL, data } => match data[..] {
+                [a0, a1, _, safi] => Some(Family::new(u16::from_be_bytes([a0, a1]), safi)),
+                _ => None,
+            },
+            _ => None,
         }
     }
 

@@ -158,7 +158,7 @@ impl TryFrom<&BgpPeerSpec> for PeerSettings {
             config.max_prefixes = s
                 .max_prefixes
                 .as_ref()
-                .map(|m| MaxPrefixes { limit: m.limit as u64, teardown: m.action == MaxPrefixAction::Teardown });
+                .map(|m| MaxPrefixes::new(m.limit as u64, m.action == MaxPrefixAction::Teardown));
             (config.communities, config.large_communities) = (communities, large_communities);
             config.bfd = bfd;
             let password = match (&s.password, &s.password_secret_ref) {
