@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use mooring_bgp::fsm::State;
-use mooring_bgp::speaker::Speaker;
+use mooring_bgp::speaker::{ListenerState, Speaker};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use tracing::warn;
 
@@ -136,14 +136,25 @@ impl Metrics {
         *self.not_ready.lock().expect("lock") = why;
     }
 
-    /// `None` when ready, else why not.
+    /// `None` when ready, else why not: what the node loop last reported,
+    /// or, live, that the speaker's listener is not bound yet (the speaker
+    /// retries binding it on its own).
     pub fn not_ready(&self) -> Option<String> {
-        self.not_ready.lock().expect("lock").clone()
+        let reported = self.not_ready.lock().expect("lock").clone();
+        reported.or_else(|| {
+            self.speakers.lock().expect("lock").iter().find_map(|s| match s.listener_state() {
+                ListenerState::Retrying { addr, error, .. } => {
+                    Some(format!("the BGP speaker cannot start listening on {addr}: {error} (retrying)"))
+                }
+                _ => None,
+            })
+        })
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
         let _one_at_a_time = self.render_lock.lock().expect("lock");
+        self.ready.set(self.not_ready().is_none() as i64);
         for g in [&self.session_up, &self.prefixes_sent, &self.prefixes_received] {
             g.reset();
         }
