@@ -11,9 +11,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing test dependencies (apt)"
   apt-get update -qq
   # frr brings zebra, bgpd and bfdd (the BFD tests); tshark the codec's
-  # Wireshark check and the benchmarks' clock.
+  # Wireshark check and the benchmarks' clock; podman, runc, debootstrap and
+  # buildah build and run the image offline; prometheus brings promtool.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    frr gobgpd bird2 iproute2 tshark nftables python3 python3-venv iputils-ping >/dev/null
+    frr gobgpd bird2 iproute2 tshark nftables python3 python3-venv iputils-ping \
+    podman runc debootstrap buildah prometheus >/dev/null
 fi
 
 echo "== format";  cargo fmt --all --check

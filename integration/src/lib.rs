@@ -1,7 +1,9 @@
 //! What the lab tests share beyond the lab itself (crate `mooring-lab`):
 //! the interop tests' two speakers and session matrix, the same against
-//! FRR, GoBGP and BIRD.
+//! FRR, GoBGP and BIRD; the container image as the image tests build and
+//! run it ([`image`]).
 
+pub mod image;
 mod interop;
 
 pub use interop::{
