@@ -461,7 +461,7 @@ SCENARIOS = [
         "logJson": False,
         "controller": {"podDisruptionBudget": {"enabled": False}, "podAntiAffinity": "none",
                        "replicas": 1},
-        "speaker": {"gracefulStop": False, "tolerateControlPlane": False},
+        "speaker": {"drainSeconds": 0, "tolerateControlPlane": False},
         "loadBalancerClass": {"name": "example.com/bgp", "classLess": False},
     }),
 ]
@@ -578,9 +578,10 @@ def check_scenario(label, overrides):
     sargs = spk["args"]
     check(sargs[:3] == ["speaker", "--node", "$(NODE_NAME)"]
           and sargs[sargs.index("--metrics-addr") + 1] == f"0.0.0.0:{s['metricsPort']}"
-          and ("--graceful-stop" in sargs) == s["gracefulStop"]
+          and sargs[sargs.index("--drain-seconds") + 1] == str(s["drainSeconds"])
+          and s["terminationGracePeriodSeconds"] >= s["drainSeconds"] + 10
           and ("--log-json" in sargs) == values["logJson"],
-          "speaker args: speaker --node $(NODE_NAME) --metrics-addr 0.0.0.0:9473 [--log-json] [--graceful-stop]", str(sargs))
+          "speaker args: speaker --node $(NODE_NAME) --metrics-addr 0.0.0.0:9473 [--log-json] --drain-seconds N (grace period covers it)", str(sargs))
     lbc = values["loadBalancerClass"]
     for who, a in (("controller", args), ("speaker", sargs)):
         check("--load-balancer-class" in a and a[a.index("--load-balancer-class") + 1] == lbc["name"]
@@ -771,6 +772,15 @@ for label, bad in BAD_VALUES:
         render_err = str(e)
     check(bool(lint_problems) and render_err is not None, f"{label}: lint fails and render fails",
           f"lint: {lint_problems[:1]}, render error: {render_err!r}")
+
+# A grace period that does not cover the drain: the template refuses to render.
+try:
+    renderer.render({"speaker": {"drainSeconds": 60, "terminationGracePeriodSeconds": 30}})
+    render_err = None
+except HelmError as e:
+    render_err = str(e)
+check(render_err is not None and "must be at least speaker.drainSeconds + 10" in render_err,
+      "speaker.terminationGracePeriodSeconds shorter than the drain: render fails and says why", repr(render_err))
 
 section("docs/install.md examples")
 docs = os.path.join(REPO, "docs", "install.md")

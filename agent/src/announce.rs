@@ -66,7 +66,8 @@ pub struct AnnounceArgs {
     /// Hostname for the FQDN capability.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// On SIGTERM/SIGINT close without a NOTIFICATION (graceful restart) instead of a Cease.
+    /// On SIGTERM/SIGINT close the sessions that negotiated graceful restart
+    /// without a NOTIFICATION (their routers keep our routes); others get a Cease.
     #[arg(long)]
     pub graceful_stop: bool,
     /// Print peer status every N seconds (0: only state changes).
@@ -257,7 +258,7 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
         }
     }
     println!("stopping");
-    speaker.shutdown(if args.graceful_stop { None } else { Some("mooring announce stopping") }).await;
+    crate::node::stop_speaker(&speaker, Duration::ZERO, args.graceful_stop).await;
     Ok(())
 }
 

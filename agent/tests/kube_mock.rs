@@ -259,6 +259,7 @@ fn session(addr: &str) -> PeerStatus {
         prefixes_sent: 2,
         prefixes_received: BTreeMap::new(),
         flaps: 0,
+        ..PeerStatus::new(addr.parse().unwrap(), 64512)
     }
 }
 

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use mooring_bgp::speaker::{PeerConfig, PeerEvent, Speaker, SpeakerConfig};
+use mooring_bgp::fsm::State;
+use mooring_bgp::speaker::{PeerConfig, PeerEvent, PeerStatus, Speaker, SpeakerConfig};
 use mooring_bgp::wire::Notification;
 use tokio::sync::broadcast;
 use tracing::{error, info, warn};
@@ -110,21 +111,31 @@ pub async fn sync_peers(speaker: &Speaker, want: Vec<PeerConfig>) -> Vec<String>
     failed
 }
 
-/// Stop every session: for a graceful restart just close (routers keep our
-/// routes); otherwise drain first when asked (GRACEFUL_SHUTDOWN, LOCAL_PREF
-/// 0, wait), then withdraw with a Cease.
-pub async fn stop_speaker(s: &Speaker, graceful_restart: bool, drain: Duration) {
-    if graceful_restart {
-        info!("graceful restart: closing sessions without a NOTIFICATION");
-        s.shutdown(None).await;
-        return;
-    }
-    if !drain.is_zero() {
-        info!("graceful shutdown: draining for {drain:?} before the withdraw");
+/// Stop every session, each the right way: a session that negotiated
+/// graceful restart (RFC 4724) is closed without a NOTIFICATION, so its
+/// router keeps our routes for the restart time; every other session is
+/// drained first — everything re-announced with GRACEFUL_SHUTDOWN (RFC
+/// 8326) and LOCAL_PREF 0 for `drain`, so its router moves traffic to the
+/// other nodes — and then withdrawn with a Cease. With `allow_restart`
+/// false every session is drained and ceased. Returns how many sessions
+/// were closed the graceful-restart way.
+pub async fn stop_speaker(s: &Speaker, drain: Duration, allow_restart: bool) -> usize {
+    let established: Vec<PeerStatus> = s.peers().into_iter().filter(|p| p.state == State::Established).collect();
+    let (restart, cease): (Vec<PeerStatus>, Vec<PeerStatus>) =
+        established.into_iter().partition(|p| allow_restart && p.graceful_restart);
+    if !cease.is_empty() && !drain.is_zero() {
+        info!(sessions = cease.len(), "graceful shutdown: draining for {drain:?} before the withdraw");
         let mut p = Plan { routes: s.routes(), ..Plan::default() };
         plan::graceful_shutdown(&mut p);
         s.set_routes(p.routes);
         tokio::time::sleep(drain).await;
     }
+    if !restart.is_empty() {
+        info!(sessions = restart.len(), "graceful restart: closing without a NOTIFICATION (routers keep our routes)");
+    }
+    for p in &restart {
+        let _ = s.remove_peer(p.address, None).await;
+    }
     s.shutdown(Some("mooring stopping")).await;
+    restart.len()
 }

@@ -56,14 +56,12 @@ pub struct NodeOptions {
     /// Cordoned nodes stop announcing Cluster services.
     #[arg(long)]
     pub exclude_cordoned: bool,
-    /// On SIGTERM close sessions without a NOTIFICATION, so routers keep
-    /// our routes for the graceful-restart time (also the default when the
-    /// BgpConf enables graceful restart).
-    #[arg(long)]
-    pub graceful_stop: bool,
-    /// On SIGTERM without graceful restart, first re-announce everything
-    /// with GRACEFUL_SHUTDOWN (RFC 8326) and LOCAL_PREF 0 and wait this many
-    /// seconds, so routers move traffic away before the withdraw.
+    /// On SIGTERM, sessions that did not negotiate graceful restart are
+    /// first re-announced with GRACEFUL_SHUTDOWN (RFC 8326) and LOCAL_PREF 0
+    /// for this many seconds, so routers move traffic to other nodes, then
+    /// withdrawn with a Cease. (Sessions that negotiated graceful restart —
+    /// BgpConf spec.gracefulRestart — are closed without a NOTIFICATION, and
+    /// routers keep the node's routes while it restarts.)
     #[arg(long, default_value_t = 0)]
     pub drain_seconds: u64,
     /// While this node's Node is cordoned, announce with GRACEFUL_SHUTDOWN
@@ -87,12 +85,10 @@ impl NodeOptions {
         }
     }
 
-    /// Stop the speaker as asked (see [`stop_speaker`]); true when it was a
-    /// graceful-restart stop.
+    /// Stop the speaker (see [`stop_speaker`]); true when some session was
+    /// closed the graceful-restart way (the next start is a restart).
     pub async fn stop(&self, s: &Speaker) -> bool {
-        let gr = self.graceful_stop || s.config().graceful_restart.is_some();
-        stop_speaker(s, gr, Duration::from_secs(self.drain_seconds)).await;
-        gr
+        stop_speaker(s, Duration::from_secs(self.drain_seconds), true).await > 0
     }
 }
 

@@ -273,6 +273,7 @@ impl Handler for PeerSession {
             s.remote_id = Some(p.remote_id);
             s.peer_hostname = p.peer_hostname.clone();
             s.families = p.families.clone();
+            s.graceful_restart = self.shared.config.graceful_restart.is_some() && p.peer_graceful_restart.is_some();
             s.state = State::Established;
             s.down_reason = None;
         }
@@ -407,6 +408,7 @@ impl Handler for PeerSession {
         self.recount();
         let mut s = self.status.lock().expect("status lock");
         s.established_since = None;
+        s.graceful_restart = false;
         s.prefixes_sent = 0;
         s.flaps += 1;
         s.last_error = Some(reason.to_string());

@@ -20,6 +20,10 @@ pub struct PeerStatus {
     pub remote_id: Option<Ipv4Addr>,
     pub peer_hostname: Option<String>,
     pub families: Vec<Family>,
+    /// Graceful restart (RFC 4724) negotiated on the current session: both
+    /// sides sent the capability, so closing without a NOTIFICATION makes
+    /// the peer keep our routes for the restart time.
+    pub graceful_restart: bool,
     /// Why the session last went down, as text (`down_reason`, displayed).
     pub last_error: Option<String>,
     /// Why the session last left Established (or its handshake failed
@@ -54,6 +58,7 @@ impl PeerStatus {
             remote_id: None,
             peer_hostname: None,
             families: vec![],
+            graceful_restart: false,
             last_error: None,
             down_reason: None,
             held_down: None,
