@@ -93,10 +93,10 @@ MUTANTS = [
         "what": "the receive side never enforces a peer's max-prefix limit",
         "edits": [
             ("bgp/src/speaker/peer.rs",
-             "Some(m) if total > m.limit =>",
-             "Some(m) if total > m.limit && false =>"),
+             ".find(|(_, c)| *c > m.limit)?;",
+             ".find(|(_, c)| *c > m.limit && false)?;"),
         ],
-        "test": ["cargo", "test", "-p", "mooring-bgp"],
+        "test": ["cargo", "test", "-p", "mooring-bgp", "--test", "speaker_faults"],
     },
 ]
 
