@@ -20,6 +20,7 @@ pub struct Metrics {
     pub reloads: IntCounter,
     pub ready: IntGauge,
     session_up: IntGaugeVec,
+    session_down: IntGaugeVec,
     prefixes_sent: IntGaugeVec,
     prefixes_received: IntGaugeVec,
     messages_sent: IntCounterVec,
@@ -76,6 +77,19 @@ impl Metrics {
                 "1 while the node serves: its speaker runs and every configured peer was started",
             ),
             session_up: per_peer("mooring_bgp_session_established", "1 when the session is Established"),
+            session_down: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "mooring_bgp_session_down",
+                        "1 while the session is not Established, labelled with why it last went down \
+                         (reason; notification as code/subcode) and whether it is held down after a limit",
+                    ),
+                    &["peer", "reason", "notification", "held_down"],
+                )
+                .expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             prefixes_sent: per_peer("mooring_bgp_prefixes_sent", "Prefixes in the Adj-RIB-Out"),
             prefixes_received: per_peer("mooring_bgp_prefixes_received", "Prefixes received"),
             messages_sent: per_peer_total("mooring_bgp_messages_sent_total", "BGP messages sent to the peer"),
@@ -155,7 +169,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let _one_at_a_time = self.render_lock.lock().expect("lock");
         self.ready.set(self.not_ready().is_none() as i64);
-        for g in [&self.session_up, &self.prefixes_sent, &self.prefixes_received] {
+        for g in [&self.session_up, &self.session_down, &self.prefixes_sent, &self.prefixes_received] {
             g.reset();
         }
         // The speaker keeps the totals; a peer that is gone disappears.
@@ -168,6 +182,11 @@ impl Metrics {
                 let peer = p.address.to_string();
                 let l = [peer.as_str()];
                 self.session_up.with_label_values(&l).set((p.state == State::Established) as i64);
+                if p.state != State::Established {
+                    let (reason, notification) = down_labels(p.down_reason.as_ref());
+                    let held = if p.held_down.is_some() { "true" } else { "false" };
+                    self.session_down.with_label_values(&[peer.as_str(), reason, &notification, held]).set(1);
+                }
                 self.prefixes_sent.with_label_values(&l).set(p.prefixes_sent as i64);
                 self.prefixes_received.with_label_values(&l).set(p.prefixes_received.values().sum::<u64>() as i64);
                 self.messages_sent.with_label_values(&l).inc_by(p.messages_sent);
@@ -182,5 +201,50 @@ impl Metrics {
             warn!("metrics encoding: {e}");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The `reason` and `notification` labels of a session that is down.
+fn down_labels(r: Option<&mooring_bgp::fsm::DownReason>) -> (&'static str, String) {
+    use mooring_bgp::fsm::DownReason;
+    match r {
+        None => ("never-established", String::new()),
+        Some(DownReason::Sent(n)) => ("notification-sent", format!("{}/{}", n.code(), n.subcode())),
+        Some(DownReason::Received(n)) => ("notification-received", format!("{}/{}", n.code(), n.subcode())),
+        Some(DownReason::ConnectionLost) => ("connection-lost", String::new()),
+        Some(DownReason::Stopped) => ("stopped", String::new()),
+        Some(DownReason::PeerRestarted) => ("peer-restarted", String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mooring_bgp::speaker::{PeerConfig, SpeakerConfig};
+
+    #[tokio::test]
+    async fn a_session_that_is_down_says_why() {
+        let cfg = SpeakerConfig {
+            local_as: 64513,
+            router_id: "192.0.2.1".parse().unwrap(),
+            listen: None,
+            hostname: None,
+            graceful_restart: None,
+        };
+        let s = Speaker::start(cfg).await.unwrap();
+        let mut p = PeerConfig::new("127.0.0.1".parse().unwrap(), 64512);
+        p.passive = true;
+        s.add_peer(p).unwrap();
+        let m = Metrics::new();
+        m.watch(s.clone());
+        let text = m.render();
+        assert!(text.contains("mooring_bgp_session_established{peer=\"127.0.0.1\"} 0"), "{text}");
+        assert!(
+            text.contains(
+                "mooring_bgp_session_down{held_down=\"false\",notification=\"\",peer=\"127.0.0.1\",reason=\"never-established\"} 1"
+            ),
+            "{text}"
+        );
+        s.shutdown(None).await;
     }
 }

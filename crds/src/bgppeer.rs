@@ -227,6 +227,12 @@ pub struct MaxPrefixes {
     /// What to do past the limit. Default `teardown`.
     #[serde(default)]
     pub action: MaxPrefixAction,
+    /// After a teardown, start the session again after this long (a
+    /// duration like `60s` or `5m`; FRR's `maximum-prefix N restart M`).
+    /// `0s`: keep it down until the BgpPeer changes. Default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(rules::DURATION_PATTERN), length(min = *rules::DURATION_LEN.start(), max = *rules::DURATION_LEN.end()))]
+    pub restart_time: Option<String>,
 }
 
 /// What to do when a neighbour sends more than `maxPrefixes.limit` prefixes.

@@ -355,6 +355,19 @@ fn rows() -> Vec<Row> {
         )
         .undeserializable(),
         row(Peer, json!({"maxPrefixes": {"limit": 0}}), "spec.maxPrefixes.limit", ge(1)),
+        row(
+            Peer,
+            json!({"maxPrefixes": {"limit": 10, "restartTime": "5"}}),
+            "spec.maxPrefixes.restartTime",
+            matches(DURATION),
+        ),
+        row(Peer, json!({"maxPrefixes": {"limit": 10, "restartTime": ""}}), "spec.maxPrefixes.restartTime", min_len(2)),
+        row(
+            Peer,
+            json!({"maxPrefixes": {"limit": 10, "restartTime": "1".repeat(21)}}),
+            "spec.maxPrefixes.restartTime",
+            max_len(20),
+        ),
         row(Peer, json!({"maxPrefixes": {"action": "warn"}}), "spec.maxPrefixes.limit", REQUIRED).undeserializable(),
         row(
             Peer,

@@ -9,7 +9,7 @@ fn chart_crds_match_generated() {
         "helm/mooring/crds/mooring.io_crds.yaml differs from mooring_crds::crds_yaml() (or is missing). \
          Regenerate it from the workspace root with\n  \
          cargo run -p mooring-agent -- crds > helm/mooring/crds/mooring.io_crds.yaml\n\
-         or, until the agent has the `crds` subcommand,\n  \
+         or, without building the agent,\n  \
          cargo run -p mooring-crds --example gen-crds > helm/mooring/crds/mooring.io_crds.yaml"
     );
 }

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::attr::{AttrValue, MpNextHop, MpNlri, NextHop, PathAttr};
+use super::attr::{AttrValue, MpNextHop, MpNlri, NextHop, Origin, PathAttr};
+use super::capability::{AddPathMode, Capability, Role};
 use super::{Message, Open, RefreshSubtype, Update};
 
 fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
@@ -28,7 +29,15 @@ impl fmt::Display for NextHop {
 impl fmt::Display for PathAttr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
-            AttrValue::Origin(o) => write!(f, "origin {o:?}"),
+            AttrValue::Origin(o) => write!(
+                f,
+                "origin {}",
+                match o {
+                    Origin::Igp => "igp",
+                    Origin::Egp => "egp",
+                    Origin::Incomplete => "incomplete",
+                }
+            ),
             AttrValue::AsPath(p) => write!(f, "as-path [{p}]"),
             AttrValue::NextHop(a) => write!(f, "next-hop {a}"),
             AttrValue::Med(v) => write!(f, "med {v}"),
@@ -127,7 +136,7 @@ impl fmt::Display for Open {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{c:?}")?;
+            write!(f, "{c}")?;
         }
         f.write_str("]")
     }
@@ -150,5 +159,151 @@ impl fmt::Display for Message {
                 write!(f, "ROUTE-REFRESH {} {st}", r.family)
             }
         }
+    }
+}
+
+/// The IANA name of a capability code ("BGP Capability Codes"), where it has one.
+pub fn capability_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        1 => "multiprotocol",
+        2 => "route refresh",
+        3 => "outbound route filtering",
+        5 => "extended next hop",
+        6 => "extended message",
+        7 => "bgpsec",
+        8 => "multiple labels",
+        9 => "role",
+        64 => "graceful restart",
+        65 => "4-octet AS",
+        67 => "dynamic capability",
+        68 => "multisession",
+        69 => "add-path",
+        70 => "enhanced route refresh",
+        71 => "long-lived graceful restart",
+        72 => "routing policy distribution",
+        73 => "fqdn",
+        74 => "bfd",
+        75 => "software version",
+        128 => "route refresh (pre-standard)",
+        _ => return None,
+    })
+}
+
+fn hex_groups(f: &mut fmt::Formatter<'_>, data: &[u8]) -> fmt::Result {
+    for (i, chunk) in data.chunks(4).enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        for b in chunk {
+            write!(f, "{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capability::Multiprotocol(fam) => write!(f, "multiprotocol {fam}"),
+            Capability::RouteRefresh => f.write_str("route refresh"),
+            Capability::ExtendedMessage => f.write_str("extended message"),
+            Capability::Role(r) => {
+                let name = match r {
+                    Role::Provider => "provider",
+                    Role::RouteServer => "route server",
+                    Role::RouteServerClient => "route server client",
+                    Role::Customer => "customer",
+                    Role::Peer => "peer",
+                };
+                write!(f, "role {name}")
+            }
+            Capability::GracefulRestart(g) => {
+                write!(f, "graceful restart {}s", g.restart_time)?;
+                if g.restarting {
+                    f.write_str(" restarting")?;
+                }
+                if g.notification {
+                    f.write_str(" notification")?;
+                }
+                for fam in &g.families {
+                    write!(
+                        f,
+                        " {}{}",
+                        fam.family,
+                        if fam.forwarding_preserved { " (forwarding preserved)" } else { "" }
+                    )?;
+                }
+                Ok(())
+            }
+            Capability::FourOctetAs(asn) => write!(f, "4-octet AS {asn}"),
+            Capability::AddPath(fams) => {
+                f.write_str("add-path")?;
+                for a in fams {
+                    let mode = match a.mode {
+                        AddPathMode::Receive => "receive",
+                        AddPathMode::Send => "send",
+                        AddPathMode::Both => "send/receive",
+                    };
+                    write!(f, " {} {mode}", a.family)?;
+                }
+                Ok(())
+            }
+            Capability::EnhancedRouteRefresh => f.write_str("enhanced route refresh"),
+            Capability::LongLivedGracefulRestart(fams) => {
+                f.write_str("long-lived graceful restart")?;
+                for l in fams {
+                    write!(f, " {} stale {}s", l.family, l.stale_time)?;
+                }
+                Ok(())
+            }
+            Capability::Fqdn { hostname, domain } if domain.is_empty() => write!(f, "fqdn {hostname}"),
+            Capability::Fqdn { hostname, domain } => write!(f, "fqdn {hostname}.{domain}"),
+            Capability::Unknown { code, data } => {
+                write!(f, "capability {code}")?;
+                if let Some(name) = capability_name(*code) {
+                    write!(f, " ({name})")?;
+                }
+                if !data.is_empty() {
+                    f.write_str(" ")?;
+                    hex_groups(f, data)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+    use crate::wire::capability::{AddPathFamily, GrFamily};
+    use crate::wire::Family;
+
+    #[test]
+    fn capabilities_read_as_routers_print_them() {
+        let c = |c: Capability| c.to_string();
+        assert_eq!(c(Capability::Fqdn { hostname: "gobgp-frr-b".into(), domain: String::new() }), "fqdn gobgp-frr-b");
+        assert_eq!(
+            c(Capability::Unknown { code: 5, data: vec![0, 1, 0, 1, 0, 2] }),
+            "capability 5 (extended next hop) 00010001 0002"
+        );
+        assert_eq!(c(Capability::Unknown { code: 128, data: vec![] }), "capability 128 (route refresh (pre-standard))");
+        assert_eq!(c(Capability::Unknown { code: 200, data: vec![9] }), "capability 200 09");
+        assert_eq!(c(Capability::Multiprotocol(Family::IPV4_UNICAST)), "multiprotocol ipv4-unicast");
+        assert_eq!(c(Capability::FourOctetAs(4200000001)), "4-octet AS 4200000001");
+        assert_eq!(
+            c(Capability::AddPath(vec![AddPathFamily { family: Family::IPV4_UNICAST, mode: AddPathMode::Receive }])),
+            "add-path ipv4-unicast receive"
+        );
+        let gr = crate::wire::capability::GracefulRestart {
+            restarting: true,
+            notification: false,
+            restart_time: 120,
+            families: vec![GrFamily { family: Family::IPV4_UNICAST, forwarding_preserved: true }],
+        };
+        assert_eq!(
+            c(Capability::GracefulRestart(gr)),
+            "graceful restart 120s restarting ipv4-unicast (forwarding preserved)"
+        );
     }
 }

@@ -131,8 +131,12 @@ impl TryFrom<&BgpPeerSpec> for PeerSettings {
         }
         e.items("spec.families", s.families.len(), &rules::FAMILIES_ITEMS);
         e.unique("spec.families", &s.families);
+        let mut prefix_restart = None;
         if let Some(m) = &s.max_prefixes {
             e.range("spec.maxPrefixes.limit", m.limit, &(rules::MIN_PREFIX_LIMIT..=u32::MAX));
+            if let Some(r) = &m.restart_time {
+                prefix_restart = duration(&mut e, "spec.maxPrefixes.restartTime", r);
+            }
         }
         let communities = standard_communities(&mut e, "spec.communities", &s.communities);
         let large_communities = large_communities(&mut e, "spec.largeCommunities", &s.large_communities);
@@ -155,10 +159,13 @@ impl TryFrom<&BgpPeerSpec> for PeerSettings {
                     AddressFamily::Ipv6Unicast => Family::IPV6_UNICAST,
                 })
                 .collect();
-            config.max_prefixes = s
-                .max_prefixes
-                .as_ref()
-                .map(|m| MaxPrefixes::new(m.limit as u64, m.action == MaxPrefixAction::Teardown));
+            config.max_prefixes = s.max_prefixes.as_ref().map(|m| {
+                let mut mp = MaxPrefixes::new(m.limit as u64, m.action == MaxPrefixAction::Teardown);
+                if let Some(secs) = prefix_restart {
+                    mp.restart = (secs > 0).then(|| Duration::from_secs(secs));
+                }
+                mp
+            });
             (config.communities, config.large_communities) = (communities, large_communities);
             config.bfd = bfd;
             let password = match (&s.password, &s.password_secret_ref) {
@@ -176,5 +183,25 @@ impl TryFrom<&BgpPeer> for PeerSettings {
 
     fn try_from(p: &BgpPeer) -> Result<Self, FieldErrors> {
         PeerSettings::try_from(&p.spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(max_prefixes: &str) -> PeerSettings {
+        let spec: BgpPeerSpec =
+            serde_yaml::from_str(&format!("{{peerAddress: 198.18.0.1, peerAs: 64512, maxPrefixes: {max_prefixes}}}"))
+                .unwrap();
+        PeerSettings::try_from(&spec).unwrap()
+    }
+
+    #[test]
+    fn a_max_prefix_teardown_restarts_after_the_restart_time() {
+        let restart = |m: &str| settings(m).config.max_prefixes.unwrap().restart;
+        assert_eq!(restart("{limit: 10}"), Some(MaxPrefixes::DEFAULT_RESTART));
+        assert_eq!(restart("{limit: 10, restartTime: 5m}"), Some(Duration::from_secs(300)));
+        assert_eq!(restart("{limit: 10, restartTime: 0s}"), None, "0s: down until the BgpPeer changes");
     }
 }
