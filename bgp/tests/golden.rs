@@ -186,3 +186,16 @@ fn frr_update_with_all_community_kinds_and_four_octet_path() {
     let gshut = updates(&msgs, "frr-v4").into_iter().find(|u| u.communities() == [Community::GRACEFUL_SHUTDOWN]);
     assert!(gshut.is_some(), "the well-known GRACEFUL_SHUTDOWN community");
 }
+
+#[test]
+fn gobgp_open_extended_next_hop_capability() {
+    // GoBGP 3.10 offers IPv4 unicast with IPv6 next hops (RFC 8950) on every session.
+    for name in ["frr", "gobgp", "bird"] {
+        let msgs = decode_fixture(name);
+        let o = opens(&msgs, "gobgp-v4")[0];
+        let enh: Vec<&Capability> =
+            o.capabilities().filter(|c| c.code() == capability_code::EXTENDED_NEXT_HOP).collect();
+        assert_eq!(enh, [&Capability::ExtendedNextHop(vec![ExtendedNextHop::IPV4_OVER_IPV6])], "{name}");
+        assert_eq!(enh[0].to_string(), "extended next hop ipv4-unicast via ipv6");
+    }
+}

@@ -74,6 +74,10 @@ fn open_capabilities() -> Vec<Capability> {
         Capability::ExtendedMessage,
         Capability::Fqdn { hostname: "mooring-lb-1".into(), domain: "example.net".into() },
         Capability::Role(Role::Customer),
+        Capability::ExtendedNextHop(vec![
+            ExtendedNextHop::IPV4_OVER_IPV6,
+            ExtendedNextHop { nlri: Family::new(AFI_IPV4, 128), next_hop_afi: AFI_IPV6 },
+        ]),
     ]
 }
 
@@ -158,6 +162,32 @@ fn ipv6_update() -> Update {
     }
 }
 
+/// IPv4 NLRI with an IPv6 next hop (RFC 8950), as a node without IPv4 sends them.
+fn ipv4_over_ipv6_update(link_local: Option<Ipv6Addr>) -> Update {
+    let reach = MpReach {
+        family: Family::IPV4_UNICAST,
+        next_hop: MpNextHop::Typed(NextHop::V6 { global: v6("fd00:198:18:1::12"), link_local }),
+        nlri: MpNlri::Unicast(vec![net("203.0.113.10/32"), net("198.51.100.0/24"), net("10.0.0.0/8")]),
+    };
+    Update {
+        attrs: vec![
+            PathAttr::new(AttrValue::MpReach(reach)),
+            PathAttr::new(AttrValue::Origin(Origin::Igp)),
+            PathAttr::new(AttrValue::AsPath(AsPath::sequence([ASN]))),
+        ]
+        .into(),
+        ..Update::default()
+    }
+}
+
+fn ipv4_mp_withdraw() -> Update {
+    let unreach = MpUnreach {
+        family: Family::IPV4_UNICAST,
+        withdrawn: MpNlri::Unicast(vec![net("203.0.113.10/32"), net("198.51.100.0/24")]),
+    };
+    Update { attrs: vec![PathAttr::new(AttrValue::MpUnreach(unreach))].into(), ..Update::default() }
+}
+
 fn ipv6_withdraw() -> Update {
     let unreach = MpUnreach {
         family: Family::IPV6_UNICAST,
@@ -221,6 +251,9 @@ fn cases() -> Vec<Case> {
     add("update-ipv4-all-attributes", Message::Update(full_ipv4_update()));
     add("update-ipv6-mp-reach", Message::Update(ipv6_update()));
     add("update-ipv6-mp-unreach", Message::Update(ipv6_withdraw()));
+    add("update-ipv4-mp-reach-ipv6-next-hop", Message::Update(ipv4_over_ipv6_update(None)));
+    add("update-ipv4-mp-reach-ipv6-next-hops", Message::Update(ipv4_over_ipv6_update(Some(v6("fe80::12")))));
+    add("update-ipv4-mp-unreach", Message::Update(ipv4_mp_withdraw()));
     add("end-of-rib-ipv4", Message::Update(Update::end_of_rib(Family::IPV4_UNICAST)));
     add("end-of-rib-ipv6", Message::Update(Update::end_of_rib(Family::IPV6_UNICAST)));
     add(
@@ -243,18 +276,24 @@ fn cases() -> Vec<Case> {
     // Packed UPDATEs: several messages each, all but the last full.
     let nh = NextHop::V6 { global: v6("2001:db8::1"), link_local: Some(v6("fe80::1")) };
     let (a4, a6, w4, w6) = (host_v4(1500), host_v6(400), host_v4(1200), host_v6(300));
-    let mut bufs: [BytesMut; 4] = Default::default();
+    // RFC 8950 negotiated: IPv4 withdrawals in MP_UNREACH_NLRI too.
+    let enh = Negotiated { extended_next_hop_ipv4: true, ..ctx };
+    let mut bufs: [BytesMut; 6] = Default::default();
     let counts = [
         pack_announcements(&ctx, &pack_attrs(true), &a4, None, &mut bufs[0]).unwrap(),
         pack_announcements(&ctx, &pack_attrs(false), &a6, Some(nh), &mut bufs[1]).unwrap(),
         pack_withdrawals(&ctx, &w4, &mut bufs[2]).unwrap(),
         pack_withdrawals(&ctx, &w6, &mut bufs[3]).unwrap(),
+        pack_announcements(&enh, &pack_attrs(false), &a4, Some(nh), &mut bufs[4]).unwrap(),
+        pack_withdrawals(&enh, &w4, &mut bufs[5]).unwrap(),
     ];
     let what = [
         ("pack-announce-ipv4", &a4, false),
         ("pack-announce-ipv6", &a6, false),
         ("pack-withdraw-ipv4", &w4, true),
         ("pack-withdraw-ipv6", &w6, true),
+        ("pack-announce-ipv4-ipv6-next-hop", &a4, false),
+        ("pack-withdraw-ipv4-mp", &w4, true),
     ];
     for ((buf, n), (label, input, withdraw)) in bufs.iter().zip(counts).zip(what) {
         let msgs = split(buf, &ctx);
@@ -263,6 +302,9 @@ fn cases() -> Vec<Case> {
         let mut carried: Vec<Nlri> = vec![];
         for (i, (bytes, msg)) in msgs.into_iter().enumerate() {
             let Message::Update(u) = &msg else { panic!("{label}: {msg:?}") };
+            if label.ends_with("-mp") || label.ends_with("-ipv6-next-hop") {
+                assert!(u.withdrawn.is_empty() && u.nlri.is_empty(), "{label}: IPv4 travels in MP attributes");
+            }
             carried.extend(if withdraw {
                 u.withdrawals().copied().collect::<Vec<_>>()
             } else {
@@ -672,6 +714,11 @@ fn check_open(c: &mut Checker, o: &Open, t: &Value) {
                 c.field(tc, "bgp.cap.mp.safi", [f.safi]);
             }
             Capability::FourOctetAs(a) => c.field(tc, "bgp.cap.4as", [a]),
+            Capability::ExtendedNextHop(es) => {
+                c.field(tc, "bgp.cap.enh.afi", es.iter().map(|e| e.nlri.afi));
+                c.field(tc, "bgp.cap.enh.safi", es.iter().map(|e| e.nlri.safi));
+                c.field(tc, "bgp.cap.enh.nhafi", es.iter().map(|e| e.next_hop_afi));
+            }
             Capability::GracefulRestart(g) => {
                 c.field(tc, "bgp.cap.gr.timers.restart_flag", [bit(g.restarting)]);
                 c.field(tc, "bgp.cap.gr.timers.notification_flag", [bit(g.notification)]);

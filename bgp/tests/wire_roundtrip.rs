@@ -11,11 +11,12 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn ctx_strategy() -> impl Strategy<Value = Negotiated> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c, d)| Negotiated {
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c, d, e)| Negotiated {
         four_octet_as: a,
         extended_message: b,
         add_path_ipv4: c,
         add_path_ipv6: d,
+        extended_next_hop_ipv4: e,
     })
 }
 
@@ -216,7 +217,7 @@ fn family() -> impl Strategy<Value = Family> {
 }
 
 fn capability() -> impl Strategy<Value = Capability> {
-    const TYPED: &[u8] = &[1, 2, 6, 9, 64, 65, 69, 70, 71, 73];
+    const TYPED: &[u8] = &[1, 2, 5, 6, 9, 64, 65, 69, 70, 71, 73];
     let name = "[a-z0-9.-]{0,20}";
     prop_oneof![
         family().prop_map(Capability::Multiprotocol),
@@ -260,6 +261,9 @@ fn capability() -> impl Strategy<Value = Capability> {
             f.into_iter().map(|(family, mode)| AddPathFamily { family, mode }).collect()
         )),
         (name, name).prop_map(|(hostname, domain)| Capability::Fqdn { hostname, domain }),
+        vec((family(), any::<u16>()), 1..4).prop_map(|e| Capability::ExtendedNextHop(
+            e.into_iter().map(|(nlri, next_hop_afi)| ExtendedNextHop { nlri, next_hop_afi }).collect()
+        )),
         (any::<u8>().prop_filter("untyped code", |c| !TYPED.contains(c)), vec(any::<u8>(), 0..20))
             .prop_map(|(code, data)| Capability::Unknown { code, data }),
     ]

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::wire::{Capability, Open, Update};
+use crate::wire::{Capability, ExtendedNextHop, Open, Update, AFI_IPV4};
 
 const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
 const PEER_ID: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -349,4 +349,36 @@ fn a_multiprotocol_capability_with_a_reserved_octet_set_still_counts() {
     assert!(matches!(open.params[0].last(), Some(Capability::Unknown { .. })), "kept raw for the round trip");
     let p = negotiate(&config(), &open).unwrap();
     assert_eq!(p.families, vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+}
+
+#[test]
+fn extended_next_hop_is_used_only_when_both_sides_advertise_it() {
+    let c = LocalConfig { extended_next_hop: vec![ExtendedNextHop::IPV4_OVER_IPV6], ..config() };
+    let o = open_for(&c);
+    assert!(o.capabilities().any(|c| *c == Capability::ExtendedNextHop(vec![ExtendedNextHop::IPV4_OVER_IPV6])));
+    assert!(
+        !open_for(&config()).capabilities().any(|c| matches!(c, Capability::ExtendedNextHop(_))),
+        "not advertised unless configured"
+    );
+    let not_negotiated = |p: &SessionParams| p.extended_next_hop.is_empty() && !p.tx.extended_next_hop_ipv4;
+
+    // The peer does not advertise it: not used.
+    let p = negotiate(&c, &peer_open(64512, 90)).unwrap();
+    assert!(not_negotiated(&p), "{p:?}");
+    // Both do: used.
+    let mut open = peer_open(64512, 90);
+    open.params.push(vec![Capability::ExtendedNextHop(vec![ExtendedNextHop::IPV4_OVER_IPV6])]);
+    let p = negotiate(&c, &open).unwrap();
+    assert_eq!(p.extended_next_hop, [ExtendedNextHop::IPV4_OVER_IPV6]);
+    assert!(p.tx.extended_next_hop_ipv4 && p.rx.extended_next_hop_ipv4);
+    // Only the peer does: not used.
+    assert!(not_negotiated(&negotiate(&config(), &open).unwrap()));
+    // The peer offers another encoding only (IPv6 NLRI, IPv4 next hop): not used.
+    let mut other = peer_open(64512, 90);
+    let v6_over_v4 = ExtendedNextHop { nlri: Family::IPV6_UNICAST, next_hop_afi: AFI_IPV4 };
+    other.params.push(vec![Capability::ExtendedNextHop(vec![v6_over_v4])]);
+    assert!(not_negotiated(&negotiate(&c, &other).unwrap()));
+    // IPv4 unicast not negotiated: not used.
+    let c6 = LocalConfig { families: vec![Family::IPV6_UNICAST], ..c.clone() };
+    assert!(!open_for(&c6).capabilities().any(|c| matches!(c, Capability::ExtendedNextHop(_))));
 }

@@ -1,5 +1,6 @@
-//! Transport options on TCP sockets: TTL for eBGP, GTSM (RFC 5082) and
-//! TCP MD5 signatures (RFC 2385, Linux `TCP_MD5SIG`).
+//! Transport options on TCP sockets: TTL for eBGP, GTSM (RFC 5082),
+//! TCP MD5 signatures (RFC 2385, Linux `TCP_MD5SIG`) and the device a
+//! socket is bound to (`SO_BINDTODEVICE`: a VRF's sessions).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -109,12 +110,23 @@ pub struct Transport {
     /// GTSM with this many hops (1 = directly connected).
     pub gtsm_hops: Option<u8>,
     pub md5_password: Option<String>,
+    /// The device (a Linux VRF) the socket is bound to: routes and the
+    /// source address come from that VRF's table.
+    pub device: Option<String>,
 }
 
 impl Transport {
     pub fn new(remote: SocketAddr) -> Self {
-        Transport { remote, source: None, ttl: None, gtsm_hops: None, md5_password: None }
+        Transport { remote, source: None, ttl: None, gtsm_hops: None, md5_password: None, device: None }
     }
+}
+
+/// Bind `socket` to the device `name` (`SO_BINDTODEVICE`): in a VRF, it
+/// then sees only that VRF's routes and addresses. Needs CAP_NET_RAW.
+pub fn bind_device(socket: &Socket, name: &str) -> io::Result<()> {
+    socket
+        .bind_device(Some(name.as_bytes()))
+        .map_err(|e| io::Error::new(e.kind(), format!("binding to device {name:?}: {e}")))
 }
 
 /// A socket for an outbound connection with every option applied.
@@ -123,6 +135,10 @@ pub fn outbound_socket(t: &Transport) -> io::Result<tokio::net::TcpSocket> {
     let s = Socket::new(if v6 { Domain::IPV6 } else { Domain::IPV4 }, Type::STREAM, Some(Protocol::TCP))?;
     s.set_nonblocking(true)?;
     s.set_nodelay(true)?;
+    if let Some(dev) = &t.device {
+        // Before bind and connect: the source address and route are looked up in the VRF.
+        bind_device(&s, dev)?;
+    }
     if let Some(src) = t.source {
         s.set_reuse_address(true)?;
         s.bind(&SocketAddr::new(src, 0).into())?;
@@ -165,12 +181,25 @@ pub fn set_listener_md5(
     set_md5(listener, peer, key)
 }
 
-/// A listening socket (dual-stack when bound to `[::]`).
-pub fn listener(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+/// A listening socket (dual-stack when bound to `[::]`), bound to
+/// `device` when given (a VRF's listener: without
+/// `net.ipv4.tcp_l3mdev_accept=1` a listener outside the VRF does not see
+/// connections arriving in it).
+///
+/// Every listener sets `SO_REUSEPORT`: Linux lets a socket bound to a
+/// device share a port with an unbound one only when both set it (the
+/// kernel then hands each connection to the listener of its VRF; a
+/// reuseport group also needs the same user, so another user's process
+/// still cannot bind the port).
+pub fn listener(addr: SocketAddr, device: Option<&str>) -> io::Result<tokio::net::TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
     if addr.is_ipv6() {
         s.set_only_v6(false)?;
+    }
+    if let Some(dev) = device {
+        bind_device(&s, dev)?;
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;

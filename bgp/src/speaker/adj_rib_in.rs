@@ -13,7 +13,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::prefix_set::{packed, v4_prefix};
+use super::prefix_set::{packed, v4_prefix, PathCounts};
 use crate::wire::{Attrs, Family, Nlri};
 
 /// A handle to an attribute set of an [`AdjRibIn`].
@@ -27,6 +27,8 @@ pub(crate) struct AdjRibIn {
     v4: FxHashMap<u64, AttrId>,
     /// Every other prefix.
     other: FxHashMap<Nlri, AttrId>,
+    /// ADD-PATH: a prefix with several paths is one prefix.
+    paths: PathCounts,
     sets: AttrSets,
 }
 
@@ -38,7 +40,8 @@ impl AdjRibIn {
         self.sets.intern(attrs)
     }
 
-    /// Record that `n` was announced with `attrs`; true when `n` is new.
+    /// Record that `n` was announced with `attrs`; true when its prefix
+    /// is new (not when `n` is another path of a prefix held).
     pub fn insert(&mut self, n: &Nlri, attrs: AttrId) -> bool {
         let old = match packed(n) {
             Some(k) => self.v4.insert(k, attrs),
@@ -48,10 +51,10 @@ impl AdjRibIn {
         if let Some(old) = old {
             self.sets.release(old);
         }
-        old.is_none()
+        old.is_none() && self.paths.added(n)
     }
 
-    /// Forget `n`; true when it was there.
+    /// Forget `n`; true when it was there and its prefix has no path left.
     pub fn remove(&mut self, n: &Nlri) -> bool {
         let old = match packed(n) {
             Some(k) => self.v4.remove(&k),
@@ -60,7 +63,7 @@ impl AdjRibIn {
         if let Some(old) = old {
             self.sets.release(old);
         }
-        old.is_some()
+        old.is_some() && self.paths.removed(n)
     }
 
     /// Drop a set from [`AdjRibIn::intern`] that no route took.
@@ -82,10 +85,12 @@ impl AdjRibIn {
         self.v4.keys().map(|&k| v4_prefix(k)).chain(self.other.keys().copied())
     }
 
-    /// How many prefixes of `family` are held.
+    /// How many distinct prefixes of `family` are held (a prefix with
+    /// several ADD-PATH paths counts once).
     pub fn count(&self, family: Family) -> u64 {
         let v4 = if family == Family::IPV4_UNICAST { self.v4.len() } else { 0 };
-        (v4 + self.other.keys().filter(|n| n.family() == family).count()) as u64
+        let plain = self.other.keys().filter(|n| n.path_id.is_none() && n.family() == family).count();
+        (v4 + plain + self.paths.count(family)) as u64
     }
 
     #[cfg(test)]
@@ -211,6 +216,27 @@ mod tests {
         let mut want = vec![n("10.0.0.1/32"), n("10.0.0.0/8"), n("2001:db8::/64"), with_path_id];
         want.sort();
         assert_eq!(all, want);
+    }
+
+    #[test]
+    fn paths_of_one_prefix_are_kept_apart_and_counted_once() {
+        let mut rib = AdjRibIn::default();
+        let (a, b) = (rib.intern(attrs(1)), rib.intern(attrs(2)));
+        let path = |s: &str, id| Nlri::with_path_id(s.parse().unwrap(), id);
+        assert!(rib.insert(&path("203.0.113.1/32", 1), a));
+        assert!(!rib.insert(&path("203.0.113.1/32", 2), b), "a second path is no new prefix");
+        assert!(rib.insert(&path("2001:db8:ffff::1/128", 1), a));
+        assert_eq!(rib.len(), 3);
+        assert_eq!((rib.count(Family::IPV4_UNICAST), rib.count(Family::IPV6_UNICAST)), (1, 1));
+        assert_eq!(rib.get(&path("203.0.113.1/32", 1)), Some(&attrs(1)));
+        assert_eq!(rib.get(&path("203.0.113.1/32", 2)), Some(&attrs(2)));
+        // Withdrawing one path leaves the other and the prefix.
+        assert!(!rib.remove(&path("203.0.113.1/32", 1)));
+        assert_eq!(rib.get(&path("203.0.113.1/32", 2)), Some(&attrs(2)));
+        assert_eq!(rib.count(Family::IPV4_UNICAST), 1);
+        assert!(!rib.remove(&path("203.0.113.1/32", 1)), "gone already");
+        assert!(rib.remove(&path("203.0.113.1/32", 2)), "the last path takes the prefix");
+        assert_eq!(rib.count(Family::IPV4_UNICAST), 0);
     }
 
     #[test]

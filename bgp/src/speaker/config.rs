@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::bfd::BfdConfig;
 use crate::fsm::{keepalive_for, GracefulRestartConfig};
-use crate::wire::{Community, Family, LargeCommunity};
+use crate::wire::{AddPathFamily, AddPathMode, Community, Family, LargeCommunity};
 
 /// Speaker-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +43,40 @@ impl MaxPrefixes {
     }
 }
 
+/// How the speaker tells its peers apart: an address in a VRF. The same
+/// address may be a peer in two VRFs (each VRF is a routing table of its
+/// own). An address alone is the peer in the default VRF.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey {
+    /// The Linux VRF device; `None`: the default VRF.
+    pub vrf: Option<String>,
+    pub address: IpAddr,
+}
+
+impl From<IpAddr> for PeerKey {
+    fn from(address: IpAddr) -> Self {
+        PeerKey { vrf: None, address }
+    }
+}
+
+impl std::fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.vrf {
+            Some(v) => write!(f, "{} in vrf {v}", self.address),
+            None => write!(f, "{}", self.address),
+        }
+    }
+}
+
 /// One peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerConfig {
     pub address: IpAddr,
+    /// The Linux VRF device the session is in: its sockets are bound to
+    /// it (`SO_BINDTODEVICE`), so the route to the peer and the source
+    /// address come from the VRF's table, and connections from the peer
+    /// are accepted on a listener bound to it. `None`: the default VRF.
+    pub vrf: Option<String>,
     pub port: u16,
     pub remote_as: u32,
     /// Overrides the speaker's AS for this session.
@@ -62,6 +92,14 @@ pub struct PeerConfig {
     pub gtsm_hops: Option<u8>,
     pub md5_password: Option<String>,
     pub families: Vec<Family>,
+    /// ADD-PATH (RFC 7911) offered per family (families not in
+    /// `families` are left out). Send: when the peer receives, every path
+    /// of a prefix meant for it goes out, each with its own path id;
+    /// otherwise only the first, counted in
+    /// [`PeerStatus::paths_not_sent`](super::PeerStatus::paths_not_sent).
+    /// Receive: the peer's paths are kept apart by path id. Default: both,
+    /// for IPv4 and IPv6 unicast ([`PeerConfig::default_add_path`]).
+    pub add_path: Vec<AddPathFamily>,
     pub max_prefixes: Option<MaxPrefixes>,
     /// Keep received routes in an Adj-RIB-In (default: count and drop).
     pub import: bool,
@@ -82,6 +120,7 @@ impl PeerConfig {
     pub fn new(address: IpAddr, remote_as: u32) -> Self {
         PeerConfig {
             address,
+            vrf: None,
             port: 179,
             remote_as,
             local_as: None,
@@ -94,6 +133,7 @@ impl PeerConfig {
             gtsm_hops: None,
             md5_password: None,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            add_path: Self::default_add_path(),
             max_prefixes: None,
             import: false,
             communities: vec![],
@@ -103,6 +143,18 @@ impl PeerConfig {
             next_hop_v6_link_local: None,
             bfd: None,
         }
+    }
+
+    /// The peer's key: its address in its VRF.
+    pub fn key(&self) -> PeerKey {
+        PeerKey { vrf: self.vrf.clone(), address: self.address }
+    }
+
+    /// Send and receive, for IPv4 and IPv6 unicast.
+    pub fn default_add_path() -> Vec<AddPathFamily> {
+        [Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+            .map(|family| AddPathFamily { family, mode: AddPathMode::Both })
+            .into()
     }
 
     /// Settings that are taken but not as given, each as a sentence for

@@ -1,6 +1,8 @@
-//! The speaker's listening socket: bound at start, or bound again and
+//! A listening socket of the speaker (the default one, or one bound to a
+//! VRF device for that VRF's peers): bound at start, or bound again and
 //! again with back-off while its address is taken (an older speaker still
-//! closing) or not configured on the host yet; the accept loop that hands
+//! closing), not configured on the host yet, or its VRF device does not
+//! exist yet; the accept loop that hands
 //! connections to the speaker; and its release: [`Listener::close`]
 //! returns once the socket is closed, so a new speaker can bind the same
 //! address at once. What happens to a connection is the owner's business
@@ -34,11 +36,12 @@ pub enum ListenerState {
 
 /// What the listener reports to.
 pub(crate) trait Owner: Send + Sync + 'static {
-    /// A connection arrived.
-    fn accepted(&self, stream: TcpStream, remote: SocketAddr);
-    /// The TCP MD5 keys of the peers that have one, to install on a
-    /// socket bound late.
-    fn md5_keys(&self) -> Vec<(IpAddr, String)>;
+    /// A connection arrived on the listener bound to `vrf` (`None`: the
+    /// default one).
+    fn accepted(&self, stream: TcpStream, remote: SocketAddr, vrf: Option<&str>);
+    /// The TCP MD5 keys of the peers in `vrf` that have one, to install
+    /// on a socket bound late.
+    fn md5_keys(&self, vrf: Option<&str>) -> Vec<(IpAddr, String)>;
 }
 
 /// The first retry after this, doubling up to [`MAX_RETRY`].
@@ -46,9 +49,11 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
 /// Whether binding may work later: the address is taken (by a socket
-/// that is closing) or not (yet) on an interface.
+/// that is closing) or not (yet) on an interface, or the VRF device is
+/// not there (yet).
 fn retryable(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable)
+        || e.raw_os_error() == Some(libc::ENODEV)
 }
 
 #[derive(Debug)]
@@ -61,34 +66,44 @@ struct Slot {
 /// The listening socket and its task.
 #[derive(Debug)]
 pub(crate) struct Listener {
+    /// The VRF device it is bound to; `None`: the default listener.
+    vrf: Option<String>,
     slot: Mutex<Slot>,
 }
 
 impl Listener {
     pub fn disabled() -> Arc<Listener> {
-        Arc::new(Listener { slot: Mutex::new(Slot { state: ListenerState::Disabled, socket: None, task: None }) })
+        Arc::new(Listener {
+            vrf: None,
+            slot: Mutex::new(Slot { state: ListenerState::Disabled, socket: None, task: None }),
+        })
     }
 
-    /// Bind `addr` and accept on it; when the address is taken or not
-    /// available, retry in the background. Other errors (permissions, a
-    /// bad address) are returned.
-    pub fn start<O: Owner>(addr: SocketAddr, owner: Weak<O>) -> io::Result<Arc<Listener>> {
-        let (state, bound) = match socket::listener(addr) {
+    /// Bind `addr` (on the device `vrf`, when given) and accept on it;
+    /// when the address is taken or not available or the device is
+    /// missing, retry in the background. Other errors (permissions, a bad
+    /// address) are returned.
+    pub fn start<O: Owner>(addr: SocketAddr, vrf: Option<String>, owner: Weak<O>) -> io::Result<Arc<Listener>> {
+        let vrf_name = vrf.as_deref().unwrap_or("default");
+        let (state, bound) = match socket::listener(addr, vrf.as_deref()) {
             Ok(l) => {
                 let at = l.local_addr()?;
-                info!(bound = %at, "listening for BGP");
+                info!(bound = %at, vrf = vrf_name, "listening for BGP");
                 (ListenerState::Listening(at), Some((Arc::new(l), at)))
             }
             Err(e) if retryable(&e) => {
-                warn!(%addr, error = %e, "cannot listen for BGP yet: retrying");
+                warn!(%addr, vrf = vrf_name, error = %e, "cannot listen for BGP yet: retrying");
                 (ListenerState::Retrying { addr, error: e.to_string(), attempts: 1 }, None)
             }
             Err(e) => return Err(e),
         };
-        let me = Arc::new(Listener { slot: Mutex::new(Slot { state, socket: bound.clone(), task: None }) });
+        let me = Arc::new(Listener {
+            vrf: vrf.clone(),
+            slot: Mutex::new(Slot { state, socket: bound.clone(), task: None }),
+        });
         let weak = Arc::downgrade(&me);
         let task = match bound {
-            Some((l, _)) => tokio::spawn(accept_loop(l, owner)),
+            Some((l, _)) => tokio::spawn(accept_loop(l, vrf, owner)),
             None => tokio::spawn(bind_then_accept(weak, addr, owner)),
         };
         me.slot().task = Some(task);
@@ -147,53 +162,72 @@ impl Drop for Listener {
 async fn bind_then_accept<O: Owner>(me: Weak<Listener>, addr: SocketAddr, owner: Weak<O>) {
     let mut delay = FIRST_RETRY;
     let mut log = LogLimit::new(5, Duration::from_secs(60));
-    let bound = loop {
+    let (bound, vrf) = loop {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_RETRY);
         let Some(listener) = me.upgrade() else { return };
         match try_bind(&listener, addr, &owner, &mut log) {
-            Some(Ok(l)) => break l,
+            Some(Ok(l)) => break (l, listener.vrf.clone()),
             Some(Err(())) => return,
             None => {}
         }
     };
-    accept_loop(bound, owner).await
+    accept_loop(bound, vrf, owner).await
 }
 
 /// One more attempt: the socket when bound, `Err` when closed meanwhile,
 /// `None` to try again later.
+///
+/// The slot is not locked while the owner's keys are read (the owner
+/// holds its peers' lock while it installs a key through
+/// [`Listener::set_md5`], which locks the slot): the keys are installed
+/// before the socket is published and once more after, so a peer added
+/// in between has its key either way.
 fn try_bind<O: Owner>(
     listener: &Listener,
     addr: SocketAddr,
     owner: &Weak<O>,
     log: &mut LogLimit,
 ) -> Option<Result<Arc<TcpListener>, ()>> {
-    let mut s = listener.slot();
-    if s.state == ListenerState::Closed {
+    if listener.slot().state == ListenerState::Closed {
         return Some(Err(()));
     }
-    match socket::listener(addr).and_then(|l| Ok((l.local_addr()?, l))) {
-        Ok((at, l)) => {
-            if let Some(o) = owner.upgrade() {
-                for (peer, key) in o.md5_keys() {
-                    if let Err(e) = socket::set_listener_md5(&l, at, peer, Some(&key)) {
-                        warn!(%peer, error = %e, "cannot install TCP MD5 key");
-                    }
-                }
+    let vrf = listener.vrf.as_deref();
+    let vrf_name = vrf.unwrap_or("default");
+    let install = |l: &TcpListener, at: SocketAddr| {
+        for (peer, key) in owner.upgrade().map(|o| o.md5_keys(vrf)).unwrap_or_default() {
+            if let Err(e) = socket::set_listener_md5(l, at, peer, Some(&key)) {
+                warn!(%peer, vrf = vrf_name, error = %e, "cannot install TCP MD5 key");
             }
-            info!(bound = %at, "listening for BGP");
+        }
+    };
+    match socket::listener(addr, vrf).and_then(|l| Ok((l.local_addr()?, l))) {
+        Ok((at, l)) => {
+            install(&l, at);
             let l = Arc::new(l);
-            s.state = ListenerState::Listening(at);
-            s.socket = Some((l.clone(), at));
+            {
+                let mut s = listener.slot();
+                if s.state == ListenerState::Closed {
+                    return Some(Err(()));
+                }
+                s.state = ListenerState::Listening(at);
+                s.socket = Some((l.clone(), at));
+            }
+            install(&l, at);
+            info!(bound = %at, vrf = vrf_name, "listening for BGP");
             Some(Ok(l))
         }
         Err(e) => {
+            let mut s = listener.slot();
+            if s.state == ListenerState::Closed {
+                return Some(Err(()));
+            }
             let attempts = match &s.state {
                 ListenerState::Retrying { attempts, .. } => attempts + 1,
                 _ => 1,
             };
             if let Some(n) = log.allow(Instant::now()) {
-                warn!(%addr, error = %e, attempts, "cannot listen for BGP yet: retrying{}", suppressed_note(n));
+                warn!(%addr, vrf = vrf_name, error = %e, attempts, "cannot listen for BGP yet: retrying{}", suppressed_note(n));
             }
             s.state = ListenerState::Retrying { addr, error: e.to_string(), attempts };
             None
@@ -201,13 +235,13 @@ fn try_bind<O: Owner>(
     }
 }
 
-async fn accept_loop<O: Owner>(listener: Arc<TcpListener>, owner: Weak<O>) {
+async fn accept_loop<O: Owner>(listener: Arc<TcpListener>, vrf: Option<String>, owner: Weak<O>) {
     let mut log = LogLimit::new(5, Duration::from_secs(60));
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let Some(o) = owner.upgrade() else { return };
-                o.accepted(stream, remote);
+                o.accepted(stream, remote, vrf.as_deref());
             }
             Err(e) => {
                 // Out of file descriptors, say: back off instead of spinning.

@@ -1,6 +1,13 @@
 //! The speaker: peers, the routes to announce, Adj-RIB-Out per peer, and
 //! the public API. A [`Speaker`] is a cheap-to-clone handle.
 //!
+//! Peers are keyed by address and VRF ([`PeerKey`]): the same address may
+//! be a peer in two VRFs. A VRF peer's sessions are bound to its VRF
+//! device; when the speaker listens, each VRF with peers gets a listener of
+//! its own, bound to the device on the same port (a listener in the default
+//! VRF does not see connections arriving in a VRF unless
+//! `net.ipv4.tcp_l3mdev_accept=1`, which the speaker does not need).
+//!
 //! Routes are kept in one table; each session sends its peer the
 //! difference between that table and what it sent before, grouping
 //! prefixes that share attributes into as few UPDATEs as fit. A burst of
@@ -15,6 +22,7 @@ mod peer;
 mod prefix_set;
 mod status;
 mod table;
+mod update_group;
 
 use std::collections::HashMap;
 use std::io;
@@ -29,33 +37,37 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use adj_rib_out::{AdjRibOut, Diff};
-pub use config::{MaxPrefixes, PeerConfig, SpeakerConfig};
+pub use config::{MaxPrefixes, PeerConfig, PeerKey, SpeakerConfig};
 pub use export::{ExportCtx, Exported, RouteAttrs};
 pub use status::{HeldDown, HoldDownCause, ListenerState, PeerEvent, PeerStatus, SpeakerStatus};
-pub use table::RouteTable;
+pub use table::{Paths, RouteTable};
 
 use crate::bfd::{self, BfdConfig, BfdState};
 use crate::fsm::peer::Peer;
 use crate::fsm::{Backoff, Fsm, LocalConfig, State};
 use crate::log_limit::{suppressed_note, LogLimit};
 use crate::session::{Command, Session, Transport};
-use crate::wire::{masked, Cease, Notification};
+use crate::wire::{masked, Cease, ExtendedNextHop, Notification};
 use listener::Listener;
 
 /// Errors of the speaker API.
 #[derive(Debug, thiserror::Error)]
 pub enum SpeakerError {
     #[error("peer {0} exists already")]
-    PeerExists(IpAddr),
+    PeerExists(PeerKey),
     #[error("no peer {0}")]
-    NoSuchPeer(IpAddr),
+    NoSuchPeer(PeerKey),
     #[error("TCP MD5 for peer {peer}: {error}")]
-    Md5 { peer: IpAddr, error: io::Error },
+    Md5 { peer: PeerKey, error: io::Error },
+    #[error("cannot listen in vrf {vrf}: {error}")]
+    Listen { vrf: String, error: io::Error },
 }
 
 pub(crate) struct Shared {
     pub config: SpeakerConfig,
     pub routes: RwLock<RouteTable>,
+    /// The peers' Adj-RIBs-Out, one per group of peers sent the same.
+    pub groups: update_group::Groups,
 }
 
 struct PeerHandle {
@@ -69,10 +81,12 @@ struct PeerHandle {
 struct Inner {
     shared: Arc<Shared>,
     version: watch::Sender<u64>,
-    peers: Mutex<HashMap<IpAddr, PeerHandle>>,
+    peers: Mutex<HashMap<PeerKey, PeerHandle>>,
     events: broadcast::Sender<PeerEvent>,
     /// Set once, right after the speaker is built.
     listener: OnceLock<Arc<Listener>>,
+    /// The listener of each VRF that has peers (when the speaker listens).
+    vrf_listeners: Mutex<HashMap<String, Arc<Listener>>>,
     /// Lines about connections from addresses that are not peers.
     refused_log: Mutex<LogLimit>,
     running: AtomicBool,
@@ -104,18 +118,23 @@ impl Speaker {
         let (events, _) = broadcast::channel(1024);
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let inner = Arc::new(Inner {
-            shared: Arc::new(Shared { config, routes: RwLock::new(RouteTable::new()) }),
+            shared: Arc::new(Shared {
+                config,
+                routes: RwLock::new(RouteTable::new()),
+                groups: update_group::Groups::new(),
+            }),
             version: watch::channel(0).0,
             peers: Mutex::new(HashMap::new()),
             events,
             listener: OnceLock::new(),
+            vrf_listeners: Mutex::new(HashMap::new()),
             refused_log: Mutex::new(LogLimit::new(10, Duration::from_secs(60))),
             running: AtomicBool::new(true),
             seed: Mutex::new(seed),
             bfd_mux: std::sync::OnceLock::new(),
         });
         let listener = match listen {
-            Some(addr) => Listener::start(addr, Arc::downgrade(&inner))?,
+            Some(addr) => Listener::start(addr, None, Arc::downgrade(&inner))?,
             None => Listener::disabled(),
         };
         let _ = inner.listener.set(listener);
@@ -134,6 +153,13 @@ impl Speaker {
     /// Where the listening socket is: bound, being retried, closed.
     pub fn listener_state(&self) -> ListenerState {
         self.listener().state()
+    }
+
+    /// Where each VRF's listening socket is (VRFs with peers, while the
+    /// speaker listens).
+    pub fn vrf_listener_states(&self) -> std::collections::BTreeMap<String, ListenerState> {
+        let l = self.inner.vrf_listeners.lock().expect("vrf listeners lock");
+        l.iter().map(|(v, l)| (v.clone(), l.state())).collect()
     }
 
     /// Whether the listener is bound and accepting.
@@ -158,23 +184,52 @@ impl Speaker {
         &self.inner.shared.config
     }
 
-    /// Add a peer and start its session.
+    /// Add a peer and start its session (a VRF peer's listener first, if
+    /// the speaker listens and its VRF has none yet).
     pub fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        let key = cfg.key();
         let mut peers = self.inner.peers.lock().expect("peers lock");
-        if peers.contains_key(&cfg.address) {
-            return Err(SpeakerError::PeerExists(cfg.address));
+        if peers.contains_key(&key) {
+            return Err(SpeakerError::PeerExists(key));
         }
-        if let Some(pw) = &cfg.md5_password {
-            self.listener()
-                .set_md5(cfg.address, Some(pw))
-                .map_err(|error| SpeakerError::Md5 { peer: cfg.address, error })?;
+        let listener = match &cfg.vrf {
+            None => Some(self.inner.listener.get().expect("set at start").clone()),
+            Some(vrf) => self.vrf_listener(vrf)?,
+        };
+        if let (Some(pw), Some(l)) = (&cfg.md5_password, &listener) {
+            l.set_md5(cfg.address, Some(pw)).map_err(|error| SpeakerError::Md5 { peer: key.clone(), error })?;
         }
         for a in cfg.adjustments() {
-            warn!(peer = %cfg.address, "{a}");
+            warn!(peer = %key, "{a}");
+        }
+        if cfg.vrf.is_some() && cfg.bfd.is_some() {
+            warn!(peer = %key, "BFD is not supported in a VRF yet: no BFD session for this peer");
         }
         let handle = self.spawn_peer(Arc::new(cfg));
-        peers.insert(handle.config.address, handle);
+        peers.insert(key, handle);
         Ok(())
+    }
+
+    /// The listener of `vrf`, started when there is none and the speaker
+    /// listens; `None` when it does not listen.
+    fn vrf_listener(&self, vrf: &str) -> Result<Option<Arc<Listener>>, SpeakerError> {
+        let Some(addr) = self.inner.shared.config.listen else { return Ok(None) };
+        let mut ls = self.inner.vrf_listeners.lock().expect("vrf listeners lock");
+        if let Some(l) = ls.get(vrf) {
+            return Ok(Some(l.clone()));
+        }
+        let l = Listener::start(addr, Some(vrf.to_string()), Arc::downgrade(&self.inner))
+            .map_err(|error| SpeakerError::Listen { vrf: vrf.to_string(), error })?;
+        ls.insert(vrf.to_string(), l.clone());
+        Ok(Some(l))
+    }
+
+    /// The listener `key`'s connections arrive on, if any.
+    fn listener_of(&self, key: &PeerKey) -> Option<Arc<Listener>> {
+        match &key.vrf {
+            None => self.inner.listener.get().cloned(),
+            Some(v) => self.inner.vrf_listeners.lock().expect("vrf listeners lock").get(v).cloned(),
+        }
     }
 
     fn spawn_peer(&self, cfg: Arc<PeerConfig>) -> PeerHandle {
@@ -191,7 +246,15 @@ impl Speaker {
             passive: cfg.passive,
             families: cfg.families.clone(),
             extended_message: true,
+            // RFC 8950 on IPv6 sessions: IPv4 routes can then go with an
+            // IPv6 next hop (used only when no IPv4 one is known).
+            extended_next_hop: if cfg.address.to_canonical().is_ipv6() {
+                vec![ExtendedNextHop::IPV4_OVER_IPV6]
+            } else {
+                vec![]
+            },
             graceful_restart: sc.graceful_restart.clone(),
+            add_path: cfg.add_path.clone(),
             hostname: sc.hostname.clone(),
         };
         let transport = Transport {
@@ -204,8 +267,12 @@ impl Speaker {
             },
             gtsm_hops: cfg.gtsm_hops,
             md5_password: cfg.md5_password.clone(),
+            device: cfg.vrf.clone(),
         };
-        let status = Arc::new(Mutex::new(PeerStatus::new(cfg.address, cfg.remote_as)));
+        let mut initial = PeerStatus::new(cfg.address, cfg.remote_as);
+        initial.bfd = cfg.bfd.filter(|_| cfg.vrf.is_none()).map(|_| BfdState::Down);
+        initial.vrf = cfg.vrf.clone();
+        let status = Arc::new(Mutex::new(initial));
         let seed = {
             let mut s = self.inner.seed.lock().expect("seed lock");
             *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -215,11 +282,12 @@ impl Speaker {
         let mut handler =
             peer::PeerSession::new(cfg.clone(), self.inner.shared.clone(), status.clone(), self.inner.events.clone());
         let (tx, rx) = mpsc::unbounded_channel();
-        let bfd_task = cfg.bfd.map(|b| {
+        // BFD's sockets are not bound to a VRF (yet): no BFD in a VRF.
+        let bfd_task = cfg.bfd.filter(|_| cfg.vrf.is_none()).map(|b| {
             let (local_tx, local_rx) = watch::channel(cfg.source);
             handler.bfd_local = Some(local_tx);
             let mux = self.inner.bfd_mux.get_or_init(|| bfd::Mux::new(bfd::CONTROL_PORT)).clone();
-            tokio::spawn(run_bfd(b, cfg.address, local_rx, mux, seed, tx.downgrade()))
+            tokio::spawn(run_bfd(b, cfg.address, local_rx, mux, seed, tx.downgrade(), status.clone()))
         });
         let routes = self.inner.version.subscribe();
         let task = tokio::spawn(Session::new(Peer::new(fsm), transport, handler).run(rx, routes));
@@ -229,18 +297,19 @@ impl Speaker {
     /// Apply a new configuration to a peer: nothing happens when it did
     /// not change, otherwise only that peer's session restarts.
     pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        let key = cfg.key();
         let same = {
             let peers = self.inner.peers.lock().expect("peers lock");
-            match peers.get(&cfg.address) {
+            match peers.get(&key) {
                 Some(h) => *h.config == cfg,
-                None => return Err(SpeakerError::NoSuchPeer(cfg.address)),
+                None => return Err(SpeakerError::NoSuchPeer(key)),
             }
         };
         if same {
             return Ok(());
         }
         self.remove_peer(
-            cfg.address,
+            key,
             // RFC 9003 carries a message in Administrative Shutdown and Reset only.
             Some(Notification::new(Cease::OtherConfigurationChange, vec![])),
         )
@@ -248,21 +317,39 @@ impl Speaker {
         self.add_peer(cfg)
     }
 
-    /// Stop a peer's session (with this NOTIFICATION, or none) and forget it.
-    pub async fn remove_peer(&self, address: IpAddr, notification: Option<Notification>) -> Result<(), SpeakerError> {
-        let h = self.inner.peers.lock().expect("peers lock").remove(&address);
-        let Some(h) = h else { return Err(SpeakerError::NoSuchPeer(address)) };
+    /// Stop a peer's session (with this NOTIFICATION, or none) and forget
+    /// it; a VRF's listener closes with its last peer. `peer`: an address
+    /// (the default VRF) or a [`PeerKey`].
+    pub async fn remove_peer(
+        &self,
+        peer: impl Into<PeerKey>,
+        notification: Option<Notification>,
+    ) -> Result<(), SpeakerError> {
+        let key = peer.into();
+        let (h, vrf_emptied) = {
+            let mut peers = self.inner.peers.lock().expect("peers lock");
+            let h = peers.remove(&key);
+            let emptied = key.vrf.as_ref().filter(|v| !peers.keys().any(|k| k.vrf.as_ref() == Some(*v))).cloned();
+            (h, emptied)
+        };
+        let Some(h) = h else { return Err(SpeakerError::NoSuchPeer(key)) };
+        let address = key.address;
         if h.config.md5_password.is_some() {
-            if let Err(e) = self.listener().set_md5(address, None) {
-                warn!(peer = %address, error = %e, "cannot remove TCP MD5 key");
+            if let Some(Err(e)) = self.listener_of(&key).map(|l| l.set_md5(address, None)) {
+                warn!(peer = %key, error = %e, "cannot remove TCP MD5 key");
             }
+        }
+        let vrf_listener =
+            vrf_emptied.and_then(|v| self.inner.vrf_listeners.lock().expect("vrf listeners lock").remove(&v));
+        if let Some(l) = vrf_listener {
+            l.close().await;
         }
         if let Some(t) = &h.bfd_task {
             t.abort();
         }
         let _ = h.commands.send(Command::Shutdown(notification));
         if tokio::time::timeout(Duration::from_secs(5), h.task).await.is_err() {
-            warn!(peer = %address, "session did not stop within 5 s");
+            warn!(peer = %key, "session did not stop within 5 s");
         }
         Ok(())
     }
@@ -272,15 +359,17 @@ impl Speaker {
         self.inner.peers.lock().expect("peers lock").values().map(|h| (*h.config).clone()).collect()
     }
 
-    pub fn peer_status(&self, address: IpAddr) -> Option<PeerStatus> {
+    /// One peer's status; `peer`: an address (the default VRF) or a [`PeerKey`].
+    pub fn peer_status(&self, peer: impl Into<PeerKey>) -> Option<PeerStatus> {
         let peers = self.inner.peers.lock().expect("peers lock");
-        peers.get(&address).map(|h| h.status.lock().expect("status lock").clone())
+        peers.get(&peer.into()).map(|h| h.status.lock().expect("status lock").clone())
     }
 
+    /// Every peer's status, by address, then VRF.
     pub fn peers(&self) -> Vec<PeerStatus> {
         let peers = self.inner.peers.lock().expect("peers lock");
         let mut v: Vec<PeerStatus> = peers.values().map(|h| h.status.lock().expect("status lock").clone()).collect();
-        v.sort_by_key(|s| s.address);
+        v.sort_by(|a, b| (a.address, &a.vrf).cmp(&(b.address, &b.vrf)));
         v
     }
 
@@ -293,19 +382,20 @@ impl Speaker {
         self.inner.version.send_modify(|v| *v += 1);
     }
 
-    /// Announce (or re-announce with new attributes) a prefix.
+    /// Announce (or re-announce with new attributes) a prefix, to every
+    /// peer its attributes are for.
     pub fn announce(&self, prefix: IpNetwork, attrs: RouteAttrs) {
         self.announce_many(std::iter::once((prefix, attrs)));
     }
 
-    /// Announce many prefixes at once; prefixes with equal attributes share them.
+    /// Announce many prefixes at once; prefixes with equal attributes share
+    /// them. A prefix given twice has both paths (see [`Speaker::set_routes`]).
     pub fn announce_many(&self, routes: impl IntoIterator<Item = (IpNetwork, RouteAttrs)>) {
+        let new = paths_of(routes);
         {
             let mut table = self.inner.shared.routes.write().expect("route table lock");
-            let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
-            for (p, a) in routes {
-                let a = interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone();
-                table.insert(masked(p), a);
+            for (p, a) in new {
+                table.insert(p, a);
             }
         }
         self.changed();
@@ -316,21 +406,25 @@ impl Speaker {
         self.changed();
     }
 
-    /// Replace every route by `routes` (only the difference goes out).
+    /// Replace every route by `routes` (only the difference goes out). A
+    /// prefix given more than once gets each as a path, in the order given:
+    /// a peer is sent the first one [`RouteAttrs::to`] says is for it.
     pub fn set_routes(&self, routes: impl IntoIterator<Item = (IpNetwork, RouteAttrs)>) {
-        let mut interned: HashMap<RouteAttrs, Arc<RouteAttrs>> = HashMap::new();
-        let new: Vec<(IpNetwork, Arc<RouteAttrs>)> = routes
-            .into_iter()
-            .map(|(p, a)| (masked(p), interned.entry(a.clone()).or_insert_with(|| Arc::new(a)).clone()))
-            .collect();
+        let new = paths_of(routes);
         self.inner.shared.routes.write().expect("route table lock").replace(new);
         self.changed();
     }
 
-    /// The routes announced, sorted.
+    /// How many prefixes are announced.
+    pub fn route_count(&self) -> usize {
+        self.inner.shared.routes.read().expect("route table lock").len()
+    }
+
+    /// The routes announced, sorted by prefix (a prefix's paths in order).
     pub fn routes(&self) -> Vec<(IpNetwork, RouteAttrs)> {
         let table = self.inner.shared.routes.read().expect("route table lock");
-        let mut v: Vec<(IpNetwork, RouteAttrs)> = table.iter().map(|(p, a)| (*p, (**a).clone())).collect();
+        let mut v: Vec<(IpNetwork, RouteAttrs)> =
+            table.iter().flat_map(|(p, paths)| paths.iter().map(|a| (*p, a.clone()))).collect();
         v.sort_by_key(|r| r.0);
         v
     }
@@ -343,7 +437,12 @@ impl Speaker {
     pub async fn shutdown(&self, message: Option<&str>) {
         self.inner.running.store(false, Ordering::Relaxed);
         self.listener().close().await;
-        let peers: Vec<IpAddr> = self.inner.peers.lock().expect("peers lock").keys().copied().collect();
+        let vrf_listeners: Vec<Arc<Listener>> =
+            self.inner.vrf_listeners.lock().expect("vrf listeners lock").drain().map(|(_, l)| l).collect();
+        for l in vrf_listeners {
+            l.close().await;
+        }
+        let peers: Vec<PeerKey> = self.inner.peers.lock().expect("peers lock").keys().cloned().collect();
         let futs = peers.into_iter().map(|p| self.remove_peer(p, message.map(Notification::admin_shutdown)));
         for f in futs {
             let _ = f.await;
@@ -361,9 +460,11 @@ async fn run_bfd(
     mux: Arc<bfd::Mux>,
     seed: u64,
     commands: mpsc::WeakUnboundedSender<Command>,
+    status: Arc<Mutex<PeerStatus>>,
 ) {
     let ep = bfd::Endpoint { peer, peer_port: bfd::CONTROL_PORT };
     bfd::driver::run(cfg, ep, local, mux, seed, move |c| {
+        status.lock().expect("status lock").bfd = Some(c.to);
         let why = bfd::diag::describe(c.diag);
         if c.to == BfdState::Up {
             info!(%peer, from = %c.from, "BFD session up");
@@ -381,24 +482,47 @@ async fn run_bfd(
 }
 
 impl listener::Owner for Inner {
-    fn accepted(&self, stream: tokio::net::TcpStream, remote: SocketAddr) {
-        let ip = remote.ip().to_canonical();
+    fn accepted(&self, stream: tokio::net::TcpStream, remote: SocketAddr, vrf: Option<&str>) {
+        let key = PeerKey { vrf: vrf.map(String::from), address: remote.ip().to_canonical() };
         let peers = self.peers.lock().expect("peers lock");
-        match peers.get(&ip) {
+        match peers.get(&key) {
             Some(h) => {
                 let _ = h.commands.send(Command::Inbound(stream));
             }
             None => {
                 drop(peers);
                 if let Some(n) = self.refused_log.lock().expect("log lock").allow(Instant::now()) {
-                    info!(%remote, "connection from an unconfigured peer refused{}", suppressed_note(n));
+                    info!(%remote, vrf = vrf.unwrap_or("default"), "connection from an unconfigured peer refused{}", suppressed_note(n));
                 }
             }
         }
     }
 
-    fn md5_keys(&self) -> Vec<(IpAddr, String)> {
+    fn md5_keys(&self, vrf: Option<&str>) -> Vec<(IpAddr, String)> {
         let peers = self.peers.lock().expect("peers lock");
-        peers.values().filter_map(|h| Some((h.config.address, h.config.md5_password.clone()?))).collect()
+        peers
+            .values()
+            .filter(|h| h.config.vrf.as_deref() == vrf)
+            .filter_map(|h| Some((h.config.address, h.config.md5_password.clone()?)))
+            .collect()
     }
+}
+
+/// Routes grouped into each prefix's paths (in the order given), equal path
+/// sets sharing one allocation.
+fn paths_of(routes: impl IntoIterator<Item = (IpNetwork, RouteAttrs)>) -> Vec<(IpNetwork, Paths)> {
+    let mut by_prefix: Vec<(IpNetwork, Vec<RouteAttrs>)> = vec![];
+    let mut index: HashMap<IpNetwork, usize> = HashMap::new();
+    for (p, a) in routes {
+        let p = masked(p);
+        match index.get(&p) {
+            Some(&i) => by_prefix[i].1.push(a),
+            None => {
+                index.insert(p, by_prefix.len());
+                by_prefix.push((p, vec![a]));
+            }
+        }
+    }
+    let mut interned: HashMap<Vec<RouteAttrs>, Paths> = HashMap::new();
+    by_prefix.into_iter().map(|(p, v)| (p, interned.entry(v.clone()).or_insert_with(|| Arc::from(v)).clone())).collect()
 }

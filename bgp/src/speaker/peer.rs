@@ -13,17 +13,14 @@ use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
 use super::adj_rib_in::AdjRibIn;
-use super::adj_rib_out::AdjRibOut;
 use super::export::ExportCtx;
 use super::prefix_set::PrefixSet;
+use super::update_group::{Membership, Taken};
 use super::{HeldDown, HoldDownCause, PeerConfig, PeerEvent, PeerStatus, Shared};
 use crate::fsm::{DownReason, SessionParams, State};
 use crate::log_limit::{suppressed_note, LogLimit};
 use crate::session::{Handler, Teardown};
-use crate::wire::{
-    pack_announcements, pack_withdrawals, Cease, Family, Message, Nlri, Notification, RefreshSubtype, RouteRefresh,
-    Update,
-};
+use crate::wire::{Cease, ExtendedNextHop, Family, Message, Nlri, Notification, RefreshSubtype, RouteRefresh, Update};
 
 pub(crate) struct PeerSession {
     pub cfg: Arc<PeerConfig>,
@@ -31,8 +28,9 @@ pub(crate) struct PeerSession {
     pub status: Arc<Mutex<PeerStatus>>,
     pub events: broadcast::Sender<PeerEvent>,
     params: Option<SessionParams>,
-    export: Option<ExportCtx>,
-    adj_out: AdjRibOut,
+    /// While Established: the update group whose Adj-RIB-Out says what
+    /// this peer was sent.
+    member: Option<Membership>,
     /// Adj-RIB-In, when importing.
     rib_in: AdjRibIn,
     /// The prefixes announced, when not importing but limiting them.
@@ -74,8 +72,7 @@ impl PeerSession {
             status,
             events,
             params: None,
-            export: None,
-            adj_out: AdjRibOut::new(),
+            member: None,
             rib_in: AdjRibIn::default(),
             announced,
             received: PrefixCounts::default(),
@@ -91,42 +88,45 @@ impl PeerSession {
     }
 
     /// Send the difference between the speaker's routes and what this
-    /// peer was sent.
+    /// peer was sent (encoded once for its update group).
     fn sync(&mut self, out: &mut BytesMut) {
-        let (Some(p), Some(x)) = (&self.params, &self.export) else { return };
-        let tx = p.tx;
-        let diff = {
+        let Some(m) = &mut self.member else { return };
+        let taken = {
             let table = self.shared.routes.read().expect("route table lock");
-            self.adj_out.diff(&table, &p.families, x)
+            self.shared.groups.sync(m, &table, out)
         };
-        for family in &diff.no_next_hop {
-            warn!(peer = %self.cfg.address, %family, "no next hop of this family on this session: not announced");
+        self.report(taken);
+    }
+
+    /// Log what the update group said and count what it wrote.
+    fn report(&mut self, t: Taken) {
+        for family in &t.paths_held_back {
+            warn!(
+                peer = %self.cfg.address, %family,
+                "the peer does not receive ADD-PATH for this family: of prefixes with several paths for it, only the first path is announced (counted in paths_not_sent)"
+            );
         }
-        let mut messages = 0;
-        for fam in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-            let w: Vec<Nlri> = diff.withdrawn.iter().filter(|p| Family::of(p) == fam).map(|p| Nlri::new(*p)).collect();
-            match pack_withdrawals(&tx, &w, out) {
-                Ok(n) => messages += n,
-                Err(e) => warn!(peer = %self.cfg.address, error = %e, "cannot encode withdrawals"),
-            }
+        for family in &t.no_next_hop {
+            let why = if *family == Family::IPV4_UNICAST {
+                "no IPv4 next hop is known for this session and extended next hop (RFC 8950) was not negotiated"
+            } else {
+                "no IPv6 next hop is known for this session"
+            };
+            warn!(peer = %self.cfg.address, %family, "routes of this family not announced: {why}");
         }
-        for (exported, nlri) in &diff.announced {
-            match pack_announcements(&tx, &exported.attrs, nlri, exported.mp_next_hop, out) {
-                Ok(n) => messages += n,
-                Err(e) => {
-                    warn!(peer = %self.cfg.address, error = %e, "cannot encode announcements");
-                    self.adj_out.unsent(nlri);
-                }
-            }
+        for e in &t.encode_errors {
+            warn!(peer = %self.cfg.address, "{e}");
         }
+        let (prefixes, not_sent) = self.member.as_ref().map_or((0, 0), Membership::counts);
         let mut s = self.status.lock().expect("status lock");
-        s.updates_sent += messages as u64;
-        s.messages_sent += messages as u64;
-        s.prefixes_sent = self.adj_out.len() as u64;
+        s.updates_sent += t.messages as u64;
+        s.messages_sent += t.messages as u64;
+        s.prefixes_sent = prefixes as u64;
+        s.paths_not_sent = not_sent;
     }
 
     fn emit(&self, from: State, to: State, reason: Option<String>) {
-        let _ = self.events.send(PeerEvent { peer: self.cfg.address, from, to, reason });
+        let _ = self.events.send(PeerEvent { peer: self.cfg.address, vrf: self.cfg.vrf.clone(), from, to, reason });
     }
 
     fn purge_stale_if_expired(&mut self, now: Instant) {
@@ -249,23 +249,26 @@ impl Handler for PeerSession {
 
     fn established(&mut self, p: &SessionParams, local: SocketAddr, _now: Instant, out: &mut BytesMut) {
         let local_as = self.cfg.local_as.unwrap_or(self.shared.config.local_as);
-        self.export = Some(ExportCtx {
+        let export = ExportCtx {
+            peer: self.cfg.address,
             local_as,
             ibgp: p.ibgp,
             local,
             next_hop_v4: self.cfg.next_hop_v4,
             next_hop_v6: self.cfg.next_hop_v6,
             next_hop_v6_link_local: self.cfg.next_hop_v6_link_local,
+            extended_next_hop_ipv4: p.extended_next_hop.contains(&ExtendedNextHop::IPV4_OVER_IPV6),
             communities: self.cfg.communities.clone(),
             large_communities: self.cfg.large_communities.clone(),
-        });
+            add_path: p.add_path.iter().filter(|a| a.mode.can_send()).map(|a| a.family).collect(),
+        };
         self.params = Some(p.clone());
         self.families = PrefixCounts::FAMILIES.map(|f| p.families.contains(&f));
         if let Some(b) = &self.bfd_local {
             let ip = local.ip().to_canonical();
             b.send_if_modified(|cur| (*cur != Some(ip)).then(|| *cur = Some(ip)).is_some());
         }
-        self.adj_out.clear();
+        self.member = None;
         self.max_prefix_warned = false;
         {
             let mut s = self.status.lock().expect("status lock");
@@ -273,12 +276,18 @@ impl Handler for PeerSession {
             s.remote_id = Some(p.remote_id);
             s.peer_hostname = p.peer_hostname.clone();
             s.families = p.families.clone();
+            s.add_path = p.add_path.clone();
             s.graceful_restart = self.shared.config.graceful_restart.is_some() && p.peer_graceful_restart.is_some();
             s.state = State::Established;
             s.down_reason = None;
         }
         self.emit(State::OpenConfirm, State::Established, None);
-        self.sync(out);
+        let (m, taken) = {
+            let table = self.shared.routes.read().expect("route table lock");
+            self.shared.groups.join(&export, &p.families, p.tx, &table, out)
+        };
+        self.member = Some(m);
+        self.report(taken);
         // End-of-RIB for every family (RFC 4724; harmless without GR).
         for f in &p.families {
             if Message::Update(Update::end_of_rib(*f)).encode(&p.tx, out).is_ok() {
@@ -373,13 +382,16 @@ impl Handler for PeerSession {
     }
 
     fn route_refresh(&mut self, family: Family, out: &mut BytesMut) {
-        let Some(p) = self.params.clone() else { return };
-        self.adj_out.forget_family(family);
+        let (Some(p), Some(m)) = (self.params.clone(), &mut self.member) else { return };
         let marker = |subtype| Message::RouteRefresh(RouteRefresh { family, subtype });
         if p.enhanced_route_refresh {
             let _ = marker(RefreshSubtype::BoRR).encode(&p.tx, out);
         }
-        self.sync(out);
+        let taken = {
+            let table = self.shared.routes.read().expect("route table lock");
+            self.shared.groups.refresh(m, family, &table, out)
+        };
+        self.report(taken);
         if p.enhanced_route_refresh {
             let _ = marker(RefreshSubtype::EoRR).encode(&p.tx, out);
         }
@@ -391,8 +403,7 @@ impl Handler for PeerSession {
         }
         let gr = self.params.as_ref().and_then(|p| p.peer_graceful_restart.clone());
         self.params = None;
-        self.export = None;
-        self.adj_out.clear();
+        self.member = None;
         // RFC 4724: a peer that can restart gracefully keeps its routes
         // (stale) for its restart time when the session just drops.
         let graceful = matches!(reason, DownReason::ConnectionLost | DownReason::PeerRestarted)
@@ -410,6 +421,8 @@ impl Handler for PeerSession {
         s.established_since = None;
         s.graceful_restart = false;
         s.prefixes_sent = 0;
+        s.add_path.clear();
+        s.paths_not_sent = 0;
         s.flaps += 1;
         s.last_error = Some(reason.to_string());
         s.down_reason = Some(reason.clone());

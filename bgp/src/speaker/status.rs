@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime};
 
+use super::PeerKey;
 use crate::fsm::{DownReason, State};
-use crate::wire::Family;
+use crate::wire::{AddPathFamily, Family};
 
 pub use super::listener::ListenerState;
 
@@ -14,6 +15,8 @@ pub use super::listener::ListenerState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
     pub address: IpAddr,
+    /// The VRF the session is in; `None`: the default VRF.
+    pub vrf: Option<String>,
     pub remote_as: u32,
     pub state: State,
     pub established_since: Option<SystemTime>,
@@ -38,6 +41,15 @@ pub struct PeerStatus {
     pub updates_received: u64,
     /// Prefixes in the Adj-RIB-Out.
     pub prefixes_sent: u64,
+    /// ADD-PATH (RFC 7911) as negotiated on the current session, per
+    /// family: `can_send`: the peer is sent every path meant for it;
+    /// `can_receive`: its paths are told apart by path id.
+    pub add_path: Vec<AddPathFamily>,
+    /// Paths meant for this peer that were not sent because the session
+    /// has no ADD-PATH send for their family: of a prefix with N such
+    /// paths only the first goes, and N - 1 count here. Zero when every
+    /// path goes.
+    pub paths_not_sent: u64,
     /// Distinct prefixes the peer announced and did not withdraw, per
     /// family (exact with import or a prefix limit; without either the
     /// speaker keeps no prefixes, and this counts announcements minus
@@ -45,6 +57,8 @@ pub struct PeerStatus {
     pub prefixes_received: BTreeMap<Family, u64>,
     /// Times the session left Established.
     pub flaps: u64,
+    /// The BFD session's state, when BFD runs with the peer.
+    pub bfd: Option<crate::bfd::BfdState>,
 }
 
 impl PeerStatus {
@@ -52,6 +66,7 @@ impl PeerStatus {
     pub fn new(address: IpAddr, remote_as: u32) -> Self {
         PeerStatus {
             address,
+            vrf: None,
             remote_as,
             state: State::Idle,
             established_since: None,
@@ -67,9 +82,17 @@ impl PeerStatus {
             updates_sent: 0,
             updates_received: 0,
             prefixes_sent: 0,
+            add_path: vec![],
+            paths_not_sent: 0,
             prefixes_received: BTreeMap::new(),
             flaps: 0,
+            bfd: None,
         }
+    }
+
+    /// The peer's key: its address in its VRF.
+    pub fn key(&self) -> PeerKey {
+        PeerKey { vrf: self.vrf.clone(), address: self.address }
     }
 
     /// How long the session has been Established.
@@ -82,10 +105,19 @@ impl PeerStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEvent {
     pub peer: IpAddr,
+    /// The peer's VRF; `None`: the default VRF.
+    pub vrf: Option<String>,
     pub from: State,
     pub to: State,
     /// Why the session went down.
     pub reason: Option<String>,
+}
+
+impl PeerEvent {
+    /// The peer's key: its address in its VRF (displayed `ADDR in vrf V`).
+    pub fn key(&self) -> PeerKey {
+        PeerKey { vrf: self.vrf.clone(), address: self.peer }
+    }
 }
 
 /// A session kept down by the speaker after the peer broke a limit.

@@ -1,6 +1,10 @@
 //! The speaker's routes, and a bounded log of the prefixes that changed,
 //! so that each session can bring its peer up to date in time
 //! proportional to the changes rather than to the table.
+//!
+//! A prefix holds one or more paths ([`Paths`]): each path says which
+//! peers it is for ([`RouteAttrs::to`]); a peer is sent the first path
+//! meant for it, and nothing when none is.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,7 +14,11 @@ use rustc_hash::FxHashMap;
 
 use super::export::RouteAttrs;
 
-/// Routes to announce (prefix → attributes) with a change log.
+/// The paths of one prefix, in order of preference (shared between
+/// prefixes with equal paths).
+pub type Paths = Arc<[RouteAttrs]>;
+
+/// Routes to announce (prefix → paths) with a change log.
 ///
 /// Every change (a prefix added, given other attributes, or removed)
 /// appends the prefix to the log and advances [`RouteTable::version`].
@@ -21,10 +29,17 @@ use super::export::RouteAttrs;
 /// table's worth of changes behind would not gain from it.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    routes: FxHashMap<IpNetwork, Arc<RouteAttrs>>,
+    routes: FxHashMap<IpNetwork, Paths>,
     log: VecDeque<IpNetwork>,
     /// The version before the log's first entry.
     log_start: u64,
+    /// Prefixes with a path meant for some peers only.
+    restricted: usize,
+}
+
+/// Whether one of the paths is meant for some peers only.
+fn is_restricted(paths: &Paths) -> bool {
+    paths.iter().any(|a| a.to.is_some())
 }
 
 const MIN_LOG: usize = 4096;
@@ -47,7 +62,20 @@ impl RouteTable {
         self.routes.is_empty()
     }
 
-    pub fn get(&self, prefix: &IpNetwork) -> Option<&Arc<RouteAttrs>> {
+    /// Whether a prefix has a path meant for some peers only
+    /// ([`RouteAttrs::to`]): then peers are not all sent the same.
+    pub fn restricted(&self) -> bool {
+        self.restricted > 0
+    }
+
+    /// Count `paths` in (`sign` 1) or out (-1) of the restricted prefixes.
+    fn count(&mut self, paths: &Paths, sign: isize) {
+        if is_restricted(paths) {
+            self.restricted = self.restricted.wrapping_add_signed(sign);
+        }
+    }
+
+    pub fn get(&self, prefix: &IpNetwork) -> Option<&Paths> {
         self.routes.get(prefix)
     }
 
@@ -55,7 +83,7 @@ impl RouteTable {
         self.routes.contains_key(prefix)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Arc<RouteAttrs>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Paths)> {
         self.routes.iter()
     }
 
@@ -78,16 +106,22 @@ impl RouteTable {
         }
     }
 
-    /// Announce `prefix` with `attrs` (a change only if the attributes differ).
-    pub fn insert(&mut self, prefix: IpNetwork, attrs: Arc<RouteAttrs>) {
+    /// Announce `prefix` with `attrs` (a change only if the paths differ).
+    pub fn insert(&mut self, prefix: IpNetwork, attrs: Paths) {
+        self.count(&attrs, 1);
         match self.routes.insert(prefix, attrs) {
-            Some(old) if old == self.routes[&prefix] => {}
-            _ => self.note(prefix),
+            Some(old) if old == self.routes[&prefix] => self.count(&old, -1),
+            Some(old) => {
+                self.count(&old, -1);
+                self.note(prefix)
+            }
+            None => self.note(prefix),
         }
     }
 
     pub fn remove(&mut self, prefix: &IpNetwork) {
-        if self.routes.remove(prefix).is_some() {
+        if let Some(old) = self.routes.remove(prefix) {
+            self.count(&old, -1);
             self.note(*prefix);
         }
     }
@@ -95,7 +129,7 @@ impl RouteTable {
     /// Replace every route: only prefixes that are new, gone, or whose
     /// attributes differ count as changes. Unchanged prefixes keep their
     /// existing attribute handle.
-    pub fn replace(&mut self, new: impl IntoIterator<Item = (IpNetwork, Arc<RouteAttrs>)>) {
+    pub fn replace(&mut self, new: impl IntoIterator<Item = (IpNetwork, Paths)>) {
         let mut old = std::mem::take(&mut self.routes);
         let mut changed = vec![];
         for (p, a) in new {
@@ -109,6 +143,7 @@ impl RouteTable {
             // The same prefix twice in `new`: the last one wins (and counts as changed).
             self.routes.insert(p, a);
         }
+        self.restricted = self.routes.values().filter(|a| is_restricted(a)).count();
         changed.extend(old.into_keys());
         for p in changed {
             self.note(p);
@@ -124,8 +159,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn attrs(med: u32) -> Arc<RouteAttrs> {
-        Arc::new(RouteAttrs { med: Some(med), ..RouteAttrs::default() })
+    fn attrs(med: u32) -> Paths {
+        Arc::from([RouteAttrs { med: Some(med), ..RouteAttrs::default() }])
     }
 
     fn since(t: &RouteTable, v: u64) -> Option<Vec<IpNetwork>> {
@@ -161,6 +196,27 @@ mod tests {
         assert!(Arc::ptr_eq(t.get(&p("10.0.0.1/32")).unwrap(), &kept), "unchanged routes keep their handle");
         assert_eq!(t.len(), 3);
         assert!(!t.contains(&p("10.0.0.3/32")));
+    }
+
+    #[test]
+    fn counts_prefixes_with_paths_for_some_peers_only() {
+        let to = |a: &str| -> Paths {
+            Arc::from([RouteAttrs { to: Some(vec![a.parse().unwrap()].into()), ..RouteAttrs::default() }])
+        };
+        let mut t = RouteTable::new();
+        t.insert(p("10.0.0.1/32"), attrs(1));
+        assert!(!t.restricted());
+        t.insert(p("10.0.0.2/32"), to("198.18.0.1"));
+        t.insert(p("10.0.0.2/32"), to("198.18.0.1")); // the same again
+        t.insert(p("10.0.0.3/32"), to("198.18.0.2"));
+        t.remove(&p("10.0.0.2/32"));
+        assert!(t.restricted(), "one left");
+        t.insert(p("10.0.0.3/32"), attrs(2)); // no longer restricted
+        assert!(!t.restricted());
+        t.replace([(p("10.0.0.4/32"), to("198.18.0.1"))]);
+        assert!(t.restricted());
+        t.replace([(p("10.0.0.4/32"), attrs(1))]);
+        assert!(!t.restricted());
     }
 
     #[test]

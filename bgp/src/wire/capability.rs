@@ -91,11 +91,29 @@ pub enum Role {
     Peer = 4,
 }
 
+/// One entry of the extended next hop capability (RFC 8950): NLRI of
+/// `nlri` may be sent with a next hop of address family `next_hop_afi`.
+/// The capability's NLRI SAFI is 16 bits wide; one above 255 (none is
+/// assigned) keeps the capability raw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExtendedNextHop {
+    pub nlri: Family,
+    pub next_hop_afi: u16,
+}
+
+impl ExtendedNextHop {
+    /// IPv4 unicast NLRI with an IPv6 next hop: the entry RFC 8950 is for.
+    pub const IPV4_OVER_IPV6: ExtendedNextHop =
+        ExtendedNextHop { nlri: Family::IPV4_UNICAST, next_hop_afi: super::nlri::AFI_IPV6 };
+}
+
 /// A capability.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Capability {
     Multiprotocol(Family),
     RouteRefresh,
+    /// Extended next hop encoding (RFC 8950).
+    ExtendedNextHop(Vec<ExtendedNextHop>),
     ExtendedMessage,
     Role(Role),
     GracefulRestart(GracefulRestart),
@@ -133,6 +151,16 @@ fn llgr_family(i: &[u8]) -> IResult<&[u8], LlgrFamily> {
     Ok((i, LlgrFamily { family, forwarding_preserved: flags & 0x80 != 0, stale_time }))
 }
 
+fn extended_next_hop(i: &[u8]) -> IResult<&[u8], ExtendedNextHop> {
+    let (i, afi) = be_u16(i)?;
+    let (i, safi) = be_u16(i)?;
+    let (i, next_hop_afi) = be_u16(i)?;
+    let Ok(safi) = u8::try_from(safi) else {
+        return Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)));
+    };
+    Ok((i, ExtendedNextHop { nlri: Family::new(afi, safi), next_hop_afi }))
+}
+
 fn add_path_family(i: &[u8]) -> IResult<&[u8], AddPathFamily> {
     let (i, family) = family(i)?;
     let (i, m) = be_u8(i)?;
@@ -166,6 +194,7 @@ impl Capability {
         match self {
             Capability::Multiprotocol(_) => code::MULTIPROTOCOL,
             Capability::RouteRefresh => code::ROUTE_REFRESH,
+            Capability::ExtendedNextHop(_) => code::EXTENDED_NEXT_HOP,
             Capability::ExtendedMessage => code::EXTENDED_MESSAGE,
             Capability::Role(_) => code::BGP_ROLE,
             Capability::GracefulRestart(_) => code::GRACEFUL_RESTART,
@@ -245,6 +274,10 @@ impl Capability {
                 Ok((i, Capability::Multiprotocol(Family::new(afi, safi))))
             })(v)),
             code::ROUTE_REFRESH if v.is_empty() => Some(Capability::RouteRefresh),
+            code::EXTENDED_NEXT_HOP if !v.is_empty() => ok(all_consuming(|i| {
+                let (i, e) = many0(extended_next_hop)(i)?;
+                Ok((i, Capability::ExtendedNextHop(e)))
+            })(v)),
             code::EXTENDED_MESSAGE if v.is_empty() => Some(Capability::ExtendedMessage),
             code::ENHANCED_ROUTE_REFRESH if v.is_empty() => Some(Capability::EnhancedRouteRefresh),
             code::BGP_ROLE => match v {
@@ -308,6 +341,13 @@ impl Capability {
                 o.put_u8(f.safi);
             }
             Capability::RouteRefresh | Capability::ExtendedMessage | Capability::EnhancedRouteRefresh => {}
+            Capability::ExtendedNextHop(es) => {
+                for e in es {
+                    o.put_u16(e.nlri.afi);
+                    o.put_u16(e.nlri.safi.into());
+                    o.put_u16(e.next_hop_afi);
+                }
+            }
             Capability::Role(r) => o.put_u8(*r as u8),
             Capability::FourOctetAs(a) => o.put_u32(*a),
             Capability::GracefulRestart(g) => {

@@ -206,6 +206,17 @@ impl fmt::Display for Capability {
         match self {
             Capability::Multiprotocol(fam) => write!(f, "multiprotocol {fam}"),
             Capability::RouteRefresh => f.write_str("route refresh"),
+            Capability::ExtendedNextHop(es) => {
+                f.write_str("extended next hop")?;
+                for e in es {
+                    match e.next_hop_afi {
+                        crate::wire::AFI_IPV4 => write!(f, " {} via ipv4", e.nlri)?,
+                        crate::wire::AFI_IPV6 => write!(f, " {} via ipv6", e.nlri)?,
+                        afi => write!(f, " {} via afi{afi}", e.nlri)?,
+                    }
+                }
+                Ok(())
+            }
             Capability::ExtendedMessage => f.write_str("extended message"),
             Capability::Role(r) => {
                 let name = match r {
@@ -286,6 +297,11 @@ mod capability_tests {
         assert_eq!(
             c(Capability::Unknown { code: 5, data: vec![0, 1, 0, 1, 0, 2] }),
             "capability 5 (extended next hop) 00010001 0002"
+        );
+        assert_eq!(
+            c(Capability::decode(5, &[0, 1, 0, 1, 0, 2])),
+            "extended next hop ipv4-unicast via ipv6",
+            "as FRR sends it on an IPv6 session"
         );
         assert_eq!(c(Capability::Unknown { code: 128, data: vec![] }), "capability 128 (route refresh (pre-standard))");
         assert_eq!(c(Capability::Unknown { code: 200, data: vec![9] }), "capability 200 09");

@@ -47,7 +47,8 @@ pub use attr::{
     Origin, PathAttr,
 };
 pub use capability::{
-    code as capability_code, AddPathFamily, AddPathMode, Capability, GrFamily, GracefulRestart, LlgrFamily, Role,
+    code as capability_code, AddPathFamily, AddPathMode, Capability, ExtendedNextHop, GrFamily, GracefulRestart,
+    LlgrFamily, Role,
 };
 pub use community::{
     ext_type, Administrator, Community, ExtCommunity, LargeCommunity, ParseCommunityError, ParseLargeCommunityError,
@@ -90,12 +91,23 @@ pub struct Negotiated {
     pub add_path_ipv4: bool,
     /// IPv6 unicast NLRI carry ADD-PATH path identifiers in this direction.
     pub add_path_ipv6: bool,
+    /// Both sides advertised IPv4 unicast with IPv6 next hops (RFC 8950):
+    /// IPv4 unicast withdrawals are written in MP_UNREACH_NLRI, as FRR
+    /// writes them then. (An announcement's next hop decides its own
+    /// encoding; decoding takes both forms whatever this says.)
+    pub extended_next_hop_ipv4: bool,
 }
 
 impl Negotiated {
     /// The common modern session: 4-octet AS, no extended message, no ADD-PATH.
     pub const fn four_octet() -> Self {
-        Negotiated { four_octet_as: true, extended_message: false, add_path_ipv4: false, add_path_ipv6: false }
+        Negotiated {
+            four_octet_as: true,
+            extended_message: false,
+            add_path_ipv4: false,
+            add_path_ipv6: false,
+            extended_next_hop_ipv4: false,
+        }
     }
 
     /// Whether NLRI of `family` carry path identifiers.

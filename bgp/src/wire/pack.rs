@@ -146,8 +146,9 @@ fn mp_update(
 }
 
 /// Append UPDATEs withdrawing every prefix of `nlri` (one family): IPv4 in
-/// the withdrawn routes field, others in MP_UNREACH_NLRI. Returns how many
-/// messages were written.
+/// the withdrawn routes field (in MP_UNREACH_NLRI when
+/// [`Negotiated::extended_next_hop_ipv4`]), others in MP_UNREACH_NLRI.
+/// Returns how many messages were written.
 pub fn pack_withdrawals(ctx: &Negotiated, nlri: &[Nlri], out: &mut BytesMut) -> Result<usize, EncodeError> {
     let Some(family) = common_family(nlri)? else { return Ok(0) };
     let max = ctx.max_message_len();
@@ -155,7 +156,7 @@ pub fn pack_withdrawals(ctx: &Negotiated, nlri: &[Nlri], out: &mut BytesMut) -> 
     let start_len = out.len();
     let mut count = 0;
     let mut write = |out: &mut BytesMut| -> Result<usize, EncodeError> {
-        if family == Family::IPV4_UNICAST {
+        if family == Family::IPV4_UNICAST && !ctx.extended_next_hop_ipv4 {
             for run in runs(nlri, ap, max - HEADER_LEN - 4) {
                 let run = run?;
                 let start = begin_message(out, msg_type::UPDATE);
