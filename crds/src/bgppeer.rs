@@ -38,7 +38,10 @@ use crate::rules;
         .field_path(".password"),
     validation = Rule::new(rules::keepalive_below_hold_rule())
         .message(rules::keepalive_below_hold_message().as_str())
-        .field_path(".keepaliveTime")
+        .field_path(".keepaliveTime"),
+    validation = Rule::new(rules::VRF_BFD_RULE)
+        .message(rules::VRF_BFD_MESSAGE)
+        .field_path(".bfd")
 )]
 pub struct BgpPeerSpec {
     /// The neighbour's address, IPv4 or IPv6.
@@ -83,6 +86,15 @@ pub struct BgpPeerSpec {
     #[x_kube(validation = Rule::new(rules::IS_IP_RULE).message(rules::SOURCE_ADDRESS_MESSAGE))]
     pub source_address: Option<String>,
 
+    /// The Linux VRF device (`ip link add vrf-a type vrf table 10`) the neighbour is reached in:
+    /// the session's sockets are bound to it (SO_BINDTODEVICE), so the route to the neighbour
+    /// and the source address come from the VRF's table, and when BgpConf `listenPort` is set
+    /// the node also listens in the VRF. Absent: the default VRF. The same `peerAddress` may be
+    /// used once per VRF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(rules::INTERFACE_NAME_PATTERN), length(min = *rules::INTERFACE_NAME_LEN.start(), max = *rules::INTERFACE_NAME_LEN.end()))]
+    pub vrf: Option<String>,
+
     /// TTL for an eBGP session to a neighbour that is not directly connected (1..=255).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = *rules::MULTIHOP_TTLS.start(), max = *rules::MULTIHOP_TTLS.end()))]
@@ -104,9 +116,18 @@ pub struct BgpPeerSpec {
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub families: Vec<AddressFamily>,
 
-    /// Nodes that peer with this neighbour. Absent: every node running the agent.
+    /// Nodes that peer with this neighbour (mode `Node`), or whose paths the central speakers
+    /// send it (mode `Central`). Absent: every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<LabelSelector>,
+
+    /// Where the routes to this neighbour come from. `Node` (default): every selected node
+    /// peers with it and announces its VIPs with itself as next hop. `Central`: only the
+    /// central speakers (`mooring speaker --central`, `mooring standalone --central`) peer
+    /// with it, announcing each VIP once per node that should carry it, with that node's
+    /// address as next hop (ADD-PATH), while the node probes (BgpConf `spec.nodeProbe`) pass.
+    #[serde(default, skip_serializing_if = "PeerMode::is_node")]
+    pub mode: PeerMode,
 
     /// Limit on prefixes accepted from the neighbour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,6 +225,23 @@ pub struct SecretKeyRef {
 
 fn default_secret_key() -> String {
     "password".into()
+}
+
+/// Where a peer's routes come from (BgpPeer `spec.mode`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerMode {
+    /// Each selected node peers with the neighbour and announces next-hop self.
+    #[default]
+    Node,
+    /// The central speakers peer with the neighbour and announce every node's paths.
+    Central,
+}
+
+impl PeerMode {
+    /// The default, `Node`.
+    pub fn is_node(&self) -> bool {
+        *self == PeerMode::Node
+    }
 }
 
 /// A BGP address family (AFI/SAFI).

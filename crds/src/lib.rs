@@ -1,4 +1,4 @@
-//! Mooring's custom resources: `BgpConf`, `BgpPeer` and `Eip` (API group `mooring.io`,
+//! Mooring's custom resources: `BgpConf`, `BgpPeer`, `Eip` and `BgpAdvertisement` (API group `mooring.io`,
 //! version `v1alpha1`, all cluster-scoped), the generator for their CRD YAML, and the layer
 //! that parses a spec into typed settings or field errors without Kubernetes
 //! ([`settings`]), making the same checks as the CRDs' schema and CEL rules ([`rules`]).
@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bgpadvertisement;
 pub mod bgpconf;
 pub mod bgppeer;
 pub mod eip;
@@ -15,24 +16,28 @@ pub mod parse;
 pub mod rules;
 pub mod settings;
 
-pub use bgpconf::{BgpConf, BgpConfSpec, GracefulRestart};
+pub use bgpadvertisement::{BgpAdvertisement, BgpAdvertisementSpec};
+pub use bgpconf::{BgpConf, BgpConfSpec, GracefulRestart, HttpProbe, NodeProbe, TcpProbe};
 pub use bgppeer::{
-    AddressFamily, BgpPeer, BgpPeerNodeStatus, BgpPeerSpec, BgpPeerStatus, MaxPrefixAction, MaxPrefixes, SecretKeyRef,
-    SessionState,
+    AddressFamily, BgpPeer, BgpPeerNodeStatus, BgpPeerSpec, BgpPeerStatus, MaxPrefixAction, MaxPrefixes, PeerMode,
+    SecretKeyRef, SessionState,
 };
 pub use eip::{Eip, EipSpec, EipStatus, LinkBandwidthForm, Weighting};
 pub use parse::{parse_duration, EntryError, IpRange};
-pub use settings::{FieldError, FieldErrors, Password, PeerSettings, PoolSettings, SpeakerSettings};
+pub use settings::{
+    AdvertisementSettings, FieldError, FieldErrors, NodeCheck, NodeProbeSettings, Password, PeerSettings, PoolSettings,
+    SpeakerSettings,
+};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-/// The three CRDs, in the order `crds_yaml` writes them.
+/// The four CRDs, in the order `crds_yaml` writes them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![BgpConf::crd(), BgpPeer::crd(), Eip::crd()]
+    vec![BgpConf::crd(), BgpPeer::crd(), Eip::crd(), BgpAdvertisement::crd()]
 }
 
-/// The CRDs as one multi-document YAML (BgpConf, BgpPeer, Eip), as shipped in
+/// The CRDs as one multi-document YAML (BgpConf, BgpPeer, Eip, BgpAdvertisement), as shipped in
 /// `helm/mooring/crds/mooring.io_crds.yaml`. Deterministic.
 pub fn crds_yaml() -> String {
     let mut out = String::from(

@@ -192,6 +192,21 @@ pub fn matches_duration_pattern(s: &str) -> bool {
     DURATION.is_match(s)
 }
 
+static INTERFACE_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(rules::INTERFACE_NAME_PATTERN).expect("a valid pattern"));
+
+/// Whether `s` matches the schema pattern of an interface name ([`rules::INTERFACE_NAME_PATTERN`]).
+pub fn matches_interface_name_pattern(s: &str) -> bool {
+    INTERFACE_NAME.is_match(s)
+}
+
+static PROBE_PATH: LazyLock<Regex> = LazyLock::new(|| Regex::new(rules::PROBE_PATH_PATTERN).expect("a valid pattern"));
+
+/// Whether `s` matches the schema pattern of a probe path ([`rules::PROBE_PATH_PATTERN`]).
+pub fn matches_probe_path_pattern(s: &str) -> bool {
+    PROBE_PATH.is_match(s)
+}
+
 /// Whether `s` matches the schema pattern of a BFD interval ([`rules::BFD_INTERVAL_PATTERN`]).
 pub fn matches_interval_pattern(s: &str) -> bool {
     BFD_INTERVAL.is_match(s)

@@ -32,6 +32,12 @@ pub const DURATION_PATTERN: &str = "^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?$
 /// Schema pattern of a BFD interval: milliseconds or seconds (`300ms`, `1s`).
 pub const BFD_INTERVAL_PATTERN: &str = "^[0-9]{1,5}(ms|s)$";
 
+/// Schema pattern of a Linux interface name (BgpPeer `spec.vrf`, a VRF device): ASCII
+/// letters, digits, `_`, `-` and `.`, not starting with `.`. A conservative part of what the
+/// kernel takes (`dev_valid_name`: no `/`, `:` or white space, not `.` or `..`) that every tool
+/// prints as given, and in which [`INTERFACE_NAME_LEN`] characters are as many octets.
+pub const INTERFACE_NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$";
+
 /// Schema pattern for a standard community: `ASN:VALUE` or a well-known name, exactly the
 /// text `mooring_bgp::wire::Community` parses (its value bound is [`communities_rule`]).
 pub fn community_pattern() -> String {
@@ -60,6 +66,8 @@ pub const PEER_PORTS: RangeInclusive<i32> = 1..=65535;
 pub const DURATION_LEN: RangeInclusive<usize> = 2..=20;
 /// Length of a BFD interval string.
 pub const BFD_INTERVAL_LEN: RangeInclusive<usize> = 2..=8;
+/// Length of an interface name: IFNAMSIZ (16) less its terminating NUL.
+pub const INTERFACE_NAME_LEN: RangeInclusive<usize> = 1..=15;
 /// BgpPeer `spec.ebgpMultihop`: a TTL.
 pub const MULTIHOP_TTLS: RangeInclusive<u8> = 1..=255;
 /// Length of `spec.password`: a TCP MD5 key (RFC 2385) of at most 80 characters.
@@ -84,12 +92,38 @@ pub const ENTRY_LEN: RangeInclusive<usize> = 1..=80;
 pub const MAX_ADDRESSES: usize = 16;
 /// Most entries in Eip `spec.namespaces`.
 pub const MAX_NAMESPACES: usize = 256;
+/// Most names a `BgpAdvertisement` lists in `eips` or `peers`.
+pub const MAX_SELECTED_NAMES: usize = 64;
+/// A name of a cluster-scoped object (a DNS subdomain).
+pub const OBJECT_NAME_LEN: RangeInclusive<usize> = 1..=253;
 /// Eip `spec.asPathPrepend`.
 pub const AS_PATH_PREPENDS: RangeInclusive<u8> = 0..=16;
 /// Eip `spec.aggregationLength`.
 pub const AGGREGATION_V4: RangeInclusive<u8> = 0..=32;
 /// Eip `spec.aggregationLengthV6`.
 pub const AGGREGATION_V6: RangeInclusive<u8> = 0..=128;
+
+/// BgpConf `spec.nodeProbe.intervalMilliseconds` and `timeoutMilliseconds`.
+pub const PROBE_MILLISECONDS: RangeInclusive<u32> = 10..=60000;
+/// BgpConf `spec.nodeProbe.failures` and `successes`.
+pub const PROBE_THRESHOLDS: RangeInclusive<u32> = 1..=100;
+/// BgpConf `spec.nodeProbe.http.path`.
+pub const PROBE_PATH_LEN: RangeInclusive<usize> = 1..=256;
+/// BgpConf `spec.nodeProbe.http.path`: an absolute path of printable ASCII, no spaces.
+pub const PROBE_PATH_PATTERN: &str = "^/[!-~]*$";
+/// The node probe's defaults (BgpConf `spec.nodeProbe`): 200 ms apart, 150 ms to answer, down
+/// after 3 failures (at most 3 x 200 + 150 = 750 ms), up after 2 passes.
+pub const DEFAULT_PROBE_INTERVAL_MS: u32 = 200;
+/// See [`DEFAULT_PROBE_INTERVAL_MS`].
+pub const DEFAULT_PROBE_TIMEOUT_MS: u32 = 150;
+/// See [`DEFAULT_PROBE_INTERVAL_MS`].
+pub const DEFAULT_PROBE_FAILURES: u32 = 3;
+/// See [`DEFAULT_PROBE_INTERVAL_MS`].
+pub const DEFAULT_PROBE_SUCCESSES: u32 = 2;
+/// The node probe without `http` or `tcp`: kube-proxy's health server.
+pub const DEFAULT_NODE_PROBE_PORT: u16 = 10256;
+/// See [`DEFAULT_NODE_PROBE_PORT`].
+pub const DEFAULT_NODE_PROBE_PATH: &str = "/healthz";
 
 /// BgpPeer `spec.holdTime` when absent (also what `PeerConfig::new` proposes).
 pub const DEFAULT_HOLD_TIME: &str = "90s";
@@ -117,6 +151,17 @@ pub const SOURCE_ADDRESS_MESSAGE: &str = "sourceAddress must be an IPv4 or IPv6 
 pub const PASSWORD_EXCLUSIVE_RULE: &str = "!(has(self.password) && has(self.passwordSecretRef))";
 /// Message of [`PASSWORD_EXCLUSIVE_RULE`].
 pub const PASSWORD_EXCLUSIVE_MESSAGE: &str = "set at most one of password and passwordSecretRef";
+
+/// On BgpPeerSpec, reported at `spec.bfd`: no BFD for a peer in a VRF (the speaker's BFD
+/// sockets are not bound to VRFs). (The apiserver applies the default of `bfd.enabled` first.)
+pub const VRF_BFD_RULE: &str = "!has(self.vrf) || !has(self.bfd) || (has(self.bfd.enabled) && !self.bfd.enabled)";
+/// Message of [`VRF_BFD_RULE`].
+pub const VRF_BFD_MESSAGE: &str = "BFD is not supported yet for a peer in a VRF (spec.vrf)";
+
+/// On BgpConf `spec.nodeProbe`, reported at `.tcp`: one check at most.
+pub const PROBE_EXCLUSIVE_RULE: &str = "!(has(self.http) && has(self.tcp))";
+/// Message of [`PROBE_EXCLUSIVE_RULE`].
+pub const PROBE_EXCLUSIVE_MESSAGE: &str = "set at most one of http and tcp";
 
 // Every rule below is total: one that reads a value (`int()`, `duration()`) first checks it
 // has the form the schema pattern demands, so a malformed value gets the pattern's error

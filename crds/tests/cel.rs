@@ -16,7 +16,9 @@ use std::collections::BTreeSet;
 use common::Rejection;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
-use mooring_crds::{BgpConf, BgpPeer, Eip, PeerSettings, PoolSettings, SpeakerSettings};
+use mooring_crds::{
+    AdvertisementSettings, BgpAdvertisement, BgpConf, BgpPeer, Eip, PeerSettings, PoolSettings, SpeakerSettings,
+};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,6 +26,7 @@ enum Kind {
     Conf,
     Peer,
     Eip,
+    Adv,
 }
 
 impl Kind {
@@ -32,6 +35,7 @@ impl Kind {
             Kind::Conf => BgpConf::crd(),
             Kind::Peer => BgpPeer::crd(),
             Kind::Eip => Eip::crd(),
+            Kind::Adv => BgpAdvertisement::crd(),
         }
     }
 
@@ -41,6 +45,7 @@ impl Kind {
             Kind::Conf => json!({"as": 64512}),
             Kind::Peer => json!({"peerAddress": "192.0.2.1", "peerAs": 65001}),
             Kind::Eip => json!({"address": "203.0.113.0/24"}),
+            Kind::Adv => json!({}),
         }
     }
 }
@@ -52,6 +57,7 @@ fn object(kind: Kind, name: &str, changes: Value) -> Value {
         Kind::Conf => "BgpConf",
         Kind::Peer => "BgpPeer",
         Kind::Eip => "Eip",
+        Kind::Adv => "BgpAdvertisement",
     };
     if changes.is_null() {
         return json!({"apiVersion": "mooring.io/v1alpha1", "kind": kind_name, "metadata": {"name": name}});
@@ -93,6 +99,7 @@ fn parse(kind: Kind, v: &Value) -> Parsed {
         Kind::Conf => de::<BgpConf>(v).map(|c| SpeakerSettings::try_from(&c).map(drop)),
         Kind::Peer => de::<BgpPeer>(v).map(|p| PeerSettings::try_from(&p.spec).map(drop)),
         Kind::Eip => de::<Eip>(v).map(|e| PoolSettings::try_from(&e.spec).map(drop)),
+        Kind::Adv => de::<BgpAdvertisement>(v).map(|a| AdvertisementSettings::try_from(&a.spec).map(drop)),
     };
     match result {
         Ok(r) => rejections(r),
@@ -157,6 +164,8 @@ const INTERVAL: &str = "^[0-9]{1,5}(ms|s)$";
 const COMMUNITY: &str = "^([0-9]{1,5}:[0-9]{1,5}|graceful-shutdown|accept-own|blackhole|llgr-stale|no-llgr|no-export|no-advertise|no-export-subconfed|no-peer)$";
 const LARGE: &str = "^[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$";
 const REQUIRED: &str = "Required value";
+const IFNAME: &str = "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$";
+const PROBE_PATH: &str = "^/[!-~]*$";
 
 fn long(n: usize) -> String {
     "a".repeat(n)
@@ -222,6 +231,63 @@ fn rows() -> Vec<Row> {
         row(Conf, json!({"gracefulRestart": {"restartTime": 0}}), "spec.gracefulRestart.restartTime", ge(1)),
         row(Conf, json!({"gracefulRestart": {"restartTime": 4096}}), "spec.gracefulRestart.restartTime", le(4095)),
         row(Conf, json!({"hostname": long(254)}), "spec.hostname", max_len(253)),
+        // BgpConf spec.nodeProbe.
+        row(
+            Conf,
+            json!({"nodeProbe": {"http": {"port": 10256}, "tcp": {"port": 22}}}),
+            "spec.nodeProbe.tcp",
+            "set at most one of http and tcp",
+        ),
+        row(Conf, json!({"nodeProbe": {"http": {"port": 0}}}), "spec.nodeProbe.http.port", ge(1)),
+        row(Conf, json!({"nodeProbe": {"http": {"port": 65536}}}), "spec.nodeProbe.http.port", le(65535)),
+        row(Conf, json!({"nodeProbe": {"http": {}}}), "spec.nodeProbe.http.port", REQUIRED).undeserializable(),
+        row(Conf, json!({"nodeProbe": {"http": {"port": 1, "path": ""}}}), "spec.nodeProbe.http.path", min_len(1)),
+        row(
+            Conf,
+            json!({"nodeProbe": {"http": {"port": 1, "path": format!("/{}", long(256))}}}),
+            "spec.nodeProbe.http.path",
+            max_len(256),
+        ),
+        row(
+            Conf,
+            json!({"nodeProbe": {"http": {"port": 1, "path": "healthz"}}}),
+            "spec.nodeProbe.http.path",
+            matches(PROBE_PATH),
+        ),
+        row(
+            Conf,
+            json!({"nodeProbe": {"http": {"port": 1, "path": "/a b"}}}),
+            "spec.nodeProbe.http.path",
+            matches(PROBE_PATH),
+        ),
+        row(Conf, json!({"nodeProbe": {"tcp": {}}}), "spec.nodeProbe.tcp.port", REQUIRED).undeserializable(),
+        row(Conf, json!({"nodeProbe": {"tcp": {"port": 0}}}), "spec.nodeProbe.tcp.port", ge(1)),
+        row(Conf, json!({"nodeProbe": {"tcp": {"port": 65536}}}), "spec.nodeProbe.tcp.port", le(65535)),
+        row(Conf, json!({"nodeProbe": {"intervalMilliseconds": 9}}), "spec.nodeProbe.intervalMilliseconds", ge(10)),
+        row(
+            Conf,
+            json!({"nodeProbe": {"intervalMilliseconds": 60001}}),
+            "spec.nodeProbe.intervalMilliseconds",
+            le(60000),
+        ),
+        row(Conf, json!({"nodeProbe": {"timeoutMilliseconds": 9}}), "spec.nodeProbe.timeoutMilliseconds", ge(10)),
+        row(
+            Conf,
+            json!({"nodeProbe": {"timeoutMilliseconds": 60001}}),
+            "spec.nodeProbe.timeoutMilliseconds",
+            le(60000),
+        ),
+        row(Conf, json!({"nodeProbe": {"failures": 0}}), "spec.nodeProbe.failures", ge(1)),
+        row(Conf, json!({"nodeProbe": {"failures": 101}}), "spec.nodeProbe.failures", le(100)),
+        row(Conf, json!({"nodeProbe": {"successes": 0}}), "spec.nodeProbe.successes", ge(1)),
+        row(Conf, json!({"nodeProbe": {"successes": 101}}), "spec.nodeProbe.successes", le(100)),
+        row(
+            Peer,
+            json!({"mode": "central"}),
+            "spec.mode",
+            "Unsupported value: \"central\": supported values: \"Node\", \"Central\"",
+        )
+        .undeserializable(),
         // BgpPeer: the spec-level rules, reported at the field they are about.
         row(
             Peer,
@@ -295,6 +361,25 @@ fn rows() -> Vec<Row> {
             "keepaliveTime must be at most 21845s",
         ),
         // Session options.
+        row(Peer, json!({"vrf": ""}), "spec.vrf", min_len(1)),
+        row(Peer, json!({"vrf": long(16)}), "spec.vrf", max_len(15)),
+        row(Peer, json!({"vrf": "vrf/a"}), "spec.vrf", matches(IFNAME)),
+        row(Peer, json!({"vrf": "vrf a"}), "spec.vrf", matches(IFNAME)),
+        row(Peer, json!({"vrf": "vrf:a"}), "spec.vrf", matches(IFNAME)),
+        row(Peer, json!({"vrf": ".."}), "spec.vrf", matches(IFNAME)),
+        row(Peer, json!({"vrf": "vrf-ä"}), "spec.vrf", matches(IFNAME)),
+        row(
+            Peer,
+            json!({"vrf": "vrf-a", "bfd": {}}),
+            "spec.bfd",
+            "BFD is not supported yet for a peer in a VRF (spec.vrf)",
+        ),
+        row(
+            Peer,
+            json!({"vrf": "vrf-a", "bfd": {"enabled": true}}),
+            "spec.bfd",
+            "BFD is not supported yet for a peer in a VRF (spec.vrf)",
+        ),
         row(Peer, json!({"ebgpMultihop": 0}), "spec.ebgpMultihop", ge(1)),
         row(Peer, json!({"ebgpMultihop": 256}), "spec.ebgpMultihop", le(255)).undeserializable(),
         row(Peer, json!({"password": ""}), "spec.password", min_len(1)),
@@ -504,6 +589,8 @@ fn rows() -> Vec<Row> {
     ];
     rows.extend(community_rows(Kind::Peer));
     rows.extend(community_rows(Kind::Eip));
+    rows.extend(community_rows(Kind::Adv));
+    rows.extend(advertisement_rows());
     rows.extend(selector_rows(
         Kind::Peer,
         "nodeSelector",
@@ -516,6 +603,45 @@ fn rows() -> Vec<Row> {
         "spec.namespaceSelector.matchExpressions[0].key",
         "spec.namespaceSelector.matchExpressions[0].operator",
     ));
+    rows
+}
+
+/// BgpAdvertisement: name lists, selectors and the attribute bounds.
+fn advertisement_rows() -> Vec<Row> {
+    use Kind::Adv;
+    let many: Vec<String> = (0..65).map(|i| format!("p{i}")).collect();
+    let mut rows = vec![
+        row(Adv, Value::Null, "spec", REQUIRED).undeserializable(),
+        row(Adv, json!({"asPathPrepend": 17}), "spec.asPathPrepend", le(16)),
+        row(Adv, json!({"asPathPrepend": -1}), "spec.asPathPrepend", ge(0)).undeserializable(),
+        row(Adv, json!({"aggregationLength": 33}), "spec.aggregationLength", le(32)),
+        row(Adv, json!({"aggregationLength": -1}), "spec.aggregationLength", ge(0)).undeserializable(),
+        row(Adv, json!({"aggregationLengthV6": 129}), "spec.aggregationLengthV6", le(128)),
+        row(Adv, json!({"aggregationLengthV6": -1}), "spec.aggregationLengthV6", ge(0)).undeserializable(),
+        row(Adv, json!({"localPref": -1}), "spec.localPref", ge(0)).undeserializable(),
+        row(Adv, json!({"med": -1}), "spec.med", ge(0)).undeserializable(),
+    ];
+    for (field, path, item, second) in [
+        ("eips", "spec.eips", "spec.eips[0]", "spec.eips[1]"),
+        ("peers", "spec.peers", "spec.peers[0]", "spec.peers[1]"),
+    ] {
+        rows.push(row(Adv, json!({field: many.clone()}), path, max_items(64)));
+        rows.push(row(Adv, json!({field: [""]}), item, min_len(1)));
+        rows.push(row(Adv, json!({field: [long(254)]}), item, max_len(253)));
+        rows.push(row(Adv, json!({field: ["a", "a"]}), second, "Duplicate value: \"a\""));
+    }
+    for (field, key, op) in [
+        ("eipSelector", "spec.eipSelector.matchExpressions[0].key", "spec.eipSelector.matchExpressions[0].operator"),
+        (
+            "serviceSelector",
+            "spec.serviceSelector.matchExpressions[0].key",
+            "spec.serviceSelector.matchExpressions[0].operator",
+        ),
+        ("peerSelector", "spec.peerSelector.matchExpressions[0].key", "spec.peerSelector.matchExpressions[0].operator"),
+        ("nodeSelector", "spec.nodeSelector.matchExpressions[0].key", "spec.nodeSelector.matchExpressions[0].operator"),
+    ] {
+        rows.extend(selector_rows(Adv, field, key, op));
+    }
     rows
 }
 
@@ -606,7 +732,7 @@ fn template(path: &str) -> String {
 fn every_rule_has_a_row() {
     let rows = rows();
     let mut missing = vec![];
-    for kind in [Kind::Conf, Kind::Peer, Kind::Eip] {
+    for kind in [Kind::Conf, Kind::Peer, Kind::Eip, Kind::Adv] {
         let mut all = vec![];
         constraints(&common::schema_of(&kind.crd()), "", &mut all);
         for (path, message) in all {
@@ -647,9 +773,15 @@ fn valid_objects_pass_both() {
             "bfd": {"minTxInterval": "10ms", "minRxInterval": "60s", "multiplier": 255}
         }),
         json!({"bfd": {"enabled": false}}),
+        json!({"vrf": "vrf-a", "sourceAddress": "192.0.2.2", "passive": true, "password": "pw"}),
+        json!({"vrf": "a".repeat(15), "bfd": {"enabled": false}}),
+        json!({"vrf": "eth0.100"}),
+        json!({"vrf": "_x-1"}),
         json!({"port": 65535, "peerAs": 4294967294u32, "localAs": 1, "ebgpMultihop": 1, "password": "a".repeat(80)}),
         json!({"port": 1, "peerAs": 1, "peerAddress": "2001:db8:ffff:ffff:ffff:ffff:255.255.255.255"}),
         json!({"bfd": {"minTxInterval": "60000ms", "minRxInterval": "1s", "multiplier": 1}}),
+        json!({"mode": "Central", "nodeSelector": {"matchLabels": {"rack": "a"}}}),
+        json!({"mode": "Node"}),
     ];
     let eips = [
         json!({"address": "203.0.113.7"}),
@@ -676,10 +808,28 @@ fn valid_objects_pass_both() {
         json!({"as": 4294967294u32, "routerId": "10.0.0.1", "listenPort": 0}),
         json!({"as": 1, "listenPort": 65535, "gracefulRestart": {"enabled": true, "restartTime": 4095}, "hostname": "n1"}),
         json!({"as": 1, "gracefulRestart": {"restartTime": 1}, "hostname": "a".repeat(253), "routerId": "255.255.255.255"}),
+        json!({"as": 1, "nodeProbe": {}}),
+        json!({"as": 1, "nodeProbe": {"http": {"port": 65535, "path": format!("/{}", "~".repeat(255))},
+               "intervalMilliseconds": 10, "timeoutMilliseconds": 60000, "failures": 1, "successes": 100}}),
+        json!({"as": 1, "nodeProbe": {"tcp": {"port": 1}, "intervalMilliseconds": 60000, "timeoutMilliseconds": 10,
+               "failures": 100, "successes": 1}}),
+    ];
+    let advertisements = [
+        json!({}),
+        json!({
+            "eips": ["public"], "eipSelector": {"matchLabels": {"tier": "public"}},
+            "serviceSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]},
+            "peers": ["edge-a", "edge-b"], "peerSelector": {"matchLabels": {"role": "edge"}},
+            "nodeSelector": {"matchLabels": {"rack": "r1"}},
+            "communities": ["64512:100", "no-export"], "largeCommunities": ["64512:1:2"],
+            "localPref": 200, "med": 10, "asPathPrepend": 16, "aggregationLength": 24, "aggregationLengthV6": 64
+        }),
+        json!({"aggregationLength": 0, "aggregationLengthV6": 128, "asPathPrepend": 0}),
     ];
     let objects = peers
         .into_iter()
         .map(|p| (Kind::Peer, p))
+        .chain(advertisements.into_iter().map(|a| (Kind::Adv, a)))
         .chain(eips.into_iter().map(|e| (Kind::Eip, e)))
         .chain(confs.into_iter().map(|c| (Kind::Conf, c)));
     for (kind, changes) in objects {

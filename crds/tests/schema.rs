@@ -39,7 +39,10 @@ fn rules_at(schema: &Value, path: &str) -> Vec<String> {
 #[test]
 fn all_cluster_scoped_in_mooring_io_v1alpha1() {
     let names: Vec<_> = crds().iter().map(|c| c.metadata.name.clone().unwrap()).collect();
-    assert_eq!(names, ["bgpconfs.mooring.io", "bgppeers.mooring.io", "eips.mooring.io"]);
+    assert_eq!(
+        names,
+        ["bgpconfs.mooring.io", "bgppeers.mooring.io", "eips.mooring.io", "bgpadvertisements.mooring.io"]
+    );
     for crd in crds() {
         assert_eq!(crd.spec.scope, "Cluster");
         assert_eq!(crd.spec.group, "mooring.io");
@@ -116,7 +119,16 @@ fn bgpconf_validations() {
 #[test]
 fn bgppeer_validations() {
     let s = common::schema_of(&BgpPeer::crd());
-    assert_eq!(rules_at(&s, "spec"), [rules::PASSWORD_EXCLUSIVE_RULE.to_string(), rules::keepalive_below_hold_rule()]);
+    assert_eq!(
+        rules_at(&s, "spec"),
+        [
+            rules::PASSWORD_EXCLUSIVE_RULE.to_string(),
+            rules::keepalive_below_hold_rule(),
+            rules::VRF_BFD_RULE.to_string()
+        ]
+    );
+    let vrf = node(&s, "spec.vrf");
+    assert_eq!((vrf["pattern"].as_str(), vrf["maxLength"].as_u64()), (Some(rules::INTERFACE_NAME_PATTERN), Some(15)));
     assert_eq!(rules_at(&s, "spec.peerAddress"), [rules::IS_IP_RULE]);
     assert_eq!(rules_at(&s, "spec.sourceAddress"), [rules::IS_IP_RULE]);
     assert_eq!(rules_at(&s, "spec.holdTime"), [rules::hold_time_rule()]);

@@ -11,8 +11,10 @@
 //!
 //! - [`PeerSettings`] from a `BgpPeer` spec ([`peer`]),
 //! - [`SpeakerSettings`] from the `BgpConf` ([`speaker`]),
-//! - [`PoolSettings`] from an `Eip` spec ([`pool`]).
+//! - [`PoolSettings`] from an `Eip` spec ([`pool`]),
+//! - [`AdvertisementSettings`] from a `BgpAdvertisement` spec ([`advertisement`]).
 
+pub mod advertisement;
 pub mod peer;
 pub mod pool;
 pub mod speaker;
@@ -26,9 +28,10 @@ use serde::Serialize;
 
 use crate::rules;
 
+pub use advertisement::AdvertisementSettings;
 pub use peer::{Password, PeerSettings};
 pub use pool::{pool_addresses, reserved_addresses, PoolAddresses, PoolSettings};
-pub use speaker::SpeakerSettings;
+pub use speaker::{NodeCheck, NodeProbeSettings, SpeakerSettings};
 
 /// One problem, named by its field path.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use mooring_bgp::speaker::{MaxPrefixes, PeerConfig};
 use mooring_bgp::wire::Family;
 
 use super::{ip, large_communities, selector, standard_communities, Errors, FieldErrors};
-use crate::bgppeer::{AddressFamily, BfdSpec, BgpPeer, BgpPeerSpec, MaxPrefixAction, SecretKeyRef};
+use crate::bgppeer::{AddressFamily, BfdSpec, BgpPeer, BgpPeerSpec, MaxPrefixAction, PeerMode, SecretKeyRef};
 use crate::parse;
 use crate::rules;
 
@@ -35,8 +35,11 @@ pub struct PeerSettings {
     pub config: PeerConfig,
     /// The TCP MD5 key, or where to read it.
     pub password: Option<Password>,
-    /// The nodes that peer with it; `None`: all.
+    /// The nodes that peer with it (mode `Node`) or whose paths go to it (mode `Central`);
+    /// `None`: all.
     pub node_selector: Option<LabelSelector>,
+    /// Who peers with it: every selected node, or the central speakers.
+    pub mode: PeerMode,
 }
 
 /// A duration field: its length and pattern, then its value (`None` when malformed).
@@ -117,6 +120,13 @@ impl TryFrom<&BgpPeerSpec> for PeerSettings {
             }
             Some(source)
         });
+        if let Some(v) = &s.vrf {
+            e.length("spec.vrf", v, &rules::INTERFACE_NAME_LEN);
+            e.pattern("spec.vrf", parse::matches_interface_name_pattern(v), rules::INTERFACE_NAME_PATTERN);
+        }
+        if s.vrf.is_some() && s.bfd.as_ref().is_some_and(|b| b.enabled) {
+            e.push("spec.bfd", rules::VRF_BFD_MESSAGE, None);
+        }
         if let Some(ttl) = s.ebgp_multihop {
             e.range("spec.ebgpMultihop", ttl, &rules::MULTIHOP_TTLS);
         }
@@ -150,6 +160,7 @@ impl TryFrom<&BgpPeerSpec> for PeerSettings {
             (config.hold_time, config.keepalive) = (timers.hold_time(), timers.keepalive());
             config.passive = s.passive;
             config.source = source;
+            config.vrf = s.vrf.clone();
             config.ebgp_multihop = s.ebgp_multihop;
             config.families = s
                 .families
@@ -173,7 +184,7 @@ impl TryFrom<&BgpPeerSpec> for PeerSettings {
                 (None, Some(r)) => Some(Password::Secret(r.clone())),
                 (None, None) => None,
             };
-            Some(PeerSettings { config, password, node_selector: s.node_selector.clone() })
+            Some(PeerSettings { config, password, node_selector: s.node_selector.clone(), mode: s.mode })
         })
     }
 }

@@ -1,13 +1,14 @@
 //! The `BgpConf` into [`SpeakerSettings`]: the speaker's own AS, identifier, listening port,
-//! graceful restart and hostname. What depends on the node (the router ID and hostname
+//! graceful restart, hostname, and the central speakers' node probe ([`NodeProbeSettings`]). What depends on the node (the router ID and hostname
 //! when absent) is left to the planner.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use mooring_bgp::limits;
 
 use super::{Errors, FieldErrors};
-use crate::bgpconf::{BgpConf, BgpConfSpec};
+use crate::bgpconf::{BgpConf, BgpConfSpec, NodeProbe};
 use crate::parse;
 use crate::rules;
 
@@ -24,6 +25,91 @@ pub struct SpeakerSettings {
     pub graceful_restart: Option<u16>,
     /// FQDN capability hostname; `None`: the node name.
     pub hostname: Option<String>,
+    /// How central speakers probe the nodes (the defaults when `spec.nodeProbe` is absent).
+    pub node_probe: NodeProbeSettings,
+}
+
+/// What a node probe checks on a node's address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeCheck {
+    /// HTTP GET `path` on `port`, expecting 200.
+    Http {
+        /// TCP port.
+        port: u16,
+        /// Request path.
+        path: String,
+    },
+    /// A TCP connection to `port` that is accepted.
+    Tcp {
+        /// TCP port.
+        port: u16,
+    },
+}
+
+/// A checked BgpConf `spec.nodeProbe`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeProbeSettings {
+    /// The check of paths not gated by a Service's `healthCheckNodePort`.
+    pub check: NodeCheck,
+    /// Time between two probes of one target.
+    pub interval: Duration,
+    /// Time a probe may take.
+    pub timeout: Duration,
+    /// Failures in a row that take a target down.
+    pub failures: u32,
+    /// Passes in a row that bring it back.
+    pub successes: u32,
+}
+
+impl Default for NodeProbeSettings {
+    fn default() -> Self {
+        NodeProbeSettings {
+            check: NodeCheck::Http {
+                port: rules::DEFAULT_NODE_PROBE_PORT,
+                path: rules::DEFAULT_NODE_PROBE_PATH.into(),
+            },
+            interval: Duration::from_millis(rules::DEFAULT_PROBE_INTERVAL_MS.into()),
+            timeout: Duration::from_millis(rules::DEFAULT_PROBE_TIMEOUT_MS.into()),
+            failures: rules::DEFAULT_PROBE_FAILURES,
+            successes: rules::DEFAULT_PROBE_SUCCESSES,
+        }
+    }
+}
+
+fn port(e: &mut Errors, path: &str, p: i32) -> Option<u16> {
+    e.range(path, p, &rules::PEER_PORTS).then(|| u16::try_from(p).ok()).flatten()
+}
+
+fn node_probe(e: &mut Errors, p: &NodeProbe) -> Option<NodeProbeSettings> {
+    if p.http.is_some() && p.tcp.is_some() {
+        e.push("spec.nodeProbe.tcp", rules::PROBE_EXCLUSIVE_MESSAGE, None);
+    }
+    let check = match (&p.http, &p.tcp) {
+        (Some(h), _) => {
+            let port = port(e, "spec.nodeProbe.http.port", h.port);
+            let path = "spec.nodeProbe.http.path";
+            e.length(path, &h.path, &rules::PROBE_PATH_LEN);
+            e.pattern(path, parse::matches_probe_path_pattern(&h.path), rules::PROBE_PATH_PATTERN);
+            port.map(|port| NodeCheck::Http { port, path: h.path.clone() })
+        }
+        (None, Some(t)) => port(e, "spec.nodeProbe.tcp.port", t.port).map(|port| NodeCheck::Tcp { port }),
+        (None, None) => Some(NodeProbeSettings::default().check),
+    };
+    let ms = |e: &mut Errors, path: &str, v: u32| {
+        e.range(path, v, &rules::PROBE_MILLISECONDS).then(|| Duration::from_millis(v.into()))
+    };
+    let interval = ms(e, "spec.nodeProbe.intervalMilliseconds", p.interval_milliseconds);
+    let timeout = ms(e, "spec.nodeProbe.timeoutMilliseconds", p.timeout_milliseconds);
+    let failures = e.range("spec.nodeProbe.failures", p.failures, &rules::PROBE_THRESHOLDS);
+    let successes = e.range("spec.nodeProbe.successes", p.successes, &rules::PROBE_THRESHOLDS);
+    (failures && successes).then_some(())?;
+    Some(NodeProbeSettings {
+        check: check?,
+        interval: interval?,
+        timeout: timeout?,
+        failures: p.failures,
+        successes: p.successes,
+    })
 }
 
 fn check(e: &mut Errors, s: &BgpConfSpec) -> Option<SpeakerSettings> {
@@ -51,7 +137,12 @@ fn check(e: &mut Errors, s: &BgpConfSpec) -> Option<SpeakerSettings> {
     if let Some(h) = &s.hostname {
         e.length("spec.hostname", h, &rules::HOSTNAME_LEN);
     }
+    let probe = match &s.node_probe {
+        Some(p) => node_probe(e, p),
+        None => Some(NodeProbeSettings::default()),
+    };
     Some(SpeakerSettings {
+        node_probe: probe?,
         local_as: s.as_number,
         router_id: router_id.flatten(),
         listen_port: listen_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0),
