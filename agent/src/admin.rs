@@ -1,7 +1,9 @@
 //! The admin HTTP server: `/metrics` (Prometheus), `/healthz` (the process
-//! is alive and serving HTTP) and `/readyz` (the node serves: its speaker
+//! is alive and serving HTTP), `/readyz` (the node serves: its speaker
 //! runs and every configured peer was started; 503 with the reason
-//! otherwise). axum routes on hyper's HTTP/1.1 server, with a bound on
+//! otherwise) and `/status` (the sessions and VIPs as JSON, what `mooring
+//! status` prints; read-only, like the rest). Commands bind it to loopback
+//! by default. axum routes on hyper's HTTP/1.1 server, with a bound on
 //! connections, on the time a client may take to send its request head,
 //! on header size and count, and a back-off when `accept()` fails (a file
 //! descriptor limit reached must not spin a core).
@@ -39,6 +41,7 @@ fn router(metrics: Arc<Metrics>) -> Router {
         .route("/metrics", get(render))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/status", get(status))
         .with_state(metrics)
 }
 
@@ -53,11 +56,22 @@ async fn ready(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     }
 }
 
+/// The node's sessions and VIPs as JSON (read-only; 503 before a speaker runs).
+async fn status(State(m): State<Arc<Metrics>>) -> axum::response::Response {
+    match m.speaker() {
+        Some(s) => {
+            let body = serde_json::to_string(&crate::status::Status::of(&s)).unwrap_or_default();
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no BGP speaker is running yet\n").into_response(),
+    }
+}
+
 /// Serve the endpoints on `addr` in the background; returns the bound address.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
-    info!(%bound, "serving /metrics, /healthz and /readyz");
+    info!(%bound, "serving /metrics, /healthz, /readyz and /status");
     let app = router(metrics);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
@@ -128,6 +142,11 @@ mod tests {
         let r = get(addr, &[req("/metrics").as_bytes()]).await;
         assert!(r.contains("mooring_ready 1"), "{r}");
         assert!(get(addr, &[req("/nope").as_bytes()]).await.starts_with("HTTP/1.1 404"));
+        let r = get(addr, &[req("/status").as_bytes()]).await;
+        assert!(r.starts_with("HTTP/1.1 503") && r.contains("no BGP speaker"), "{r}");
+        let r =
+            get(addr, &[b"POST /status HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"]).await;
+        assert!(r.starts_with("HTTP/1.1 405"), "read-only: {r}");
     }
 
     #[tokio::test]

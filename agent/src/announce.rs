@@ -35,7 +35,10 @@ pub struct AnnounceArgs {
     /// A prefix to announce (repeatable).
     #[arg(long = "prefix")]
     pub prefixes: Vec<IpNetwork>,
-    /// A file with one prefix per line (# comments allowed).
+    /// A file with one route per line: a prefix, then optionally its next
+    /// hops (`203.0.113.1/32 198.18.1.21 198.18.1.22`: one path per next
+    /// hop, sent as separate ADD-PATH paths to peers that receive them).
+    /// # comments allowed. Read again on SIGHUP (the routes are replaced).
     #[arg(long)]
     pub prefix_file: Option<PathBuf>,
     #[arg(long)]
@@ -54,9 +57,11 @@ pub struct AnnounceArgs {
     /// Prepend the local AS this many extra times (eBGP).
     #[arg(long, default_value_t = 0)]
     pub prepend: u8,
-    /// Next hop instead of next-hop self.
-    #[arg(long)]
-    pub next_hop: Option<IpAddr>,
+    /// Next hop instead of next-hop self; repeated: one path per next hop
+    /// for each `--prefix` (peers that receive ADD-PATH get them all,
+    /// others the first).
+    #[arg(long = "next-hop")]
+    pub next_hops: Vec<IpAddr>,
     /// Advertise graceful restart with this restart time (seconds, 1..=4095).
     #[arg(long, value_parser = restart_time)]
     pub graceful_restart: Option<u16>,
@@ -110,6 +115,9 @@ pub fn status_line(s: &mooring_bgp::speaker::PeerStatus) -> String {
         s.prefixes_received.values().sum::<u64>(),
         s.flaps
     );
+    if s.paths_not_sent > 0 {
+        line.push_str(&format!(" paths_not_sent={} (no ADD-PATH)", s.paths_not_sent));
+    }
     if let Some(e) = &s.last_error {
         line.push_str(&format!(", last error: {e}"));
     }
@@ -182,16 +190,27 @@ pub fn parse_peer(spec: &str) -> Result<PeerConfig> {
     Ok(cfg)
 }
 
-fn read_prefixes(args: &AnnounceArgs) -> Result<Vec<IpNetwork>> {
-    let mut v = args.prefixes.clone();
+/// The routes to announce: each `--prefix` (with every `--next-hop`, or
+/// next-hop self), then the lines of `--prefix-file` (a line's own next
+/// hops, else the same).
+fn read_routes(args: &AnnounceArgs) -> Result<Vec<(IpNetwork, Option<IpAddr>)>> {
+    let default: Vec<Option<IpAddr>> =
+        if args.next_hops.is_empty() { vec![None] } else { args.next_hops.iter().copied().map(Some).collect() };
+    let mut v: Vec<(IpNetwork, Option<IpAddr>)> =
+        args.prefixes.iter().flat_map(|p| default.iter().map(move |nh| (*p, *nh))).collect();
     if let Some(f) = &args.prefix_file {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            v.push(line.parse().with_context(|| format!("{}:{}: bad prefix {line:?}", f.display(), i + 1))?);
+            let mut words = line.split_whitespace();
+            let Some(prefix) = words.next() else { continue };
+            let at = || format!("{}:{}", f.display(), i + 1);
+            let prefix: IpNetwork = prefix.parse().with_context(|| format!("{}: bad prefix {prefix:?}", at()))?;
+            let hops: Vec<Option<IpAddr>> = words
+                .map(|w| w.parse().map(Some).with_context(|| format!("{}: bad next hop {w:?}", at())))
+                .collect::<Result<_>>()?;
+            let hops = if hops.is_empty() { default.clone() } else { hops };
+            v.extend(hops.into_iter().map(|nh| (prefix, nh)));
         }
     }
     Ok(v)
@@ -199,7 +218,7 @@ fn read_prefixes(args: &AnnounceArgs) -> Result<Vec<IpNetwork>> {
 
 pub async fn run(args: AnnounceArgs) -> Result<()> {
     let peers: Vec<PeerConfig> = args.peers.iter().map(|s| parse_peer(s)).collect::<Result<_>>()?;
-    let prefixes = read_prefixes(&args)?;
+    let routes = read_routes(&args)?;
     let speaker = Speaker::start(SpeakerConfig {
         local_as: args.local_as,
         router_id: args.router_id,
@@ -219,7 +238,6 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
         ext.push(ExtCommunity::LinkBandwidth { asn, bytes_per_sec: mbps * 125_000.0, transitive: true });
     }
     let attrs = RouteAttrs {
-        next_hop: args.next_hop,
         med: args.med,
         local_pref: args.local_pref,
         communities: args.communities.clone(),
@@ -228,20 +246,25 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
         as_path_prepend: args.prepend,
         ..RouteAttrs::default()
     };
-    speaker.announce_many(prefixes.iter().map(|p| (*p, attrs.clone())));
-    println!("announcing {} prefixes to {} peers", prefixes.len(), peers.len());
+    let with_next_hop = |routes: Vec<(IpNetwork, Option<IpAddr>)>| {
+        routes.into_iter().map(|(p, next_hop)| (p, RouteAttrs { next_hop, ..attrs.clone() })).collect::<Vec<_>>()
+    };
+    let paths = routes.len();
+    speaker.set_routes(with_next_hop(routes));
+    println!("announcing {} prefixes ({paths} paths) to {} peers", speaker.route_count(), peers.len());
     let mut events = speaker.subscribe();
     for p in peers {
         speaker.add_peer(p)?;
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut tick = tokio::time::interval(Duration::from_secs(args.status_interval.max(1)));
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(e) => {
-                    let reason = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                    println!("peer {} {} -> {}{reason}", e.peer, e.from, e.to);
+                    let reason = e.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+                    println!("peer {} {} -> {}{reason}", e.key(), e.from, e.to);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("({n} events skipped)"),
                 Err(_) => break,
@@ -253,6 +276,14 @@ pub async fn run(args: AnnounceArgs) -> Result<()> {
                     println!("{}", status_line(&s));
                 }
             }
+            _ = hup.recv() => match read_routes(&args) {
+                Ok(r) => {
+                    let n = r.len();
+                    speaker.set_routes(with_next_hop(r));
+                    println!("routes read again: {n} paths");
+                }
+                Err(e) => println!("routes not read again, the previous ones stay: {e:#}"),
+            },
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
@@ -285,6 +316,12 @@ mod tests {
             ..mooring_bgp::speaker::PeerStatus::new("198.18.0.1".parse().unwrap(), 64512)
         };
         assert_eq!(status_line(&st), "status 198.18.0.1 Established up 5s sent=3 received=0 flaps=0");
+        st.paths_not_sent = 2;
+        assert_eq!(
+            status_line(&st),
+            "status 198.18.0.1 Established up 5s sent=3 received=0 flaps=0 paths_not_sent=2 (no ADD-PATH)"
+        );
+        st.paths_not_sent = 0;
         st.established_since = None;
         st.state = mooring_bgp::fsm::State::Active;
         st.last_error = Some("connection refused".into());
@@ -299,6 +336,37 @@ mod tests {
         let a = cli(&["--as", "64513", "--prefix", "203.0.113.10", "--prefix", "2001:db8:ffff::1"]).unwrap();
         let p: Vec<String> = a.prefixes.iter().map(|p| p.to_string()).collect();
         assert_eq!(p, ["203.0.113.10/32", "2001:db8:ffff::1/128"]);
+    }
+
+    #[test]
+    fn routes_take_one_path_per_next_hop() {
+        let dir = std::env::temp_dir().join(format!("mooring-announce-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("routes.txt");
+        std::fs::write(&file, "# a comment\n203.0.113.2/32 198.18.1.21 198.18.1.22\n\n203.0.113.3/32 # default hops\n")
+            .unwrap();
+        let f = file.to_str().unwrap();
+        let a = cli(&["--as", "1", "--prefix", "203.0.113.1", "--next-hop", "198.18.1.9", "--next-hop", "198.18.1.8"])
+            .unwrap();
+        let a = AnnounceArgs { prefix_file: Some(file.clone()), ..a };
+        let r: Vec<String> = read_routes(&a).unwrap().iter().map(|(p, nh)| format!("{p} {}", nh.unwrap())).collect();
+        assert_eq!(
+            r,
+            [
+                "203.0.113.1/32 198.18.1.9",
+                "203.0.113.1/32 198.18.1.8",
+                "203.0.113.2/32 198.18.1.21",
+                "203.0.113.2/32 198.18.1.22",
+                "203.0.113.3/32 198.18.1.9",
+                "203.0.113.3/32 198.18.1.8"
+            ]
+        );
+        std::fs::write(&file, "203.0.113.2/32 not-an-address\n").unwrap();
+        let e = read_routes(&a).unwrap_err().to_string();
+        assert!(e.contains(&format!("{f}:1: bad next hop")), "{e}");
+        let plain = cli(&["--as", "1", "--prefix", "203.0.113.1"]).unwrap();
+        assert_eq!(read_routes(&plain).unwrap(), [("203.0.113.1/32".parse().unwrap(), None)], "next-hop self");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn cli(extra: &[&str]) -> Result<AnnounceArgs, clap::Error> {

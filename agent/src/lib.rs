@@ -11,3 +11,4 @@ pub mod model;
 pub mod node;
 pub mod sources;
 pub mod standalone;
+pub mod status;

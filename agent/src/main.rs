@@ -31,6 +31,8 @@ enum Command {
     /// routes, invalid objects), touching no network; exit status 1 when an object is
     /// invalid or a Service lacks an address.
     Plan(Box<mooring_agent::cli::plan::PlanArgs>),
+    /// Show a running node's BGP sessions and VIPs (asks its admin address, `/status`).
+    Status(Box<mooring_agent::cli::status::StatusArgs>),
     /// Convert MetalLB or OpenELB resources into Mooring manifests (stdout), with a comment
     /// for every field that cannot be mapped; exit status 1 when an object written does not
     /// pass Mooring's checks.
@@ -55,14 +57,28 @@ enum Command {
     },
 }
 
-/// Two worker threads: sessions to several peers encode in parallel
-/// (measured: a full re-announce to 16 peers takes 1.5x as long on one
-/// thread), and an idle speaker costs no more CPU than on one.
+/// The runtime of the controller and the CLI commands: two worker threads.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
 }
 
+/// The runtime of a node's speaker (`announce`, `standalone`, `speaker`):
+/// one thread. A speaker runs on every node and waits on sockets and
+/// timers nearly all the time; with its update groups a change is encoded
+/// once for all the peers that share an export, so a second worker would
+/// buy little and cost every node its stack, its malloc arena and the
+/// wake-ups of an idle worker (benches/RESULTS.md, issue 20).
+fn node_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
 fn main() -> Result<()> {
+    // Installed as `kubectl-mooring`: the kubectl plugin (`kubectl mooring status`).
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if mooring_agent::cli::kubectl::invoked_as_plugin(&argv0) {
+        let cli = <mooring_agent::cli::kubectl::KubectlCli as Parser>::parse();
+        return runtime()?.block_on(mooring_agent::cli::kubectl::run(cli));
+    }
     let cli = Cli::parse();
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(
@@ -77,16 +93,17 @@ fn main() -> Result<()> {
         fmt.init();
     }
     match cli.command {
-        Command::Announce(args) => runtime()?.block_on(mooring_agent::announce::run(*args)),
-        Command::Standalone(args) => runtime()?.block_on(mooring_agent::standalone::run(*args)),
+        Command::Announce(args) => node_runtime()?.block_on(mooring_agent::announce::run(*args)),
+        Command::Standalone(args) => node_runtime()?.block_on(mooring_agent::standalone::run(*args)),
         Command::Controller(args) => runtime()?.block_on(mooring_agent::kube::controller::run(*args)),
-        Command::Speaker(args) => runtime()?.block_on(mooring_agent::kube::speaker::run(*args)),
+        Command::Speaker(args) => node_runtime()?.block_on(mooring_agent::kube::speaker::run(*args)),
         Command::Plan(args) => {
             if !mooring_agent::cli::plan::run(*args)? {
                 std::process::exit(1);
             }
             Ok(())
         }
+        Command::Status(args) => runtime()?.block_on(mooring_agent::cli::status::run(*args)),
         Command::Import(args) => {
             if !mooring_agent::import::run(*args)? {
                 std::process::exit(1);
@@ -107,6 +124,7 @@ fn main() -> Result<()> {
                 extended_message: true,
                 add_path_ipv4: add_path,
                 add_path_ipv6: add_path,
+                extended_next_hop_ipv4: false,
             };
             let mut text = String::new();
             if input == "-" {

@@ -19,15 +19,25 @@ pub struct Metrics {
     pub routes: IntGauge,
     pub reloads: IntCounter,
     pub ready: IntGauge,
+    pub services_without_address: IntGauge,
+    /// Paths held back by flap damping now, and how often a path was suppressed.
+    pub paths_suppressed: IntGauge,
+    pub path_suppressions: IntCounter,
+    /// Central speaker: paths left out because their node probes are down.
+    pub paths_probe_down: IntGauge,
     session_up: IntGaugeVec,
     session_down: IntGaugeVec,
     prefixes_sent: IntGaugeVec,
     prefixes_received: IntGaugeVec,
+    paths_not_sent: IntGaugeVec,
+    add_path_send: IntGaugeVec,
     messages_sent: IntCounterVec,
     messages_received: IntCounterVec,
     updates_sent: IntCounterVec,
     updates_received: IntCounterVec,
     flaps: IntCounterVec,
+    max_prefixes: IntGaugeVec,
+    bfd_up: IntGaugeVec,
     pool_addresses: IntGaugeVec,
     speakers: Mutex<Vec<Speaker>>,
     /// One render at a time (it resets and refills the per-peer families).
@@ -57,17 +67,23 @@ impl Metrics {
             g
         };
         let per_peer = |n: &str, h: &str| {
-            let g = IntGaugeVec::new(Opts::new(n, h), &["peer"]).expect("valid metric");
+            let g = IntGaugeVec::new(Opts::new(n, h), &["peer", "vrf"]).expect("valid metric");
             registry.register(Box::new(g.clone())).expect("unique metric");
             g
         };
         let per_peer_total = |n: &str, h: &str| {
-            let c = IntCounterVec::new(Opts::new(n, h), &["peer"]).expect("valid metric");
+            let c = IntCounterVec::new(Opts::new(n, h), &["peer", "vrf"]).expect("valid metric");
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
         let reloads = IntCounter::new("mooring_config_reloads_total", "Configuration reloads").expect("valid metric");
         registry.register(Box::new(reloads.clone())).expect("unique metric");
+        let path_suppressions = IntCounter::new(
+            "mooring_path_suppressions_total",
+            "Times flap damping suppressed a path (withdrawn with a penalty at the suppress threshold)",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(path_suppressions.clone())).expect("unique metric");
         Metrics {
             manifest_errors: gauge("mooring_manifest_errors", "Manifest documents that could not be used"),
             vips: gauge("mooring_vips_allocated", "Addresses assigned to Services"),
@@ -75,6 +91,24 @@ impl Metrics {
             ready: gauge(
                 "mooring_ready",
                 "1 while the node serves: its speaker runs and every configured peer was started",
+            ),
+            services_without_address: gauge(
+                "mooring_services_without_address",
+                "Services of ours that lack an address they need (no pool, pool exhausted, a refused request)",
+            ),
+            max_prefixes: per_peer("mooring_bgp_max_prefixes", "The prefix limit configured for the peer"),
+            bfd_up: per_peer(
+                "mooring_bfd_session_up",
+                "1 when the BFD session with the peer is Up (peers with BFD only)",
+            ),
+            paths_suppressed: gauge(
+                "mooring_paths_suppressed",
+                "Paths this node would announce that flap damping holds back now",
+            ),
+            path_suppressions,
+            paths_probe_down: gauge(
+                "mooring_paths_probe_down",
+                "Central speaker: paths left out now because their next-hop node fails its probes",
             ),
             session_up: per_peer("mooring_bgp_session_established", "1 when the session is Established"),
             session_down: {
@@ -84,7 +118,7 @@ impl Metrics {
                         "1 while the session is not Established, labelled with why it last went down \
                          (reason; notification as code/subcode) and whether it is held down after a limit",
                     ),
-                    &["peer", "reason", "notification", "held_down"],
+                    &["peer", "vrf", "reason", "notification", "held_down"],
                 )
                 .expect("valid metric");
                 registry.register(Box::new(g.clone())).expect("unique metric");
@@ -92,6 +126,23 @@ impl Metrics {
             },
             prefixes_sent: per_peer("mooring_bgp_prefixes_sent", "Prefixes in the Adj-RIB-Out"),
             prefixes_received: per_peer("mooring_bgp_prefixes_received", "Prefixes received"),
+            paths_not_sent: per_peer(
+                "mooring_bgp_paths_not_sent",
+                "Paths meant for the peer not sent because it does not receive ADD-PATH \
+                 (of a prefix with N paths for it only the first goes; N - 1 count)",
+            ),
+            add_path_send: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "mooring_bgp_add_path_send",
+                        "1 when the session negotiated ADD-PATH send for the family (every path goes to the peer)",
+                    ),
+                    &["peer", "vrf", "family"],
+                )
+                .expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             messages_sent: per_peer_total("mooring_bgp_messages_sent_total", "BGP messages sent to the peer"),
             messages_received: per_peer_total(
                 "mooring_bgp_messages_received_total",
@@ -135,6 +186,11 @@ impl Metrics {
         *self.speakers.lock().expect("lock") = vec![speaker];
     }
 
+    /// The speaker reported on (for `/status`).
+    pub fn speaker(&self) -> Option<Speaker> {
+        self.speakers.lock().expect("lock").first().cloned()
+    }
+
     /// Stop reporting (and holding) the speaker: it is being replaced.
     pub fn unwatch(&self) {
         self.speakers.lock().expect("lock").clear();
@@ -169,7 +225,16 @@ impl Metrics {
     pub fn render(&self) -> String {
         let _one_at_a_time = self.render_lock.lock().expect("lock");
         self.ready.set(self.not_ready().is_none() as i64);
-        for g in [&self.session_up, &self.session_down, &self.prefixes_sent, &self.prefixes_received] {
+        for g in [
+            &self.session_up,
+            &self.session_down,
+            &self.prefixes_sent,
+            &self.prefixes_received,
+            &self.max_prefixes,
+            &self.bfd_up,
+            &self.paths_not_sent,
+            &self.add_path_send,
+        ] {
             g.reset();
         }
         // The speaker keeps the totals; a peer that is gone disappears.
@@ -178,22 +243,40 @@ impl Metrics {
             c.reset();
         }
         for s in self.speakers.lock().expect("lock").iter() {
+            for c in s.peer_configs() {
+                if let Some(m) = &c.max_prefixes {
+                    let vrf = c.vrf.as_deref().unwrap_or("default");
+                    self.max_prefixes.with_label_values(&[c.address.to_string().as_str(), vrf]).set(m.limit as i64);
+                }
+            }
             for p in s.peers() {
                 let peer = p.address.to_string();
-                let l = [peer.as_str()];
+                // The peer's VRF device; `default` for the default VRF.
+                let vrf = p.vrf.as_deref().unwrap_or("default");
+                let l = [peer.as_str(), vrf];
                 self.session_up.with_label_values(&l).set((p.state == State::Established) as i64);
                 if p.state != State::Established {
                     let (reason, notification) = down_labels(p.down_reason.as_ref());
                     let held = if p.held_down.is_some() { "true" } else { "false" };
-                    self.session_down.with_label_values(&[peer.as_str(), reason, &notification, held]).set(1);
+                    self.session_down.with_label_values(&[peer.as_str(), vrf, reason, &notification, held]).set(1);
                 }
                 self.prefixes_sent.with_label_values(&l).set(p.prefixes_sent as i64);
                 self.prefixes_received.with_label_values(&l).set(p.prefixes_received.values().sum::<u64>() as i64);
+                self.paths_not_sent.with_label_values(&l).set(p.paths_not_sent as i64);
+                if p.state == State::Established {
+                    for f in &p.families {
+                        let send = p.add_path.iter().any(|a| a.family == *f && a.mode.can_send());
+                        self.add_path_send.with_label_values(&[peer.as_str(), vrf, &f.to_string()]).set(send as i64);
+                    }
+                }
                 self.messages_sent.with_label_values(&l).inc_by(p.messages_sent);
                 self.messages_received.with_label_values(&l).inc_by(p.messages_received);
                 self.updates_sent.with_label_values(&l).inc_by(p.updates_sent);
                 self.updates_received.with_label_values(&l).inc_by(p.updates_received);
                 self.flaps.with_label_values(&l).inc_by(p.flaps);
+                if let Some(b) = p.bfd {
+                    self.bfd_up.with_label_values(&l).set((b == mooring_bgp::bfd::BfdState::Up) as i64);
+                }
             }
         }
         let mut buf = vec![];
@@ -234,17 +317,20 @@ mod tests {
         let s = Speaker::start(cfg).await.unwrap();
         let mut p = PeerConfig::new("127.0.0.1".parse().unwrap(), 64512);
         p.passive = true;
+        p.max_prefixes = Some(mooring_bgp::speaker::MaxPrefixes::new(100, true));
         s.add_peer(p).unwrap();
         let m = Metrics::new();
         m.watch(s.clone());
         let text = m.render();
-        assert!(text.contains("mooring_bgp_session_established{peer=\"127.0.0.1\"} 0"), "{text}");
+        assert!(text.contains("mooring_bgp_session_established{peer=\"127.0.0.1\",vrf=\"default\"} 0"), "{text}");
+        assert!(text.contains("mooring_bgp_max_prefixes{peer=\"127.0.0.1\",vrf=\"default\"} 100"), "{text}");
         assert!(
             text.contains(
-                "mooring_bgp_session_down{held_down=\"false\",notification=\"\",peer=\"127.0.0.1\",reason=\"never-established\"} 1"
+                "mooring_bgp_session_down{held_down=\"false\",notification=\"\",peer=\"127.0.0.1\",reason=\"never-established\",vrf=\"default\"} 1"
             ),
             "{text}"
         );
+        assert!(text.contains("mooring_bgp_paths_not_sent{peer=\"127.0.0.1\",vrf=\"default\"} 0"), "{text}");
         s.shutdown(None).await;
     }
 }

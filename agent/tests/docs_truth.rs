@@ -77,7 +77,9 @@ fn facts() -> Facts {
         let h = help(&[&c]);
         flags.insert(c, flag.captures_iter(&h).map(|c| c[1].to_string()).collect());
     }
-    let lit = Regex::new(r#""([^"\\]{3,})""#).unwrap();
+    // A string literal, escapes included (a `\` line continuation must not
+    // shift the pairing of quotes for the rest of the file).
+    let lit = Regex::new(r#"(?s)"((?:[^"\\]|\\.){3,}?)""#).unwrap();
     let mut files = vec![];
     rust_files(&repo().join("agent/src"), &mut files);
     rust_files(&repo().join("crds/src"), &mut files);
@@ -299,7 +301,7 @@ fn planted_mismatches_are_caught() {
         assert!(p.iter().any(|x| x.contains(want)), "{want:?} not caught in {p:#?}");
     }
     // And a README section missing a field is caught.
-    let readme = "\n### BgpConf\n`spec.as`\n### BgpPeer\n### Eip\n";
+    let readme = "\n### BgpConf\n`spec.as`\n### BgpPeer\n### Eip\n### BgpAdvertisement\n";
     assert!(undocumented(readme, &f).iter().any(|x| x.contains("BgpConf `spec.routerId`")));
 }
 

@@ -24,9 +24,9 @@ fn dir(name: &str) -> PathBuf {
 }
 
 const NODES: &str =
-    "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {rack: frontend, openelb.kubesphere.io/rack: leaf1}}\n\
+    "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {kubernetes.io/hostname: n1, rack: frontend, openelb.kubesphere.io/rack: leaf1}}\n\
 status: {addresses: [{type: InternalIP, address: 198.18.0.11}]}\n---\n\
-apiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.12}]}\n";
+apiVersion: v1\nkind: Node\nmetadata: {name: n2, labels: {kubernetes.io/hostname: n2}}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.12}]}\n";
 
 fn service(ns: &str, name: &str, annotations: &str) -> String {
     format!(
@@ -76,7 +76,6 @@ fn metallb_resources_round_trip_through_plan() {
         "# spec.connectTime = \"10s\": not mapped",
         "# BFDProfile full spec.echoMode = true: not mapped",
         "# spec.serviceAllocation.serviceSelectors = ",
-        "# BGPAdvertisement premium spec.peers = [\"sample\"]: not mapped",
         "# metallb.io/v1beta1 L2Advertisement metallb-system/l2 (",
         "# spec.avoidBuggyIPs: the IPv4 entries are written as ranges",
     ] {
@@ -95,16 +94,35 @@ fn metallb_resources_round_trip_through_plan() {
     assert_eq!(route["largeCommunities"], serde_json::json!(["64500:1:2"]));
     assert_eq!(route["peers"], serde_json::json!(["sample", "secret-peer"]), "n1 is in rack frontend");
     assert_eq!(v["nodes"][1]["routes"][0]["peers"], serde_json::json!(["secret-peer"]));
+    // BGPAdvertisement premium (pools labelled tier=premium, to peer sample, from n1 only) is a
+    // BgpAdvertisement: its pool's VIPs go to sample alone, and only from n1.
+    assert!(out.contains("kind: BgpAdvertisement\nmetadata:\n  name: premium\n"), "{out}");
+    let premium: Vec<&Value> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["routes"].as_array().unwrap().iter().map(move |r| (n, r)))
+        .filter(|(_, r)| r["communities"] == serde_json::json!(["64500:7"]))
+        .map(|(n, _)| n)
+        .collect();
+    assert!(!premium.is_empty(), "no route carries premium's community: {v:#}");
+    for n in premium {
+        assert_eq!(n["name"], "n1", "premium announces from n1 only");
+    }
 }
 
 #[test]
 fn the_old_metallb_configmap_round_trips_through_plan() {
     let (out, v) = round_trip("metallb", &["metallb-configmap.yaml"], &service("default", "web", ""));
-    assert!(out.contains("BGPAdvertisements default-0, default-1 all select this pool"), "{out}");
+    assert!(out.contains("kind: BgpAdvertisement\nmetadata:\n  name: default-1\n"), "{out}");
     assert!(out.contains("# data.config.address-pools[1].protocol = \"layer2\""), "{out}");
     // MetalLB hands out a CIDR's network address (no avoidBuggyIPs): so does the import.
     assert_eq!(address(&v, "default", "web"), "203.0.113.0");
-    assert_eq!(v["nodes"][0]["routes"][0]["prefix"], "203.0.113.0/24", "aggregationLength 24");
+    // Both advertisements of the pool: the host route with its community, and the /24.
+    let prefixes: Vec<&str> =
+        v["nodes"][0]["routes"].as_array().unwrap().iter().map(|r| r["prefix"].as_str().unwrap()).collect();
+    assert_eq!(prefixes, ["203.0.113.0/24", "203.0.113.0/32"], "aggregation-length 24 and 32");
+    assert_eq!(v["nodes"][0]["routes"][1]["communities"], serde_json::json!(["no-advertise"]));
 }
 
 #[test]

@@ -46,6 +46,7 @@ fn stores(o: &Objects) -> Stores {
         confs: Some(store(&o.confs)),
         peers: Some(store(&o.peers)),
         eips: Some(store(&o.eips)),
+        advertisements: Some(store(&o.advertisements)),
         services: Some(store(&o.services)),
         endpoint_slices: Some(store(&o.endpoint_slices)),
         nodes: Some(NodeStore::Full(store(&o.nodes))),

@@ -211,10 +211,13 @@ pub fn report(
     }
 
     // Each node's routes, from the node loop's plan.
-    let peer_names: BTreeMap<IpAddr, String> = objects
+    let peer_names: BTreeMap<mooring_bgp::speaker::PeerKey, String> = objects
         .peers
         .iter()
-        .filter_map(|p| Some((mooring_crds::parse::parse_ip(&p.spec.peer_address).ok()?, p.metadata.name.clone()?)))
+        .filter_map(|p| {
+            let address = mooring_crds::parse::parse_ip(&p.spec.peer_address).ok()?;
+            Some((mooring_bgp::speaker::PeerKey { vrf: p.spec.vrf.clone(), address }, p.metadata.name.clone()?))
+        })
         .collect();
     let node_names: Vec<String> = match only {
         Some(n) => vec![n.to_string()],
@@ -234,8 +237,8 @@ pub fn report(
                 let peers = p
                     .peers
                     .iter()
-                    .filter(|c| c.families.contains(&family))
-                    .map(|c| peer_names.get(&c.address).cloned().unwrap_or_else(|| c.address.to_string()))
+                    .filter(|c| c.families.contains(&family) && attrs.is_for(c.address))
+                    .map(|c| peer_names.get(&c.key()).cloned().unwrap_or_else(|| c.key().to_string()))
                     .collect();
                 RouteReport {
                     prefix: prefix.to_string(),
@@ -349,7 +352,7 @@ pub fn table(r: &Report) -> String {
 }
 
 /// Rows as left-aligned columns.
-fn columns(rows: &[Vec<String>]) -> String {
+pub(crate) fn columns(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> =
         (0..n).map(|i| rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0)).collect();

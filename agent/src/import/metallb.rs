@@ -1,5 +1,5 @@
-//! MetalLB's configuration into Mooring's: `IPAddressPool` → `Eip` (with the attributes of the
-//! `BGPAdvertisement`s that select it, community aliases of `Community` resolved), `BGPPeer`
+//! MetalLB's configuration into Mooring's: `IPAddressPool` → `Eip`, `BGPAdvertisement` →
+//! `BgpAdvertisement` (community aliases of `Community` resolved), `BGPPeer`
 //! → `BgpPeer` (with its `BFDProfile`, a password moved into a Secret) and one `BgpConf`. The
 //! ConfigMap of MetalLB before 0.13 is first rewritten into those resources.
 
@@ -46,7 +46,8 @@ pub fn convert(inputs: &[Input]) -> Vec<Doc> {
     let bfd: BTreeMap<String, Value> = of("BFDProfile").iter().map(|b| (b.name(), b.value["spec"].clone())).collect();
 
     docs.extend(peer_docs(&peers, &bfd));
-    docs.extend(pool_docs(&pools, &advs, &aliases));
+    docs.extend(pool_docs(&pools, &advs));
+    docs.extend(advertisement_docs(&advs, &aliases));
     let mut used_bfd = BTreeSet::new();
     for p in &peers {
         if let Some(b) = p.value["spec"]["bfdProfile"].as_str() {
@@ -60,7 +61,9 @@ pub fn convert(inputs: &[Input]) -> Vec<Doc> {
                 doc.note(format!("{}: not a MetalLB resource; skipped", i.describe()))
             }
             "IPAddressPool" | "BGPPeer" | "BGPAdvertisement" => continue,
-            "Community" => doc.note(format!("{}: its aliases are resolved in the Eips' communities", i.describe())),
+            "Community" => {
+                doc.note(format!("{}: its aliases are resolved in the BgpAdvertisements' communities", i.describe()))
+            }
             "BFDProfile" if used_bfd.contains(&i.name()) => continue,
             "BFDProfile" => doc.note(format!(
                 "{}: no BGPPeer names it; Mooring's BFD settings are per BgpPeer (spec.bfd)",
@@ -267,7 +270,7 @@ fn without_buggy(e: &str, room: usize) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn pool_docs(pools: &[&Input], advs: &[&Input], aliases: &BTreeMap<String, String>) -> Vec<Doc> {
+fn pool_docs(pools: &[&Input], advs: &[&Input]) -> Vec<Doc> {
     // MetalLB: a lower serviceAllocation.priority wins, 0 is none; pools with a
     // serviceAllocation come before the others. Mooring: the highest priority wins.
     let ranked: BTreeSet<i64> = pools
@@ -377,10 +380,14 @@ fn pool_docs(pools: &[&Input], advs: &[&Input], aliases: &BTreeMap<String, Strin
         }
         sa.rest("MetalLB field unknown to this importer", &mut doc);
         f.rest("MetalLB field unknown to this importer", &mut doc);
-        advertise(p, &mut spec, advs, aliases, &mut doc);
-        doc.object = Some(
-            json!({"apiVersion": "mooring.io/v1alpha1", "kind": "Eip", "metadata": {"name": p.name()}, "spec": spec}),
-        );
+        advertise(p, advs, &mut doc);
+        // The labels stay: BgpAdvertisements select pools by them, as BGPAdvertisements did.
+        let mut metadata = json!({"name": p.name()});
+        if let Some(l) = p.value["metadata"]["labels"].as_object().filter(|l| !l.is_empty()) {
+            metadata["labels"] = Value::Object(l.clone());
+        }
+        doc.object =
+            Some(json!({"apiVersion": "mooring.io/v1alpha1", "kind": "Eip", "metadata": metadata, "spec": spec}));
         out.push(doc);
     }
     out
@@ -403,44 +410,47 @@ fn selects(adv: &Value, pool: &Input) -> bool {
     names.contains(&pool.name().as_str()) || selectors.iter().any(|s| crate::model::selector::matches(s, &labels))
 }
 
-/// The attributes of the BGPAdvertisements that select `pool`, on its Eip.
-fn advertise(pool: &Input, spec: &mut Value, advs: &[&Input], aliases: &BTreeMap<String, String>, doc: &mut Doc) {
-    let chosen: Vec<&&Input> = advs.iter().filter(|a| selects(&a.value["spec"], pool)).collect();
-    if chosen.is_empty() {
-        doc.note("no BGPAdvertisement in the input selects this pool: MetalLB does not announce it over BGP, Mooring announces every Eip");
+/// A note on a pool no BGPAdvertisement selects: MetalLB does not announce it, Mooring does.
+fn advertise(pool: &Input, advs: &[&Input], doc: &mut Doc) {
+    if !advs.iter().any(|a| selects(&a.value["spec"], pool)) {
+        doc.note("no BGPAdvertisement in the input selects this pool: MetalLB does not announce it over BGP; Mooring announces a pool no BgpAdvertisement selects to every peer");
     }
-    if chosen.len() > 1 {
-        let names: Vec<String> = chosen.iter().map(|a| a.name()).collect();
-        doc.note(format!(
-            "BGPAdvertisements {} all select this pool: MetalLB announces each; Mooring announces one route per address, \
-             with each attribute from the first advertisement (by name) that sets it",
-            names.join(", ")
-        ));
-    }
-    for a in chosen {
+}
+
+/// Each BGPAdvertisement as a BgpAdvertisement: pools, peers and the node selector as they
+/// are, communities with their `Community` aliases resolved. MetalLB's lists of pool and node
+/// selectors (either matches) become one BgpAdvertisement per combination, with the same
+/// attributes, which Mooring unites.
+fn advertisement_docs(advs: &[&Input], aliases: &BTreeMap<String, String>) -> Vec<Doc> {
+    let mut out = vec![];
+    for a in advs {
+        let mut doc = Doc::default();
         let from = format!("BGPAdvertisement {}", a.name());
+        doc.note(format!("{}: the BgpAdvertisement(s) of the same name", a.describe()));
         let mut f = Fields::new(&format!("{from} spec"), Some(&a.value["spec"]));
-        f.take("ipAddressPools");
-        f.take("ipAddressPoolSelectors");
-        let mut set = |key: &str, v: Value, doc: &mut Doc| {
-            match spec.get(key) {
-            Some(old) if *old != v => doc.note(format!(
-                "{from}: {key} = {v}: not mapped: {key} is {old} from an earlier advertisement (Mooring announces one route per address)"
-            )),
-            _ => spec[key] = v,
+        let mut spec = json!({});
+        let list = |v: Option<Value>| v.and_then(|v| v.as_array().cloned()).unwrap_or_default();
+        let pools = list(f.take("ipAddressPools"));
+        if !pools.is_empty() {
+            spec["eips"] = Value::Array(pools);
         }
-        };
+        let pool_selectors = list(f.take("ipAddressPoolSelectors"));
+        let peers = list(f.take("peers"));
+        if !peers.is_empty() {
+            spec["peers"] = Value::Array(peers);
+        }
+        let node_selectors = list(f.take("nodeSelectors"));
         if let Some(l) = f.number("aggregationLength").filter(|l| *l != 32) {
-            set("aggregationLength", json!(l), doc);
+            spec["aggregationLength"] = json!(l);
         }
         if let Some(l) = f.number("aggregationLengthV6").filter(|l| *l != 128) {
-            set("aggregationLengthV6", json!(l), doc);
+            spec["aggregationLengthV6"] = json!(l);
         }
         if let Some(l) = f.number("localPref").filter(|l| *l != 0) {
-            set("localPref", json!(l), doc);
+            spec["localPref"] = json!(l);
         }
         let (mut std, mut large) = (vec![], vec![]);
-        for c in f.take("communities").and_then(|v| v.as_array().cloned()).unwrap_or_default() {
+        for c in list(f.take("communities")) {
             let c = c.as_str().unwrap_or_default().to_string();
             let value = aliases.get(&c).cloned().unwrap_or(c.clone());
             match value.strip_prefix("large:") {
@@ -451,19 +461,41 @@ fn advertise(pool: &Input, spec: &mut Value, advs: &[&Input], aliases: &BTreeMap
             }
         }
         if !std.is_empty() {
-            set("communities", Value::Array(std), doc);
+            spec["communities"] = Value::Array(std);
         }
         if !large.is_empty() {
-            set("largeCommunities", Value::Array(large), doc);
+            spec["largeCommunities"] = Value::Array(large);
         }
-        f.drop_field(
-            "nodeSelectors",
-            "Mooring announces from every eligible node; limit the sessions with BgpPeer spec.nodeSelector",
-            doc,
-        );
-        f.drop_field("peers", "Mooring announces every address to every BgpPeer of the node", doc);
-        f.rest("MetalLB field unknown to this importer", doc);
+        f.rest("MetalLB field unknown to this importer", &mut doc);
+        // One object per (pool selector, node selector) pair; none of either: no such field.
+        let or_none = |v: Vec<Value>| if v.is_empty() { vec![Value::Null] } else { v };
+        let combos: Vec<(Value, Value)> = or_none(pool_selectors)
+            .into_iter()
+            .flat_map(|p| or_none(node_selectors.clone()).into_iter().map(move |n| (p.clone(), n)))
+            .collect();
+        if combos.len() > 1 {
+            doc.note(format!(
+                "{from}: {} BgpAdvertisements, one per pool selector and node selector (MetalLB takes any of its selectors)",
+                combos.len()
+            ));
+        }
+        let base = dns_name(&a.name());
+        for (i, (pool_sel, node_sel)) in combos.iter().enumerate() {
+            let mut spec = spec.clone();
+            if !pool_sel.is_null() {
+                spec["eipSelector"] = pool_sel.clone();
+            }
+            if !node_sel.is_null() {
+                spec["nodeSelector"] = node_sel.clone();
+            }
+            let name = if combos.len() > 1 { format!("{base}-{i}") } else { base.clone() };
+            let mut d = if i == 0 { std::mem::take(&mut doc) } else { Doc::default() };
+            d.object = Some(json!({"apiVersion": "mooring.io/v1alpha1", "kind": "BgpAdvertisement",
+                "metadata": {"name": name}, "spec": spec}));
+            out.push(d);
+        }
     }
+    out
 }
 
 // ---- the ConfigMap of MetalLB before 0.13 ----

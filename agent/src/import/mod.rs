@@ -267,6 +267,11 @@ fn check(o: &Value) -> Result<(), String> {
         Some("BgpConf") => mooring_crds::SpeakerSettings::try_from(&typed::<mooring_crds::BgpConf>(o)?)
             .map(drop)
             .map_err(|e| e.to_string()),
+        Some("BgpAdvertisement") => {
+            mooring_crds::AdvertisementSettings::try_from(&typed::<mooring_crds::BgpAdvertisement>(o)?)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
         Some("Secret") => typed::<k8s_openapi::api::core::v1::Secret>(o).map(drop),
         other => Err(format!("not a kind Mooring reads: {other:?}")),
     }

@@ -82,6 +82,7 @@ pub const SPEAKER: &[Rule] = &[
     rule("mooring.io", "bgpconfs", WATCH, "the BGP settings"),
     rule("mooring.io", "bgppeers", WATCH, "the peers"),
     rule("mooring.io", "eips", WATCH, "pool advertisement attributes"),
+    rule("mooring.io", "bgpadvertisements", WATCH, "which VIPs go to which peers from which nodes"),
     rule("mooring.io", "bgppeers/status", &["patch"], "this node's session entries"),
     Rule {
         api_group: "",

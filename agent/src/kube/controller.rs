@@ -36,7 +36,7 @@ pub const FIELD_MANAGER: &str = "mooring-controller";
 #[derive(clap::Args, Debug)]
 pub struct ControllerArgs {
     /// Serve /metrics, /healthz and /readyz here.
-    #[arg(long, default_value = "0.0.0.0:9472")]
+    #[arg(long, default_value = "127.0.0.1:9472")]
     pub metrics_addr: SocketAddr,
     #[arg(long, default_value = "mooring-controller")]
     pub lease_name: String,
@@ -120,6 +120,8 @@ impl Reconciler {
         let answer = reconcile(&in_force, &rejected, &objects.eips, &self.published, Timestamp::now(), &self.settings);
         if let Some(m) = &self.metrics {
             m.pools(&answer.pools);
+            m.vips.set(answer.assigned as i64);
+            m.services_without_address.set(answer.without_address as i64);
         }
         let mut writes = 0;
         for w in answer.writes {

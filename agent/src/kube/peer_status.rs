@@ -9,11 +9,10 @@
 //! gets its entry back.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
-use mooring_bgp::speaker::PeerStatus;
+use mooring_bgp::speaker::{PeerKey, PeerStatus};
 use mooring_crds::{BgpPeer, BgpPeerNodeStatus};
 use tokio::time::Instant;
 use tracing::warn;
@@ -87,13 +86,13 @@ impl PeerStatusWriter {
     /// Bring this node's entries to `sessions`: write the changed (and the
     /// stale), remove those whose session is gone. Returns the writes made.
     pub async fn publish(&mut self, objects: &Objects, sessions: &[PeerStatus]) -> usize {
-        // The BgpPeer (name, UID) of each peer address.
-        let peers: BTreeMap<IpAddr, (String, String)> = objects
+        // The BgpPeer (name, UID) of each peer address in its VRF.
+        let peers: BTreeMap<PeerKey, (String, String)> = objects
             .peers
             .iter()
             .filter_map(|p| {
                 Some((
-                    p.spec.peer_address.parse().ok()?,
+                    PeerKey { vrf: p.spec.vrf.clone(), address: p.spec.peer_address.parse().ok()? },
                     (p.metadata.name.clone()?, p.metadata.uid.clone().unwrap_or_default()),
                 ))
             })
@@ -101,7 +100,7 @@ impl PeerStatusWriter {
         let mut writes = 0;
         let mut live = vec![];
         for st in sessions {
-            let Some((name, uid)) = peers.get(&st.address) else { continue };
+            let Some((name, uid)) = peers.get(&st.key()) else { continue };
             live.push(uid.clone());
             let body = peer_status_apply(&self.node, st);
             if self.written.get(uid).is_some_and(|w| w.body == body && w.at.elapsed() < STATUS_HEARTBEAT) {

@@ -81,6 +81,10 @@ pub struct Reconciled {
     pub writes: Vec<Write>,
     /// Every pool's status (also exported as metrics).
     pub pools: BTreeMap<String, PoolStatus>,
+    /// Addresses assigned to Services.
+    pub assigned: usize,
+    /// Services of ours that lack an address they need.
+    pub without_address: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -131,7 +135,9 @@ pub fn reconcile(
             writes.push(w);
         }
     }
-    Reconciled { writes, pools, problems }
+    let assigned = desired.allocations.values().map(|a| a.addresses.len()).sum();
+    let without_address = desired.allocations.values().filter(|a| !a.complete()).count();
+    Reconciled { writes, pools, assigned, without_address, problems }
 }
 
 /// One Service whose status must change, and/or that gets Events.
@@ -358,6 +364,9 @@ mod tests {
                 note: "203.0.113.10 is held by shop/old, and the two may not share it: their allow-shared-ip keys differ (\"new\" and \"old\")".into()
             }]
         );
+        // What the controller exports as mooring_vips_allocated and
+        // mooring_services_without_address.
+        assert_eq!((r.assigned, r.without_address), (1, 1));
     }
 
     #[test]

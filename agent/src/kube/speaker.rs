@@ -25,7 +25,9 @@ pub struct SpeakerArgs {
     /// This node's name (from the downward API: spec.nodeName).
     #[arg(long, env = "NODE_NAME")]
     pub node: String,
-    #[arg(long, default_value = "0.0.0.0:9473")]
+    /// Serve /metrics, /healthz, /readyz and /status here (loopback by default; the chart
+    /// sets 0.0.0.0:<metricsPort> for Prometheus).
+    #[arg(long, default_value = "127.0.0.1:9473")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub node_options: NodeOptions,
@@ -99,6 +101,7 @@ impl Source for ClusterSource {
 
 /// Run the speaker until SIGTERM.
 pub async fn run(args: SpeakerArgs) -> Result<()> {
+    args.node_options.flap.config().map_err(anyhow::Error::msg)?;
     let client = super::client().await?;
     let metrics = Arc::new(Metrics::new());
     crate::admin::serve(args.metrics_addr, metrics.clone()).await?;

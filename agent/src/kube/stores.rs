@@ -14,7 +14,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource};
-use mooring_crds::{BgpConf, BgpPeer, Eip};
+use mooring_crds::{BgpAdvertisement, BgpConf, BgpPeer, Eip};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -61,6 +61,9 @@ where
     reader
 }
 
+/// How long the speaker waits for the first list of BgpAdvertisements.
+const ADVERTISEMENTS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Nodes, whole or by metadata only.
 #[derive(Clone)]
 pub enum NodeStore {
@@ -74,6 +77,7 @@ pub struct Stores {
     pub confs: Option<Store<BgpConf>>,
     pub peers: Option<Store<BgpPeer>>,
     pub eips: Option<Store<Eip>>,
+    pub advertisements: Option<Store<BgpAdvertisement>>,
     pub services: Option<Store<Service>>,
     pub endpoint_slices: Option<Store<EndpointSlice>>,
     pub nodes: Option<NodeStore>,
@@ -98,6 +102,7 @@ impl Stores {
                 confs: Some(watch_kind(Api::all(api()), c())),
                 peers: Some(watch_kind(Api::all(api()), c())),
                 eips: Some(watch_kind(Api::all(api()), c())),
+                advertisements: Some(watch_kind(Api::all(api()), c())),
                 services: Some(watch_kind(Api::all(api()), c())),
                 endpoint_slices: Some(watch_kind(Api::all(api()), c())),
                 nodes: Some(NodeStore::Full(watch_kind(Api::all(api()), c()))),
@@ -122,6 +127,18 @@ impl Stores {
         ready(&self.services).await;
         ready(&self.endpoint_slices).await;
         ready(&self.namespaces).await;
+        // A cluster upgraded from a chart without the BgpAdvertisement CRD (Helm installs
+        // CRDs but never upgrades them) answers its list with 404 until the CRD is applied:
+        // wait a while, then go on without (the watch keeps trying, and announcements are
+        // narrowed as soon as the advertisements arrive).
+        if let Some(s) = &self.advertisements {
+            if tokio::time::timeout(ADVERTISEMENTS_WAIT, s.wait_until_ready()).await.is_err() {
+                tracing::error!(
+                    "BgpAdvertisements could not be listed in {}s (is the CRD installed? kubectl apply -f                      helm/mooring/crds/mooring.io_crds.yaml): every VIP goes to every peer until they can",
+                    ADVERTISEMENTS_WAIT.as_secs()
+                );
+            }
+        }
         match &self.nodes {
             Some(NodeStore::Full(s)) => {
                 let _ = s.wait_until_ready().await;
@@ -152,6 +169,7 @@ impl Stores {
             confs: all(&self.confs),
             peers: all(&self.peers),
             eips: all(&self.eips),
+            advertisements: all(&self.advertisements),
             services: all(&self.services),
             endpoint_slices: all(&self.endpoint_slices),
             nodes,

@@ -52,6 +52,8 @@ pub struct PoolConfig {
     pub namespaces: Vec<String>,
     pub namespace_selector: Option<LabelSelector>,
     pub advertisement: Advertisement,
+    /// The Eip's labels (BgpAdvertisement `eipSelector`).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Everything the model looks at.
@@ -239,11 +241,23 @@ pub fn service_overrides(svc: &Service) -> (Advertisement, Vec<SpecError>) {
 }
 
 /// The routes `node` announces, given the VIPs (from the allocator in
-/// standalone mode, from Service status in a cluster's speaker).
+/// standalone mode, from Service status in a cluster's speaker), each VIP
+/// aggregated as its pool says.
 pub fn announcements(
     snapshot: &Snapshot,
     vips: &BTreeMap<String, Vec<(IpAddr, String)>>,
     node: &str,
+) -> BTreeMap<IpNetwork, Announcement> {
+    announcements_of(snapshot, vips, node, true)
+}
+
+/// As [`announcements`], with `aggregate` false one host route per VIP
+/// (`/32`, `/128`) whatever its pool says.
+pub fn announcements_of(
+    snapshot: &Snapshot,
+    vips: &BTreeMap<String, Vec<(IpAddr, String)>>,
+    node: &str,
+    aggregate: bool,
 ) -> BTreeMap<IpNetwork, Announcement> {
     let mut out: BTreeMap<IpNetwork, Announcement> = BTreeMap::new();
     // Indexed once per call: the work stays linear in objects, not
@@ -275,8 +289,8 @@ pub fn announcements(
             };
             let weight = weighted.then(|| (ready(), transitive));
             let len = match addr {
-                IpAddr::V4(_) => adv.and_then(|a| a.aggregation_length_v4).unwrap_or(32),
-                IpAddr::V6(_) => adv.and_then(|a| a.aggregation_length_v6).unwrap_or(128),
+                IpAddr::V4(_) => adv.and_then(|a| a.aggregation_length_v4).filter(|_| aggregate).unwrap_or(32),
+                IpAddr::V6(_) => adv.and_then(|a| a.aggregation_length_v6).filter(|_| aggregate).unwrap_or(128),
             };
             let Ok(prefix) = IpNetwork::new(*addr, len).map(mooring_bgp::wire::masked) else { continue };
             let a = out.entry(prefix).or_insert_with(|| Announcement {
@@ -299,10 +313,17 @@ pub fn announcements(
     out
 }
 
-/// The speaker's route attributes for an announcement.
+/// The speaker's route attributes for an announcement: its pool's, the
+/// Service's overrides winning.
 pub fn route_attrs(snapshot: &Snapshot, a: &Announcement, local_as: u32) -> mooring_bgp::speaker::RouteAttrs {
     let adv =
         snapshot.pools.iter().find(|p| p.pool.name == a.pool).map(|p| p.advertisement.clone()).unwrap_or_default();
+    route_attrs_with(adv, a, local_as)
+}
+
+/// The speaker's route attributes for an announcement with `adv` in place
+/// of its pool's; the Service's overrides win.
+pub fn route_attrs_with(adv: Advertisement, a: &Announcement, local_as: u32) -> mooring_bgp::speaker::RouteAttrs {
     let ext_communities = a
         .weight
         .map(|(n, transitive)| mooring_bgp::wire::ExtCommunity::LinkBandwidth {

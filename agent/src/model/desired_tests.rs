@@ -47,6 +47,7 @@ fn pool(name: &str, start: &str, end: &str) -> PoolConfig {
         pool: Pool::new(name, vec![IpRange { start: start.parse().unwrap(), end: end.parse().unwrap() }]),
         namespaces: vec![],
         namespace_selector: None,
+        labels: Default::default(),
         advertisement: Advertisement { med: Some(10), ..Default::default() },
     }
 }

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use kube::Resource;
-use mooring_crds::{BgpConf, BgpPeer, Eip, FieldErrors, PeerSettings, PoolSettings, SpeakerSettings};
+use mooring_crds::{
+    AdvertisementSettings, BgpAdvertisement, BgpConf, BgpPeer, Eip, FieldErrors, PeerSettings, PoolSettings,
+    SpeakerSettings,
+};
 
 use super::plan::{Objects, Problem};
 
@@ -36,6 +39,12 @@ impl Checked for Eip {
     }
 }
 
+impl Checked for BgpAdvertisement {
+    fn check(&self) -> Result<(), FieldErrors> {
+        AdvertisementSettings::try_from(self).map(drop)
+    }
+}
+
 /// (name, uid): a deleted and recreated object is a new object.
 type Key = (String, Option<String>);
 
@@ -58,7 +67,7 @@ impl<K> Default for Kind<K> {
 /// An object whose current version failed its checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    /// `BgpConf`, `BgpPeer` or `Eip`.
+    /// `BgpConf`, `BgpPeer`, `Eip` or `BgpAdvertisement`.
     pub kind: String,
     pub name: String,
     pub errors: FieldErrors,
@@ -131,14 +140,17 @@ pub struct Saved {
     pub peers: Vec<BgpPeer>,
     #[serde(default)]
     pub eips: Vec<Eip>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advertisements: Vec<BgpAdvertisement>,
 }
 
-/// The last good BgpConfs, BgpPeers and Eips.
+/// The last good BgpConfs, BgpPeers, Eips and BgpAdvertisements.
 #[derive(Debug, Clone, Default)]
 pub struct LastGood {
     confs: Kind<BgpConf>,
     peers: Kind<BgpPeer>,
     eips: Kind<Eip>,
+    advertisements: Kind<BgpAdvertisement>,
 }
 
 impl LastGood {
@@ -148,6 +160,7 @@ impl LastGood {
         lg.confs.restore(saved.confs);
         lg.peers.restore(saved.peers);
         lg.eips.restore(saved.eips);
+        lg.advertisements.restore(saved.advertisements);
         lg
     }
 
@@ -157,6 +170,7 @@ impl LastGood {
             confs: self.confs.good.values().cloned().collect(),
             peers: self.peers.good.values().cloned().collect(),
             eips: self.eips.good.values().cloned().collect(),
+            advertisements: self.advertisements.good.values().cloned().collect(),
         }
     }
 
@@ -168,6 +182,7 @@ impl LastGood {
         self.confs.filter(&mut objects.confs, &mut rejected);
         self.peers.filter(&mut objects.peers, &mut rejected);
         self.eips.filter(&mut objects.eips, &mut rejected);
+        self.advertisements.filter(&mut objects.advertisements, &mut rejected);
         rejected
     }
 }

@@ -5,7 +5,7 @@
 //! reported field by field and not used; the rest maps typed settings to the
 //! speaker's configuration without parsing anything again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnetwork::IpNetwork;
@@ -15,9 +15,11 @@ use mooring_bgp::fsm::GracefulRestartConfig;
 use mooring_bgp::speaker::{PeerConfig, RouteAttrs, SpeakerConfig};
 use mooring_bgp::wire::Community;
 use mooring_crds::{
-    BgpConf, BgpPeer, Eip, FieldErrors, LinkBandwidthForm, Password, PeerSettings, PoolSettings, SpeakerSettings,
+    AdvertisementSettings, BgpAdvertisement, BgpConf, BgpPeer, Eip, FieldErrors, LinkBandwidthForm, Password, PeerMode,
+    PeerSettings, PoolSettings, SpeakerSettings,
 };
 
+use crate::model::advertise;
 use crate::model::classes::Classes;
 use crate::model::desired::{self, Advertisement, Desired, PoolConfig, Snapshot};
 use crate::model::ipam::Pool;
@@ -29,6 +31,7 @@ pub struct Objects {
     pub confs: Vec<BgpConf>,
     pub peers: Vec<BgpPeer>,
     pub eips: Vec<Eip>,
+    pub advertisements: Vec<BgpAdvertisement>,
     pub services: Vec<Service>,
     pub endpoint_slices: Vec<EndpointSlice>,
     pub nodes: Vec<Node>,
@@ -70,7 +73,7 @@ pub struct Plan {
     pub peers: Vec<PeerConfig>,
     pub routes: Vec<(IpNetwork, RouteAttrs)>,
     /// The Services (`namespace/name`) behind each route.
-    pub route_services: BTreeMap<IpNetwork, std::collections::BTreeSet<String>>,
+    pub route_services: BTreeMap<IpNetwork, BTreeSet<String>>,
     pub desired: Desired,
     pub problems: Vec<Problem>,
 }
@@ -151,12 +154,19 @@ pub fn pool_config(name: &str, s: &PoolSettings) -> PoolConfig {
             aggregation_length_v6: s.aggregation_length_v6,
             weighting: s.weighting.map(|form| form == LinkBandwidthForm::Transitive),
         },
+        labels: BTreeMap::new(),
     }
 }
 
 /// Eips into pools; an invalid Eip is left out (and each of its field errors reported).
 pub fn pools(eips: &[Eip], problems: &mut Vec<Problem>) -> Vec<PoolConfig> {
-    parse_each("Eip", eips, PoolSettings::try_from, problems).iter().map(|(n, s)| pool_config(n, s)).collect()
+    let labels = |name: &str| {
+        eips.iter().find(|e| e.metadata.name.as_deref() == Some(name)).and_then(|e| e.metadata.labels.clone())
+    };
+    parse_each("Eip", eips, PoolSettings::try_from, problems)
+        .iter()
+        .map(|(n, s)| PoolConfig { labels: labels(n).unwrap_or_default(), ..pool_config(n, s) })
+        .collect()
 }
 
 /// The password under `key` of Secret `ns/n`, or why there is none.
@@ -188,7 +198,9 @@ fn secret_value(
 /// The peer configurations of the BgpPeers that select `node`; an invalid BgpPeer is left
 /// out (and each of its field errors reported).
 pub fn peers(objects: &Objects, node: Option<&Node>, problems: &mut Vec<Problem>) -> Vec<PeerConfig> {
-    let settings = parse_each("BgpPeer", &objects.peers, PeerSettings::try_from, problems);
+    let mut settings = parse_each("BgpPeer", &objects.peers, PeerSettings::try_from, problems);
+    // A Central peer is the central speakers' (see `central`).
+    settings.retain(|(_, s)| s.mode == PeerMode::Node);
     peer_configs(&settings, &objects.secrets, &objects.secret_errors, node, problems)
 }
 
@@ -202,7 +214,8 @@ pub fn peer_configs(
     problems: &mut Vec<Problem>,
 ) -> Vec<PeerConfig> {
     let labels = node.and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
-    let mut out: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
+    // One session per address and VRF: the same address may be a peer in two VRFs.
+    let mut out: BTreeMap<(Option<String>, IpAddr), PeerConfig> = BTreeMap::new();
     for (name, s) in peers {
         let obj = format!("BgpPeer/{name}");
         if s.node_selector.as_ref().is_some_and(|sel| !selector::matches(sel, &labels)) {
@@ -220,7 +233,9 @@ pub fn peer_configs(
             },
             None => None,
         };
-        if let Some(n) = node {
+        // A VRF peer's next hop is the session's own address in the VRF: the
+        // node's InternalIPs are in the default VRF.
+        if let Some(n) = node.filter(|_| c.vrf.is_none()) {
             // Next hops for the family the session's own address does not give.
             for a in n.status.iter().flat_map(|s| s.addresses.iter().flatten()).filter(|a| a.type_ == "InternalIP") {
                 match a.address.parse::<IpAddr>() {
@@ -230,12 +245,12 @@ pub fn peer_configs(
                 }
             }
         }
-        let address = c.address;
-        if out.insert(address, c).is_some() {
+        let key = c.key();
+        if out.insert((c.vrf.clone(), c.address), c).is_some() {
             problems.push(problem(
                 obj,
                 "spec.peerAddress",
-                format!("{address} is used by another BgpPeer too; this one wins"),
+                format!("{key} is used by another BgpPeer too; this one wins"),
             ));
         }
     }
@@ -352,34 +367,94 @@ pub enum Vips<'a> {
     FromStatus,
 }
 
-/// What `node_name` must do with `objects`.
-pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
-    let mut problems = vec![];
+/// Per Service (`namespace/name`): its VIPs and their pools.
+pub type ServiceVips = BTreeMap<String, Vec<(IpAddr, String)>>;
+
+/// The model's input, the allocation (when VIPs are allocated here) and every Service's
+/// VIPs: what the per-node and the central plans start from.
+pub fn vip_inputs(
+    objects: &Objects,
+    vips: Vips<'_>,
+    scope: &Scope,
+    problems: &mut Vec<Problem>,
+) -> (Snapshot, Desired, ServiceVips) {
     let no_held = BTreeMap::new();
     let held = match vips {
         Vips::Allocate(held) => held,
         Vips::FromStatus => &no_held,
     };
-    let snap = snapshot(objects, held, scope, &mut problems);
+    let snap = snapshot(objects, held, scope, problems);
     let (desired, addresses) = match vips {
         Vips::Allocate(_) => {
             let desired = desired::allocate(&snap);
-            allocation_problems(&desired, &mut problems);
+            allocation_problems(&desired, problems);
             let addresses = desired.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect();
             (desired, addresses)
         }
         Vips::FromStatus => (Desired::default(), vips_from_status(&snap)),
     };
+    (snap, desired, addresses)
+}
+
+/// The checked BgpAdvertisements in name order, with those naming unknown pools or peers
+/// reported.
+pub fn advertisements(
+    objects: &Objects,
+    snap: &Snapshot,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, AdvertisementSettings)> {
+    let mut advertisements =
+        parse_each("BgpAdvertisement", &objects.advertisements, AdvertisementSettings::try_from, problems);
+    advertisements.sort_by(|a, b| a.0.cmp(&b.0));
+    let peer_names: BTreeSet<String> = objects.peers.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    advertise::unknown_names(&advertisements, &snap.pools, &peer_names, problems);
+    advertisements
+}
+
+/// What `node_name` must do with `objects`.
+pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
+    let mut problems = vec![];
+    let (snap, desired, addresses) = vip_inputs(objects, vips, scope, &mut problems);
     let node = objects.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
     if node.is_none() {
         problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
     }
     let speaker = speaker_config(objects, node, &mut problems);
     let local_as = speaker.as_ref().map_or(0, |s| s.local_as);
-    let announced = desired::announcements(&snap, &addresses, node_name);
-    let route_services = announced.iter().map(|(p, a)| (*p, a.services.clone())).collect();
-    let routes = announced.into_values().map(|a| (a.prefix, desired::route_attrs(&snap, &a, local_as))).collect();
-    Plan { speaker, peers: peers(objects, node, &mut problems), routes, route_services, desired, problems }
+    let peers = peers(objects, node, &mut problems);
+    let advertisements = advertisements(objects, &snap, &mut problems);
+    let node_labels = node.and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
+    let peer_refs = peer_refs(objects, &peers);
+    advertise::same_address_peers(&advertisements, &peer_refs, &mut problems);
+    let routes = advertise::routes(
+        &advertise::Inputs {
+            snapshot: &snap,
+            vips: &addresses,
+            node: node_name,
+            node_labels: &node_labels,
+            peers: &peer_refs,
+            advertisements: &advertisements,
+            local_as,
+        },
+        &mut problems,
+    );
+    Plan { speaker, peers, routes: routes.routes, route_services: routes.services, desired, problems }
+}
+
+/// The node's peers by name and labels (of the BgpPeer that configures each session: the
+/// last by name when two name one address in one VRF, as in [`peer_configs`]).
+pub fn peer_refs(objects: &Objects, peers: &[PeerConfig]) -> Vec<advertise::PeerRef> {
+    let mut by_key: BTreeMap<(Option<String>, IpAddr), advertise::PeerRef> = BTreeMap::new();
+    for p in objects.peers.iter() {
+        let Ok(s) = PeerSettings::try_from(p) else { continue };
+        let (address, vrf) = (s.config.address, s.config.vrf.clone());
+        if peers.iter().any(|c| c.address == address && c.vrf == vrf) {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let labels = p.metadata.labels.clone().unwrap_or_default();
+            by_key.insert((vrf.clone(), address), advertise::PeerRef { address, vrf, name, labels });
+        }
+    }
+    by_key.into_values().collect()
 }
 
 /// Whether the node is cordoned (spec.unschedulable).

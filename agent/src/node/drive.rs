@@ -5,11 +5,10 @@
 //! elsewhere.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use mooring_bgp::fsm::State;
-use mooring_bgp::speaker::{PeerConfig, PeerEvent, PeerStatus, Speaker, SpeakerConfig};
+use mooring_bgp::speaker::{PeerConfig, PeerEvent, PeerKey, PeerStatus, Speaker, SpeakerConfig};
 use mooring_bgp::wire::Notification;
 use tokio::sync::broadcast;
 use tracing::{error, info, warn};
@@ -89,11 +88,11 @@ fn same_speaker(a: &SpeakerConfig, b: &SpeakerConfig) -> bool {
 /// Add, change and remove peers; untouched peers keep their sessions.
 /// Returns the peers that could not be added or changed (with the error).
 pub async fn sync_peers(speaker: &Speaker, want: Vec<PeerConfig>) -> Vec<String> {
-    let have: BTreeMap<IpAddr, PeerConfig> = speaker.peer_configs().into_iter().map(|p| (p.address, p)).collect();
-    let want: BTreeMap<IpAddr, PeerConfig> = want.into_iter().map(|p| (p.address, p)).collect();
+    let have: BTreeMap<PeerKey, PeerConfig> = speaker.peer_configs().into_iter().map(|p| (p.key(), p)).collect();
+    let want: BTreeMap<PeerKey, PeerConfig> = want.into_iter().map(|p| (p.key(), p)).collect();
     for addr in have.keys().filter(|a| !want.contains_key(a)) {
         info!(peer = %addr, "peer removed");
-        let _ = speaker.remove_peer(*addr, Some(Notification::admin_shutdown("peer deconfigured"))).await;
+        let _ = speaker.remove_peer(addr.clone(), Some(Notification::admin_shutdown("peer deconfigured"))).await;
     }
     let mut failed = vec![];
     for (addr, cfg) in want {
@@ -134,7 +133,7 @@ pub async fn stop_speaker(s: &Speaker, drain: Duration, allow_restart: bool) -> 
         info!(sessions = restart.len(), "graceful restart: closing without a NOTIFICATION (routers keep our routes)");
     }
     for p in &restart {
-        let _ = s.remove_peer(p.address, None).await;
+        let _ = s.remove_peer(p.key(), None).await;
     }
     s.shutdown(Some("mooring stopping")).await;
     restart.len()

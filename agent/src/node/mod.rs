@@ -5,8 +5,11 @@
 //! ([`drive`]) → status and metrics. Written once; the two commands only
 //! build a source and call [`NodeLoop::run`].
 
+mod central;
 pub mod damping;
 mod drive;
+pub mod flap;
+pub mod probe;
 mod state;
 
 use std::collections::BTreeMap;
@@ -70,6 +73,18 @@ pub struct NodeOptions {
     pub graceful_shutdown_on_cordon: bool,
     #[command(flatten)]
     pub classes: crate::model::classes::Classes,
+    #[command(flatten)]
+    pub flap: flap::FlapOptions,
+    /// Be a central speaker (BgpPeer `mode: Central`): peer with the Central peers only and
+    /// announce each VIP once per node that should carry it, with that node's InternalIP as
+    /// next hop (ADD-PATH), while its node probes (BgpConf `spec.nodeProbe`) pass. `--node`
+    /// then names this speaker (its hostname and BgpPeer status entries), not a node.
+    #[arg(long)]
+    pub central: bool,
+    /// The central speaker's BGP identifier when BgpConf has no `routerId` (the chart passes
+    /// the pod IP).
+    #[arg(long, requires = "central")]
+    pub router_id: Option<std::net::Ipv4Addr>,
 }
 
 impl NodeOptions {
@@ -142,6 +157,7 @@ pub struct NodeLoop<S> {
     speaker: Option<Speaker>,
     last_good: LastGood,
     damper: damping::WeightDamper,
+    flaps: flap::FlapDamper,
     /// When to recompute without a change: a damped weight change, or a retry.
     retry_at: Option<Instant>,
     retries: Box<dyn Iterator<Item = Duration> + Send>,
@@ -156,6 +172,8 @@ pub struct NodeLoop<S> {
     rejected_eips: BTreeMap<String, String>,
     /// The session events of the speaker that runs (taken by `run`).
     events: Option<tokio::sync::broadcast::Receiver<mooring_bgp::speaker::PeerEvent>>,
+    /// `--central`: the central plan and the node probes.
+    central: Option<central::Central>,
 }
 
 impl<S: Source> NodeLoop<S> {
@@ -167,12 +185,17 @@ impl<S: Source> NodeLoop<S> {
         state: StateStore,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let flap_config = options.flap.config();
         let restarting = state.take_graceful_restart(Duration::from_secs(4095));
         if restarting {
             info!("restarting gracefully: the Restart State bit is set in our OPEN");
         }
         let last_good = state.last_good().map(LastGood::from_saved).unwrap_or_default();
+        let central = options
+            .central
+            .then(|| central::Central::new(options.router_id, node.clone(), options.graceful_shutdown_on_cordon));
         NodeLoop {
+            central,
             node,
             options,
             mode,
@@ -182,6 +205,10 @@ impl<S: Source> NodeLoop<S> {
             speaker: None,
             last_good,
             damper: damping::WeightDamper::new(WEIGHT_INTERVAL),
+            flaps: flap::FlapDamper::new(flap_config.unwrap_or_else(|e| {
+                error!("flap damping off: {e}");
+                None
+            })),
             retry_at: None,
             retries: Box::new(retry_policy()),
             restarting,
@@ -221,8 +248,14 @@ impl<S: Source> NodeLoop<S> {
             VipMode::Allocate => Vips::Allocate(&held),
             VipMode::FromStatus => Vips::FromStatus,
         };
-        let mut p = plan::plan(&objects, &self.node, vips, &self.options.scope());
-        self.options.adjust(&objects, &self.node, &mut p);
+        let mut p = match &mut self.central {
+            Some(c) => c.plan(&objects, vips, &self.options.scope()),
+            None => {
+                let mut p = plan::plan(&objects, &self.node, vips, &self.options.scope());
+                self.options.adjust(&objects, &self.node, &mut p);
+                p
+            }
+        };
         if let Some(gr) = p.speaker.as_mut().and_then(|s| s.graceful_restart.as_mut()) {
             gr.restarting = self.restarting;
         }
@@ -241,11 +274,24 @@ impl<S: Source> NodeLoop<S> {
         if self.mode == VipMode::Allocate {
             self.keep_assignments(&plan);
         }
-        self.metrics.routes.set(plan.routes.len() as i64);
         let now = std::time::Instant::now();
+        let mut plan = plan;
+        if let Some(c) = &mut self.central {
+            // A path whose next hop fails its probes goes before the damper sees it.
+            let (kept, withheld) = c.gate(std::mem::take(&mut plan.routes));
+            plan.routes = kept;
+            self.metrics.paths_probe_down.set(withheld as i64);
+        }
+        let damped = self.flaps.damp(&plan.routes, now);
+        self.log_flaps(&damped.events);
+        self.metrics.paths_suppressed.set(damped.suppressed as i64);
+        plan.routes = damped.routes;
+        // A suppressed path may return then, with no change to wake the loop.
+        let flap_at = damped.next.map(Instant::from_std);
+        self.metrics.routes.set(plan.routes.len() as i64);
         if let Err(at) = self.damper.check(&plan.routes, now) {
             // Only weights moved, too soon after the last move: later.
-            self.retry_at = Some(Instant::from_std(at));
+            self.retry_at = earliest(Some(Instant::from_std(at)), flap_at);
             return;
         }
         let routes = plan.routes.clone();
@@ -255,7 +301,7 @@ impl<S: Source> NodeLoop<S> {
                     self.events = events;
                 }
                 self.damper.applied(&routes, now);
-                self.retry_at = None;
+                self.retry_at = flap_at;
                 self.retries = Box::new(retry_policy());
                 if let Readiness::NotReady(why) = &readiness {
                     warn!("not ready: {why}");
@@ -266,7 +312,28 @@ impl<S: Source> NodeLoop<S> {
                 let delay = self.retries.next().unwrap_or(Duration::from_secs(10));
                 error!("starting the BGP speaker: {e} (retrying in {delay:?})");
                 self.metrics.set_readiness(&Readiness::NotReady(format!("the BGP speaker cannot start: {e}")));
-                self.retry_at = Some(Instant::now() + delay);
+                self.retry_at = earliest(Some(Instant::now() + delay), flap_at);
+            }
+        }
+    }
+
+    /// One line per path suppressed or returning (see [`flap`]).
+    fn log_flaps(&self, events: &[flap::FlapEvent]) {
+        for e in events {
+            match e {
+                flap::FlapEvent::Suppressed { path, flaps, penalty, reuse_in } => {
+                    self.metrics.path_suppressions.inc();
+                    warn!(
+                        prefix = %path.0,
+                        "flap damping: {} suppressed after {flaps} flaps (penalty {penalty:.0}); \
+                         it returns in {:.0} s at the earliest, once stable",
+                        path_name(path),
+                        reuse_in.as_secs_f64()
+                    );
+                }
+                flap::FlapEvent::Reused { path, flaps, penalty } => {
+                    info!(prefix = %path.0, "flap damping: {} announced again (penalty {penalty:.0} after {flaps} flaps)", path_name(path));
+                }
             }
         }
     }
@@ -326,6 +393,9 @@ impl<S: Source> NodeLoop<S> {
         self.metrics.pools(&pools);
         self.last_pools = pools;
         self.metrics.vips.set(plan.desired.allocations.values().map(|a| a.addresses.len() as i64).sum());
+        self.metrics
+            .services_without_address
+            .set(plan.desired.allocations.values().filter(|a| !a.complete()).count() as i64);
     }
 
     /// Run until SIGTERM / SIGINT (or the source ends), then stop the
@@ -349,6 +419,9 @@ impl<S: Source> NodeLoop<S> {
                     self.apply().await;
                 }
                 _ = sleep_until(self.retry_at), if self.retry_at.is_some() => self.apply().await,
+                _ = async { self.central.as_mut().expect("guarded").changed().await }, if self.central.is_some() => {
+                    self.apply().await
+                }
                 _ = hup.recv() => {
                     info!("SIGHUP: reloading");
                     self.source.reload();
@@ -357,8 +430,8 @@ impl<S: Source> NodeLoop<S> {
                 ev = async { events.as_mut().expect("guarded").recv().await }, if events.is_some() => {
                     match ev {
                         Ok(e) => {
-                            let reason = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                            info!("peer {} {} -> {}{reason}", e.peer, e.from, e.to);
+                            let reason = e.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+                            info!("peer {} {} -> {}{reason}", e.key(), e.from, e.to);
                         }
                         // That speaker is gone (a new one is subscribed to when it starts).
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
@@ -381,6 +454,21 @@ impl<S: Source> NodeLoop<S> {
         }
         self.source.retire().await;
         Ok(())
+    }
+}
+
+/// A path for the log: its prefix, and its next hop when not this node.
+fn path_name(path: &flap::PathKey) -> String {
+    match path.1 {
+        Some(nh) => format!("{} via {nh}", path.0),
+        None => path.0.to_string(),
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

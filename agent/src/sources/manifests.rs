@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use mooring_crds::{BgpConf, BgpPeer, Eip};
+use mooring_crds::{BgpAdvertisement, BgpConf, BgpPeer, Eip};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -34,6 +34,7 @@ pub enum Object {
     BgpConf(Box<BgpConf>),
     BgpPeer(Box<BgpPeer>),
     Eip(Box<Eip>),
+    BgpAdvertisement(Box<BgpAdvertisement>),
     Service(Box<Service>),
     EndpointSlice(Box<EndpointSlice>),
     Node(Box<Node>),
@@ -109,8 +110,9 @@ struct HeadMeta {
 }
 
 /// The kinds this source understands, with the API version each needs.
-const KINDS: [(&str, &str); 8] = [
+const KINDS: [(&str, &str); 9] = [
     ("BgpConf", "mooring.io/v1alpha1"),
+    ("BgpAdvertisement", "mooring.io/v1alpha1"),
     ("BgpPeer", "mooring.io/v1alpha1"),
     ("Eip", "mooring.io/v1alpha1"),
     ("Service", "v1"),
@@ -129,6 +131,7 @@ fn parse_object(kind: &str, v: serde_yaml::Value) -> Result<Object, (String, Str
         "BgpConf" => Object::BgpConf(Box::new(typed(v)?)),
         "BgpPeer" => Object::BgpPeer(Box::new(typed(v)?)),
         "Eip" => Object::Eip(Box::new(typed(v)?)),
+        "BgpAdvertisement" => Object::BgpAdvertisement(Box::new(typed(v)?)),
         "Service" => Object::Service(Box::new(typed(v)?)),
         "EndpointSlice" => Object::EndpointSlice(Box::new(typed(v)?)),
         "Node" => Object::Node(Box::new(typed(v)?)),
@@ -195,6 +198,7 @@ impl Manifests {
                 Object::BgpConf(x) => o.confs.push((**x).clone()),
                 Object::BgpPeer(x) => o.peers.push((**x).clone()),
                 Object::Eip(x) => o.eips.push((**x).clone()),
+                Object::BgpAdvertisement(x) => o.advertisements.push((**x).clone()),
                 Object::Service(x) => o.services.push((**x).clone()),
                 Object::EndpointSlice(x) => o.endpoint_slices.push((**x).clone()),
                 Object::Node(x) => o.nodes.push((**x).clone()),

@@ -24,7 +24,8 @@ pub struct StandaloneArgs {
     /// Where assigned addresses are kept across restarts.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
-    /// Serve /metrics, /healthz and /readyz here.
+    /// Serve /metrics, /healthz, /readyz and /status here (e.g. 127.0.0.1:9473, where
+    /// `mooring status` asks by default).
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
@@ -33,6 +34,7 @@ pub struct StandaloneArgs {
 
 /// Run until SIGTERM / SIGINT.
 pub async fn run(args: StandaloneArgs) -> Result<()> {
+    args.node_options.flap.config().map_err(anyhow::Error::msg)?;
     let state = StateStore::open(args.state_dir.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = args.metrics_addr {
