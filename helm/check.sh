@@ -367,8 +367,36 @@ SERVICE_MONITOR_SCHEMA = {
 }
 
 
+# A PrometheusRule has no schema in kubernetes-validate either: the fields we use.
+PROMETHEUS_RULE_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {"type": "object", "additionalProperties": False, "required": ["groups"], "properties": {
+            "groups": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": False, "required": ["name", "rules"],
+                "properties": {"name": {"type": "string"}, "interval": {"type": "string"}, "rules": {
+                    "type": "array", "minItems": 1, "items": {
+                        "type": "object", "additionalProperties": False, "required": ["alert", "expr"],
+                        "properties": {"alert": {"type": "string"}, "expr": {"type": "string"},
+                                       "for": {"type": "string"},
+                                       "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                       "annotations": {"type": "object",
+                                                       "additionalProperties": {"type": "string"}}}}}}}}}},
+    },
+}
+
+
 def validate_builtin(obj, where):
     name = f"{obj['kind']}/{obj['metadata']['name']}"
+    if obj["kind"] == "PrometheusRule":
+        errors = list(jsonschema.Draft202012Validator(PROMETHEUS_RULE_SCHEMA).iter_errors(obj))
+        check(not errors, f"{where}: {name} valid against the PrometheusRule fields schema",
+              "; ".join(e.message for e in errors[:5]))
+        return
     if obj["apiVersion"] == "monitoring.coreos.com/v1":
         errors = list(jsonschema.Draft202012Validator(SERVICE_MONITOR_SCHEMA).iter_errors(obj))
         check(not errors, f"{where}: {name} valid against the ServiceMonitor fields schema",
@@ -434,7 +462,10 @@ SCENARIOS = [
     ("quickstart+serviceMonitor+listenPort 179", {
         "speaker": {"listenPort": 179, "priorityClassName": "system-node-critical",
                     "secrets": {"namespaces": [NS, "network"]}},
-        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+                    "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"},
+                                       "sessionDownFor": "2m"},
+                    "grafanaDashboard": {"enabled": True, "folder": "Network"}},
         "quickstart": {"enabled": True,
                        "bgpConf": {"as": 4200000100, "routerId": "198.18.0.11",
                                    "gracefulRestart": {"enabled": True, "restartTime": 120}},
@@ -457,6 +488,11 @@ SCENARIOS = [
         "quickstart": {"enabled": True, "peers": [{"name": "edge", "password": "x",
                                                    "spec": {"peerAddress": "192.0.2.1", "peerAs": 64512}}]},
     }),
+    ("central speakers", {
+        "central": {"enabled": True, "replicas": 3, "drainSeconds": 5, "priorityClassName": "system-cluster-critical"},
+        "quickstart": {"enabled": True, "peers": [{"name": "edge", "spec": {"peerAddress": "192.0.2.1", "peerAs": 64512,
+                                                                             "mode": "Central"}}]},
+    }),
     ("switches off", {
         "logJson": False,
         "controller": {"podDisruptionBudget": {"enabled": False}, "podAntiAffinity": "none",
@@ -477,10 +513,12 @@ BAD_VALUES = [
     ("unknown top-level key", {"speakr": {"listenPort": 179}}),
     ("loadBalancerClass.name without a prefix", {"loadBalancerClass": {"name": "bgp"}}),
     ("loadBalancerClass.classLess: \"no\"", {"loadBalancerClass": {"classLess": "no"}}),
+    ("central.replicas: 0", {"central": {"enabled": True, "replicas": 0}}),
+    ("central.unknown key", {"central": {"enabled": True, "routerId": "10.0.0.1"}}),
 ]
 
 NAMESPACED = {"Deployment", "DaemonSet", "ServiceAccount", "Role", "RoleBinding", "Service",
-              "PodDisruptionBudget", "Secret", "ServiceMonitor"}
+              "PodDisruptionBudget", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "BgpConf", "BgpPeer", "Eip"}
 
 
@@ -534,8 +572,10 @@ def check_scenario(label, overrides):
         kind = o["kind"]
         if kind in NAMESPACED:
             expect_ns = {NS} | set(values["speaker"]["secrets"]["namespaces"])
-            if kind == "ServiceMonitor" and values["metrics"]["serviceMonitor"]["namespace"]:
-                expect_ns = {values["metrics"]["serviceMonitor"]["namespace"]}
+            for k, v in (("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "prometheusRule"),
+                         ("ConfigMap", "grafanaDashboard")):
+                if kind == k and values["metrics"][v]["namespace"]:
+                    expect_ns = {values["metrics"][v]["namespace"]}
             check(md.get("namespace") in expect_ns, f"{where}: {kind}/{md['name']} is namespaced ({md.get('namespace')})")
         else:
             check(kind in CLUSTER_SCOPED and "namespace" not in md,
@@ -545,8 +585,16 @@ def check_scenario(label, overrides):
               f"{where}: {kind}/{md['name']} carries the release labels")
 
     # --- workloads
+    def component(o):
+        return o["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
     deps, dss = by_kind.get("Deployment", []), by_kind.get("DaemonSet", [])
-    if not (check(len(deps) == 1, "one Deployment (controller)") and check(len(dss) == 1, "one DaemonSet (speaker)")):
+    cen = values["central"]
+    centrals = [d for d in deps if component(d) == "central"]
+    deps = [d for d in deps if component(d) != "central"]
+    if not (check(len(deps) == 1 and component(deps[0]) == "controller", "one controller Deployment")
+            and check(len(dss) == 1, "one DaemonSet (speaker)")
+            and check(len(centrals) == (1 if cen["enabled"] else 0),
+                      f"central speaker Deployment rendered: {cen['enabled']} (central.enabled)")):
         return
     dep, ds = deps[0], dss[0]
     c, s = values["controller"], values["speaker"]
@@ -605,7 +653,41 @@ def check_scenario(label, overrides):
         check(dpsc.get("runAsNonRoot") is True and dpsc.get("runAsUser") == 65532,
               f"speaker runs as non-root uid 65532 (listenPort {port})")
 
-    for wl in (dep, ds):
+    if centrals:
+        cd = centrals[0]
+        cspec = cd["spec"]["template"]["spec"]
+        check(cd["spec"]["replicas"] == cen["replicas"], f"central replicas = {cen['replicas']}")
+        check(cspec.get("hostNetwork") is True and cspec.get("dnsPolicy") == "ClusterFirstWithHostNet",
+              "central speaker: hostNetwork, dnsPolicy ClusterFirstWithHostNet")
+        check(cspec["serviceAccountName"] == dspec["serviceAccountName"],
+              "central speaker runs with the speaker's ServiceAccount (the same RBAC)")
+        cct = cspec["containers"][0]
+        cenv = {e["name"]: e for e in cct.get("env", [])}
+        check(cenv.get("POD_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP"
+              and cenv.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+              "central POD_IP (status.podIP) and POD_NAME from the downward API")
+        cargs = cct["args"]
+        check(cargs[:6] == ["speaker", "--central", "--node", "$(POD_NAME)", "--router-id", "$(POD_IP)"]
+              and cargs[cargs.index("--metrics-addr") + 1] == f"0.0.0.0:{cen['metricsPort']}"
+              and cen["metricsPort"] != s["metricsPort"]
+              and cargs[cargs.index("--drain-seconds") + 1] == str(cen["drainSeconds"])
+              and cen["terminationGracePeriodSeconds"] >= cen["drainSeconds"] + 10
+              and ("--log-json" in cargs) == values["logJson"]
+              and cargs[cargs.index("--load-balancer-class") + 1] == lbc["name"],
+              "central args: speaker --central --node $(POD_NAME) --router-id $(POD_IP) --metrics-addr 0.0.0.0:<central.metricsPort> ...", str(cargs))
+        caff = cspec.get("affinity", {})
+        if not cen["affinity"]:
+            req = caff.get("podAntiAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
+            check(len(req) == 1 and req[0]["topologyKey"] == "kubernetes.io/hostname"
+                  and selects(req[0]["labelSelector"]["matchLabels"], cd["spec"]["template"]["metadata"]["labels"]),
+                  "central replicas: hard anti-affinity by hostname (host ports)")
+        check(cspec["securityContext"].get("runAsNonRoot") is True, "central speaker runs as non-root")
+        check(selects(cd["spec"]["selector"]["matchLabels"], cd["spec"]["template"]["metadata"]["labels"])
+              and not selects(cd["spec"]["selector"]["matchLabels"], ds["spec"]["template"]["metadata"]["labels"])
+              and not selects(dep["spec"]["selector"]["matchLabels"], cd["spec"]["template"]["metadata"]["labels"]),
+              "central selector matches its pods only (and no other selector matches them)")
+
+    for wl in (dep, ds, *centrals):
         for ct in containers(wl):
             sc = ct.get("securityContext", {})
             caps = sc.get("capabilities", {})
@@ -705,6 +787,31 @@ def check_scenario(label, overrides):
     else:
         check(not sms, "no ServiceMonitor (metrics.serviceMonitor.enabled is false)")
 
+    # --- alerts and dashboard: the files as they are, behind their values
+    rules = by_kind.get("PrometheusRule", [])
+    pr = values["metrics"]["prometheusRule"]
+    if pr["enabled"]:
+        with open(os.path.join(CHART, "files", "alerts.yaml")) as f:
+            want = yaml.safe_load(f.read().replace("for: 60s # sessionDownFor", f"for: {pr['sessionDownFor']}"))
+        ok = len(rules) == 1 and rules[0]["spec"] == want
+        ok = ok and all(rules[0]["metadata"]["labels"].get(k) == v for k, v in pr["labels"].items())
+        down = [r for g in want["groups"] for r in g["rules"] if r["alert"] == "MooringBgpSessionDown"]
+        check(ok and down and down[0]["for"] == pr["sessionDownFor"],
+              f"one PrometheusRule: files/alerts.yaml with MooringBgpSessionDown for {pr['sessionDownFor']}")
+    else:
+        check(not rules, "no PrometheusRule (metrics.prometheusRule.enabled is false)")
+    cms = by_kind.get("ConfigMap", [])
+    gd = values["metrics"]["grafanaDashboard"]
+    if gd["enabled"]:
+        with open(os.path.join(CHART, "files", "dashboard.json")) as f:
+            want = json.load(f)
+        ok = len(cms) == 1 and cms[0]["metadata"]["labels"].get("grafana_dashboard") == "1"
+        ok = ok and json.loads(cms[0]["data"]["mooring.json"]) == want
+        ok = ok and (not gd["folder"] or cms[0]["metadata"].get("annotations", {}).get("grafana_folder") == gd["folder"])
+        check(ok, "one dashboard ConfigMap labelled grafana_dashboard: \"1\" holding files/dashboard.json")
+    else:
+        check(not cms, "no dashboard ConfigMap (metrics.grafanaDashboard.enabled is false)")
+
     # --- quick-start objects
     crs = [o for _, o in objs if o["apiVersion"].startswith("mooring.io/")]
     q = values["quickstart"]
@@ -750,7 +857,8 @@ check(meta.get("apiVersion") == "v2" and meta.get("name") == "mooring"
       and meta.get("version") == "0.1.0" and str(meta.get("appVersion")) == "0.1.0",
       "Chart.yaml: apiVersion v2, name mooring, version 0.1.0, appVersion 0.1.0")
 check(renderer.crd_files() == ["mooring.io_crds.yaml"], f"the chart ships crds/mooring.io_crds.yaml ({renderer.name} sees it)")
-check([c["spec"]["names"]["kind"] for c in CRDS] == ["BgpConf", "BgpPeer", "Eip"], "crds: BgpConf, BgpPeer, Eip")
+check([c["spec"]["names"]["kind"] for c in CRDS] == ["BgpConf", "BgpPeer", "Eip", "BgpAdvertisement"],
+      "crds: BgpConf, BgpPeer, Eip, BgpAdvertisement")
 for crd in CRDS:
     validate_builtin(crd, "crds/mooring.io_crds.yaml")
 with open(os.path.join(CHART, "values.schema.json")) as f:
@@ -772,6 +880,15 @@ for label, bad in BAD_VALUES:
         render_err = str(e)
     check(bool(lint_problems) and render_err is not None, f"{label}: lint fails and render fails",
           f"lint: {lint_problems[:1]}, render error: {render_err!r}")
+
+# Central speakers on the speakers' metrics port (both host network): refused.
+try:
+    renderer.render({"central": {"enabled": True, "metricsPort": 9473}})
+    render_err = None
+except HelmError as e:
+    render_err = e
+check(render_err is not None and "central.metricsPort must differ" in str(render_err),
+      "central.metricsPort = speaker.metricsPort: render fails and says why", repr(render_err))
 
 # A grace period that does not cover the drain: the template refuses to render.
 try:
