@@ -36,11 +36,10 @@ missing() {
     command -v "$b" >/dev/null || [ -x "$b" ] || echo "$b"
   done
 }
-if [ -n "$(missing)" ] && command -v apt-get >/dev/null; then
-  # As test.sh does: a fresh Debian machine gets what the demo runs.
-  echo "== installing frr iproute2 python3 (apt; missing: $(missing | tr '\n' ' '))"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends frr iproute2 python3 >/dev/null
+if [ -n "$(missing)" ]; then
+  # As test.sh does (integration/apt.sh): a fresh Debian machine gets what the demo runs.
+  . integration/apt.sh
+  apt_install "frr iproute2 python3 (missing: $(missing | tr '\n' ' '))" frr iproute2 python3
 fi
 if [ -n "$(missing)" ]; then
   echo "missing $(missing | tr '\n' ' '): install frr iproute2 python3" >&2

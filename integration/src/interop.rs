@@ -63,6 +63,7 @@ pub fn start_interop_speakers(lab: &Lab, n1: &Node, n2: &Node, vips: &InteropVip
             communities: vec!["64512:200".into()],
             large_communities: vec!["64512:3:4".into()],
             prepend: 2,
+            ..Attrs::default()
         });
     let m1 = Mooring::start(lab, &n1.ns, "mooring-n1", &ebgp);
     let m2 = Mooring::start(lab, &n2.ns, "mooring-n2", &ibgp);

@@ -3,8 +3,8 @@
 
 use crate::cmd::run;
 
-/// The next hops of `prefix` in namespace `ns`'s main table (`ip -n NS
-/// route show PREFIX`): one entry per `via` (a multipath route gives one
+/// The next hops of `prefix` (IPv4 or IPv6) in namespace `ns`'s main table (`ip -n NS
+/// -4|-6 route show PREFIX`): one entry per `via` (a multipath route gives one
 /// per `nexthop via`), sorted. Empty when there is no route; panics when
 /// `ip` fails.
 pub fn fib_nexthops(ns: &str, prefix: &str) -> Vec<String> {
@@ -15,8 +15,10 @@ pub fn fib_nexthops(ns: &str, prefix: &str) -> Vec<String> {
 /// sorted by next hop; weight 1 where `ip` prints none. Panics when `ip`
 /// fails: an unreadable FIB is not an empty one.
 pub fn fib_weights(ns: &str, prefix: &str) -> Vec<(String, u32)> {
-    let (ok, out, err) = run(&["ip", "-n", ns, "route", "show", prefix]);
-    assert!(ok, "ip -n {ns} route show {prefix} failed: {err}");
+    // `ip route show` reads the IPv4 table unless told otherwise.
+    let family = if prefix.contains(':') { "-6" } else { "-4" };
+    let (ok, out, err) = run(&["ip", "-n", ns, family, "route", "show", prefix]);
+    assert!(ok, "ip -n {ns} {family} route show {prefix} failed: {err}");
     parse_vias(&out)
 }
 

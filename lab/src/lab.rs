@@ -128,7 +128,19 @@ impl Lab {
         run_ok(&["ip", "netns", "add", ns]);
         self.namespaces.lock().unwrap().push(ns.to_string());
         run_ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        self.sysctl(ns, &["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+        // No SLAAC addresses: FRR sends router advertisements on links with an
+        // extended-nexthop neighbor, and an autoconfigured address picked as a
+        // session's source is one the router does not know (it refuses the
+        // connection: "not configured").
+        self.sysctl(
+            ns,
+            &[
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_ra=0",
+                "net.ipv6.conf.default.accept_ra=0",
+            ],
+        );
     }
 
     /// The addresses of host number `host` on the lab's link.
@@ -270,17 +282,42 @@ impl Lab {
         terminate(&mut stopping, timeout);
     }
 
-    /// A TCP responder on `addr:port` in `ns` answering every connection with `text`.
+    /// A TCP responder on `addr:port` (IPv4 or IPv6) in `ns` answering every connection with `text`.
     pub fn responder(&self, ns: &str, addr: &str, port: u16, text: &str) -> Proc {
+        let family = if addr.contains(':') { "AF_INET6" } else { "AF_INET" };
         let script = format!(
-            "import socketserver\n\
+            "import socket, socketserver\n\
              class H(socketserver.BaseRequestHandler):\n    def handle(self): self.request.sendall(b'{text}\\n')\n\
              socketserver.ThreadingTCPServer.allow_reuse_address = True\n\
+             socketserver.ThreadingTCPServer.address_family = socket.{family}\n\
              socketserver.ThreadingTCPServer(('{addr}', {port}), H).serve_forever()\n"
         );
         let p = self.spawn(ns, &format!("responder-{text}"), &["python3", "-c", &script]);
         // Ready when the port is bound.
         poll(&format!("responder {text} listening on {addr}:{port}"), Duration::from_secs(10), || {
+            let (_, out, _) = run(&["ip", "netns", "exec", ns, "ss", "-Htln", &format!("sport = :{port}")]);
+            (!out.trim().is_empty()).then_some(())
+        });
+        p
+    }
+
+    /// An HTTP/1.0 server on 0.0.0.0:`port` in `ns` answering every GET with 200 and
+    /// `text` (a node's kube-proxy health port and its Service at once, for central-mode
+    /// probes and traffic); returns once it listens.
+    pub fn http_server(&self, ns: &str, port: u16, text: &str) -> Proc {
+        let script = format!(
+            "import http.server\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def do_GET(self):\n\
+             \x20       b = b'{text}\\n'\n\
+             \x20       self.send_response(200); self.send_header('Content-Length', str(len(b))); \
+             self.end_headers(); self.wfile.write(b)\n\
+             \x20   def log_message(self, *a): pass\n\
+             http.server.ThreadingHTTPServer.allow_reuse_address = True\n\
+             http.server.ThreadingHTTPServer(('0.0.0.0', {port}), H).serve_forever()\n"
+        );
+        let p = self.spawn(ns, &format!("http-{text}"), &["python3", "-c", &script]);
+        poll(&format!("{text}'s HTTP server listening on :{port}"), Duration::from_secs(10), || {
             let (_, out, _) = run(&["ip", "netns", "exec", ns, "ss", "-Htln", &format!("sport = :{port}")]);
             (!out.trim().is_empty()).then_some(())
         });

@@ -29,7 +29,9 @@ fn protocol(cfg: &Config, k: usize) -> String {
 impl Bird {
     /// bird.conf for `cfg`: the originated prefixes as static blackhole
     /// routes, one `protocol bgp` per neighbor (`direct`; `error wait time
-    /// 1, 5`), BFD when a neighbor asks for it (one interval for all).
+    /// 1, 5`; `add paths rx` for [`Neighbor::add_path_rx`]), BFD when a
+    /// neighbor asks for it (one interval for all), the kernel protocols
+    /// for [`Config::kernel`].
     pub fn config(cfg: &Config) -> String {
         assert!(cfg.attrs.is_empty(), "BIRD: originated prefixes get no attributes here");
         let mut c = format!("router id {};\ntimeformat protocol iso long ms;\nprotocol device {{}}\n", cfg.router_id);
@@ -99,8 +101,18 @@ impl Bird {
             }
             let import = if n.import { "import all; gateway direct;" } else { "import none;" };
             let export = if n.export { "export all;" } else { "export none;" };
-            line(format!("{} {{ {import} {export} }};", if n.v6() { "ipv6" } else { "ipv4" }));
+            let add_path = if n.add_path_rx { " add paths rx;" } else { "" };
+            line(format!("{} {{ {import} {export}{add_path} }};", if n.v6() { "ipv6" } else { "ipv4" }));
             c.push_str("}\n");
+        }
+        if cfg.kernel {
+            // The BGP routes into the FIB, equal ones (several ADD-PATH
+            // paths of one prefix) merged into one multipath route.
+            for af in ["ipv4", "ipv6"] {
+                c.push_str(&format!(
+                    "protocol kernel {{\n  {af} {{ import none; export where source = RTS_BGP; }};\n  merge paths on;\n}}\n"
+                ));
+            }
         }
         c.push_str(&cfg.extra);
         c
@@ -190,6 +202,18 @@ impl Bird {
         String::new()
     }
 
+    /// (updates, withdraws) protocol `name` received (`show protocols all
+    /// NAME`, its channel's `Import updates:` and `Import withdraws:`).
+    pub fn imports_received(&self, name: &str) -> (u64, u64) {
+        let out = self.birdc(&format!("show protocols all {name}"));
+        let first = |key: &str| {
+            out.lines()
+                .find_map(|l| l.trim().strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("birdc show protocols all {name}: no {key:?}:\n{out}"))
+        };
+        (first("Import updates:"), first("Import withdraws:"))
+    }
+
     /// The BGP state of protocol `name` from `show protocols all NAME`.
     pub fn bgp_state(&self, name: &str) -> String {
         let out = self.birdc(&format!("show protocols all {name}"));
@@ -215,7 +239,9 @@ mod tests {
         let cfg = Config::new(64513, "198.18.41.11")
             .neighbor(Neighbor::new("198.18.41.1", 64512).name("edge").timers(1, 3).connect_retry(1).bfd(300, 3))
             .neighbor(Neighbor::new("2001:db8::1", 64512).disabled().receiving())
+            .neighbor(Neighbor::new("198.18.41.12", 64513).receiving().add_path_rx())
             .prefixes(["203.0.113.41/32"])
+            .kernel()
             .graceful_restart(60);
         let c = Bird::config(&cfg);
         for line in [
@@ -232,8 +258,12 @@ mod tests {
             "protocol bgp peer2 {\n  local as 64513;\n  neighbor 2001:db8::1 as 64512;",
             "disabled;",
             "ipv6 { import all; gateway direct; export none; };",
+            "ipv4 { import all; gateway direct; export none; add paths rx; };",
+            "protocol kernel {\n  ipv4 { import none; export where source = RTS_BGP; };\n  merge paths on;\n}",
+            "protocol kernel {\n  ipv6 {",
         ] {
             assert!(c.contains(line), "{line:?} missing from\n{c}");
         }
+        assert_eq!(c.matches("add paths").count(), 1, "ADD-PATH receive for the third neighbor only:\n{c}");
     }
 }

@@ -37,14 +37,16 @@ fn peer_id(n: &Neighbor) -> String {
 }
 
 impl Frr {
-    /// frr.conf for `cfg` on instance `inst` (`frr defaults datacenter`, no
+    /// frr.conf for `cfg` on instance `inst` (`frr defaults datacenter`;
+    /// neighbor events logged, so a failed test's bgpd output says why a
+    /// session was refused or closed; no
     /// policy needed for eBGP, `maximum-paths 16` with
     /// `multipath-relax`). A neighbor whose address is a prefix is a peer
     /// group with `bgp listen range`.
     pub fn config(inst: &str, cfg: &Config) -> String {
         assert!(cfg.prefixes.is_empty() && cfg.attrs.is_empty(), "FRR originates nothing here");
         let mut c = format!(
-            "frr defaults datacenter\nhostname {inst}\nrouter bgp {}\n bgp router-id {}\n no bgp ebgp-requires-policy\n \
+            "frr defaults datacenter\nhostname {inst}\ndebug bgp neighbor-events\nrouter bgp {}\n bgp router-id {}\n no bgp ebgp-requires-policy\n \
              no bgp network import-check\n bgp bestpath as-path multipath-relax\n",
             cfg.asn, cfg.router_id
         );
@@ -106,7 +108,14 @@ impl Frr {
     /// with `cfg`, instance `mitX`; logs `<name>-zebra.log` etc. Returns
     /// once bgpd answers vtysh.
     pub fn start(lab: &Lab, ns: &str, name: &str, cfg: &Config) -> Frr {
-        let inst = format!("mit{}", lab.id);
+        Frr::start_instance(lab, ns, name, &format!("mit{}", lab.id), cfg)
+    }
+
+    /// [`Frr::start`] as instance `inst` (several FRRs in one lab need one
+    /// each; start it with `mitX` to keep the lab's cleanup prefix).
+    pub fn start_instance(lab: &Lab, ns: &str, name: &str, inst: &str, cfg: &Config) -> Frr {
+        assert!(inst.starts_with(&format!("mit{}", lab.id)), "FRR instance {inst} outside lab {}", lab.id);
+        let inst = inst.to_string();
         lab.register_frr(&inst);
         let dir = lab.path(&format!("frr-{inst}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -114,8 +123,13 @@ impl Frr {
         std::fs::write(dir.join("zebra.conf"), format!("hostname {inst}\n")).unwrap();
         let dir = dir.to_str().unwrap().to_string();
         run_ok(&["chown", "-R", "frr:frr", &dir]);
-        let zebra = Frr::daemon(lab, ns, name, &inst, &dir, "zebra", "zebra.conf");
+        // The socket of an earlier zebra of this instance (a benchmark
+        // restarting FRR) would pass the wait below before the new zebra
+        // listens: bgpd would then find no zebra and retry only seconds
+        // later, with its routes out of the FIB until then.
         let zserv = format!("/var/run/frr/{inst}/zserv.api");
+        let _ = std::fs::remove_file(&zserv);
+        let zebra = Frr::daemon(lab, ns, name, &inst, &dir, "zebra", "zebra.conf");
         poll_every("zebra socket", Duration::from_secs(10), Duration::from_millis(50), || {
             lab.check_running(&zebra);
             std::path::Path::new(&zserv).exists().then_some(())
@@ -290,7 +304,7 @@ mod tests {
             .graceful_restart(60);
         let c = Frr::config("mit5", &cfg);
         for line in [
-            "hostname mit5\nrouter bgp 64512\n bgp router-id 198.18.5.1\n",
+            "hostname mit5\ndebug bgp neighbor-events\nrouter bgp 64512\n bgp router-id 198.18.5.1\n",
             " bgp graceful-restart\n bgp graceful-restart restart-time 60\n",
             " bgp listen limit 1000\n",
             " neighbor NODES peer-group\n neighbor NODES remote-as external\n neighbor NODES timers 1 3\n \

@@ -35,6 +35,7 @@ impl GoBgp {
     /// only for routes it already holds); [`GoBgp::ready`] enables them.
     pub fn config(cfg: &Config) -> String {
         assert!(cfg.attrs.is_empty(), "GoBGP: the MRT loader gives prefixes no attributes");
+        assert!(!cfg.kernel, "GoBGP: no FIB here (gobgpd runs without zebra)");
         let mut t = format!("[global.config]\n  as = {}\n  router-id = \"{}\"\n", cfg.asn, cfg.router_id);
         t.push_str(if cfg.listen { "  port = 179\n" } else { "  port = -1\n" });
         for n in &cfg.neighbors {
@@ -71,6 +72,9 @@ impl GoBgp {
             ));
             if cfg.graceful_restart.is_some() {
                 t.push_str("    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n");
+            }
+            if n.add_path_rx {
+                t.push_str("    [neighbors.afi-safis.add-paths.config]\n      receive = true\n");
             }
         }
         t.push_str(&cfg.extra);
@@ -185,11 +189,42 @@ impl GoBgp {
         self.rib(prefix.contains(':')).get(prefix).and_then(Value::as_array).cloned().unwrap_or_default()
     }
 
+    /// `gobgp neighbor ADDR adj-in -a ipv4|ipv6`: (path id, prefix, next
+    /// hop) of each path received from ADDR, in GoBGP's order; the id is 0
+    /// without ADD-PATH. The text form: `-j` shows no path ids.
+    pub fn adj_in(&self, addr: &str, v6: bool) -> Vec<(u32, String, String)> {
+        let out = self.cli(&["neighbor", addr, "adj-in", "-a", if v6 { "ipv6" } else { "ipv4" }]);
+        out.lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                match w.as_slice() {
+                    [id, prefix, nh, ..] if prefix.contains('/') => {
+                        Some((id.parse().ok()?, prefix.to_string(), nh.to_string()))
+                    }
+                    [prefix, nh, ..] if prefix.contains('/') => Some((0, prefix.to_string(), nh.to_string())),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// `gobgp neighbor ADDR -j`.
+    pub fn neighbor(&self, addr: &str) -> Value {
+        let out = self.cli(&["neighbor", addr, "-j"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("gobgp neighbor {addr}: bad JSON ({e}): {out}"))
+    }
+
+    /// UPDATE messages received from `addr` so far.
+    pub fn updates_received(&self, addr: &str) -> u64 {
+        let v = self.neighbor(addr);
+        v.pointer("/state/messages/received/update")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("gobgp neighbor {addr}: no state.messages.received.update: {v}"))
+    }
+
     /// `gobgp neighbor ADDR -j`: the session state as GoBGP names it.
     pub fn neighbor_state(&self, addr: &str) -> String {
-        let out = self.cli(&["neighbor", addr, "-j"]);
-        let v: Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("gobgp neighbor {addr}: bad JSON ({e}): {out}"));
+        let v = self.neighbor(addr);
         v.pointer("/state/session_state")
             .map(|s| s.as_str().map(String::from).unwrap_or_else(|| s.to_string()))
             .unwrap_or_else(|| "unknown".into())
@@ -264,6 +299,7 @@ mod tests {
     fn toml_of_a_speaker_with_graceful_restart() {
         let cfg = Config::new(64513, "198.18.41.11")
             .neighbor(Neighbor::new("198.18.41.1", 64512).timers(1, 3).connect_retry(1).password("pw"))
+            .neighbor(Neighbor::new("198.18.41.2", 64512).add_path_rx())
             .graceful_restart(60);
         let t = GoBgp::config(&cfg);
         for line in [
@@ -280,6 +316,10 @@ mod tests {
         ] {
             assert!(t.contains(line), "{line:?} missing from\n{t}");
         }
+        // ADD-PATH receive in the second neighbor's afi-safi only.
+        let (first, second) = t.split_once("neighbor-address = \"198.18.41.2\"").unwrap();
+        assert!(!first.contains("add-paths"), "{t}");
+        assert!(second.contains("[neighbors.afi-safis.add-paths.config]\n      receive = true\n"), "{t}");
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct Config {
     /// Started again after a graceful stop: the Restart State bit
     /// (Mooring `--restarting`, gobgpd `-r`, bird `-R`).
     pub restarting: bool,
+    /// Install the best routes in the kernel FIB, equal paths (ADD-PATH
+    /// ones too) merged into one ECMP route: BIRD's `protocol kernel` with
+    /// `merge paths on`. FRR always installs (zebra), GoBGP and Mooring
+    /// never do here.
+    pub kernel: bool,
     /// Daemon-specific text the writer adds as it is: BIRD and GoBGP at
     /// the end of the file, FRR at the end (top level: re-enter `router
     /// bgp ASN` for more of it), Mooring: more arguments (split at spaces).
@@ -76,6 +81,12 @@ impl Config {
 
     pub fn restarting(mut self, yes: bool) -> Config {
         self.restarting = yes;
+        self
+    }
+
+    /// See [`Config::kernel`].
+    pub fn kernel(mut self) -> Config {
+        self.kernel = true;
         self
     }
 
@@ -122,6 +133,11 @@ pub struct Neighbor {
     pub import: bool,
     /// Send ours (BIRD `export all`; the others always do).
     pub export: bool,
+    /// Receive several paths per prefix from this peer (ADD-PATH, RFC
+    /// 7911): GoBGP `add-paths` `receive = true`, BIRD `add paths rx`.
+    /// FRR receives them by default (its `disable-addpath-rx` turns that
+    /// off) and Mooring always offers send and receive: both ignore it.
+    pub add_path_rx: bool,
 }
 
 impl Neighbor {
@@ -145,6 +161,7 @@ impl Neighbor {
             bfd: None,
             import: false,
             export: true,
+            add_path_rx: false,
         }
     }
 
@@ -201,6 +218,12 @@ impl Neighbor {
         self
     }
 
+    /// See [`Neighbor::add_path_rx`].
+    pub fn add_path_rx(mut self) -> Neighbor {
+        self.add_path_rx = true;
+        self
+    }
+
     pub fn v6(&self) -> bool {
         self.addr.contains(':')
     }
@@ -236,6 +259,9 @@ pub struct Attrs {
     pub large_communities: Vec<String>,
     /// Extra copies of the own AS in the AS path (eBGP).
     pub prepend: u8,
+    /// Mooring only: one path per next hop (`--next-hop`, repeated; empty:
+    /// next-hop self), all sent to peers that receive ADD-PATH.
+    pub next_hops: Vec<String>,
 }
 
 impl Attrs {
@@ -245,6 +271,7 @@ impl Attrs {
             && self.communities.is_empty()
             && self.large_communities.is_empty()
             && self.prepend == 0
+            && self.next_hops.is_empty()
     }
 }
 

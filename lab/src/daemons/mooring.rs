@@ -136,6 +136,9 @@ impl Mooring {
         if at.prepend > 0 {
             a.extend(["--prepend".into(), at.prepend.to_string()]);
         }
+        for nh in &at.next_hops {
+            a.extend(["--next-hop".into(), nh.clone()]);
+        }
         if let Some(t) = cfg.graceful_restart {
             a.extend(["--graceful-restart".into(), t.to_string(), "--graceful-stop".into()]);
         }
@@ -238,7 +241,13 @@ mod tests {
             .neighbor(Neighbor::new("198.18.1.1", 64512).hold(9).connect_retry(1))
             .neighbor(Neighbor::new("2001:db8:ffff:ff01::1", 64512).passive().password("pw").bfd(300, 3))
             .prefixes(["203.0.113.1/32"])
-            .attrs(Attrs { med: Some(50), communities: vec!["no-export".into()], prepend: 2, ..Attrs::default() })
+            .attrs(Attrs {
+                med: Some(50),
+                communities: vec!["no-export".into()],
+                prepend: 2,
+                next_hops: vec!["198.18.1.21".into(), "198.18.1.22".into()],
+                ..Attrs::default()
+            })
             .graceful_restart(60);
         let a = Mooring::args(&cfg, Path::new("/unused"));
         assert_eq!(
@@ -246,7 +255,8 @@ mod tests {
             "--as 64513 --router-id 198.18.1.11 --listen [::]:179 \
              --peer 198.18.1.1,as=64512,hold=9,connect-retry=1,families=ipv4 \
              --peer 2001:db8:ffff:ff01::1,as=64512,passive,md5=pw,bfd=300:3,families=ipv6 \
-             --prefix 203.0.113.1/32 --med 50 --community no-export --prepend 2 --graceful-restart 60 --graceful-stop"
+             --prefix 203.0.113.1/32 --med 50 --community no-export --prepend 2 \
+             --next-hop 198.18.1.21 --next-hop 198.18.1.22 --graceful-restart 60 --graceful-stop"
         );
         let many = Config::new(1, "1.1.1.1").prefixes((0..100).map(|i| format!("10.0.0.{i}/32")));
         assert_eq!(Mooring::args(&many, Path::new("/p"))[4..], ["--prefix-file", "/p"]);
