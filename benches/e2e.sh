@@ -5,7 +5,7 @@
 #                                  10k/100k/1M median of 3, receive 100k/1M,
 #                                  change latency, failover, scale)
 #   sudo benches/e2e.sh --quick    CI: small sizes, one run each (a few minutes)
-# One benchmark or several: --bench throughput,receive,latency,failover,scale.
+# One benchmark or several: --bench throughput,receive,latency,failover,scale,central,probes.
 # Other options: --sizes 10000,100000 --reps N --speakers mooring,gobgp,bird
 # --receivers sink,frr --changes N --kinds endpoint,service (see benches/README.md);
 # `--receive [--sizes ..] [--receivers ..]` runs benchmark 2 alone with its own options.

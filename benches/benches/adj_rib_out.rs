@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ipnetwork::IpNetwork;
-use mooring_bgp::speaker::{AdjRibOut, ExportCtx, RouteAttrs, RouteTable};
+use mooring_bgp::speaker::{AdjRibOut, ExportCtx, Paths, RouteAttrs, RouteTable};
 use mooring_bgp::wire::Family;
 
 const CHANGES: u32 = 10_000;
@@ -41,7 +41,8 @@ impl Change {
 fn bench(c: &mut Criterion) {
     let families = [Family::IPV4_UNICAST];
     let x = ExportCtx::new(64513, false, "198.18.0.11:40000".parse().unwrap());
-    let sets = [Arc::new(RouteAttrs::default()), Arc::new(RouteAttrs { med: Some(10), ..RouteAttrs::default() })];
+    let sets: [Paths; 2] =
+        [Arc::from([RouteAttrs::default()]), Arc::from([RouteAttrs { med: Some(10), ..RouteAttrs::default() }])];
     let mut g = c.benchmark_group("adj_rib_out_diff");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements(CHANGES as u64));

@@ -24,6 +24,7 @@ fn snapshot() -> Snapshot {
         ),
         namespaces: vec![],
         namespace_selector: None,
+        labels: Default::default(),
         advertisement: Advertisement::default(),
     };
     let services = (0..SERVICES)

@@ -12,9 +12,11 @@
 //! `MBENCH_STRICT` (exit status 3).
 
 mod capture;
+mod central;
 mod common;
 mod failover;
 mod latency;
+mod probes;
 mod receive;
 mod receivers;
 mod scale;
@@ -54,6 +56,10 @@ pub(crate) enum Bench {
     Latency,
     Failover,
     Scale,
+    /// Issue 18: the router's cost and node death → FIB, per-node speakers vs one central speaker (ADD-PATH); not in the default set.
+    Central,
+    /// Issue 18: central mode's node probes, node failure → FIB (lab 74); not in the default set.
+    Probes,
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +97,9 @@ pub(crate) struct Opts {
     /// Scale fan-in: speakers [default: 200; --quick: 15].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub(crate) scale_nodes: Option<u32>,
+    /// Central vs per-node: nodes [default: 100; --quick: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub(crate) central_nodes: Option<u32>,
 }
 
 impl Opts {
@@ -232,6 +241,12 @@ fn main() {
             if o.runs(Bench::Scale) {
                 guarded("scale", &mut out, || Outcome::met(scale::run(&o, &bins)));
             }
+            if o.runs(Bench::Probes) {
+                guarded("probes", &mut out, || probes::run(&o));
+            }
+            if o.runs(Bench::Central) {
+                guarded("central", &mut out, || Outcome::met(central::run(&o)));
+            }
         }
     }
     println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
@@ -269,6 +284,9 @@ mod tests {
         assert_eq!(d.opts.bench.len(), 5);
         assert_eq!(d.opts.reps(), 3);
         assert!(Cli::try_parse_from(["e2e", "--changes", "0"]).is_err(), "no latency run without samples");
+        assert!(!d.opts.runs(Bench::Central), "the central benchmark runs when asked for");
+        let c = Cli::try_parse_from(["e2e", "--bench", "central", "--central-nodes", "100"]).unwrap();
+        assert!(c.opts.runs(Bench::Central) && c.opts.central_nodes == Some(100));
     }
 
     #[test]

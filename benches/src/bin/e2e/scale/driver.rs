@@ -22,6 +22,27 @@ fn kv<T: std::str::FromStr>(line: &str, key: &str) -> T {
         .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
 }
 
+/// Context switches of every live thread of `pid` (voluntary and not):
+/// how often the process was put to sleep or preempted, i.e. about how
+/// often it woke up.
+fn switches(pid: i32) -> u64 {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    rd.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// The number of threads of `pid`.
+fn threads(pid: i32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count() as u64).unwrap_or(0)
+}
+
 /// A. One speaker of `kind`, V VIPs to P sinks.
 pub fn fanout(kind: SpeakerKind, z: &Sizes, bins: &Bins) -> FanOut {
     let (v, p) = (z.vips, z.peers);
@@ -55,11 +76,13 @@ pub fn fanout(kind: SpeakerKind, z: &Sizes, bins: &Bins) -> FanOut {
     sleep(Duration::from_secs(1));
     let m = mem(pid);
     r.hwm_initial = m.hwm;
-    let a = cpu(pid);
+    r.threads = threads(pid);
+    let (a, w) = (cpu(pid), switches(pid));
     let t = Instant::now();
     sleep(z.idle_out);
-    let b = cpu(pid);
+    let (b, w2) = (cpu(pid), switches(pid));
     r.idle_pct = 100.0 * cpu_between(&a, &b) / t.elapsed().as_secs_f64();
+    r.idle_wakeups = w2.saturating_sub(w) as f64 / t.elapsed().as_secs_f64();
     r.rss_idle = mem(pid).rss;
 
     // Full re-announce: every sink asks for a ROUTE-REFRESH at once.
@@ -143,11 +166,15 @@ fn fanin_one(lab: &FanInLab, kind: SpeakerKind, z: &Sizes) -> FanIn {
     r.pss_total = mems.iter().map(|m| m.pss).sum();
     r.anon_mean = mems.iter().map(|m| m.anon as f64).sum::<f64>() / s as f64;
     r.frr_rss = frr_pids.iter().map(|&p| mem(p).rss).sum();
+    r.threads = pids.iter().map(|&p| threads(p)).sum::<u64>() as f64 / s as f64;
+    let w: u64 = pids.iter().map(|&p| switches(p)).sum();
     let (a, fa) = (cpu_all(&pids), cpu_all(&frr_pids));
     let t = Instant::now();
     sleep(z.idle_in);
     let (b, fb) = (cpu_all(&pids), cpu_all(&frr_pids));
+    let w2: u64 = pids.iter().map(|&p| switches(p)).sum();
     let el = t.elapsed().as_secs_f64();
+    r.idle_wakeups = w2.saturating_sub(w) as f64 / el;
     r.idle_pct = 100.0 * cpu_sum(&a, &b) / el;
     r.frr_idle_pct = 100.0 * cpu_sum(&fa, &fb) / el;
 

@@ -37,6 +37,9 @@ pub struct FanOut {
     pub rss_idle: u64,
     /// Idle CPU, % of one core.
     pub idle_pct: f64,
+    /// Threads, and context switches per second at idle.
+    pub threads: u64,
+    pub idle_wakeups: f64,
     /// Re-announce: wall seconds and CPU seconds per round; peak RSS.
     pub re_wall: Vec<f64>,
     pub re_cpu: Vec<f64>,
@@ -54,6 +57,10 @@ pub struct FanIn {
     pub anon_mean: f64,
     /// All S speakers, % of one core.
     pub idle_pct: f64,
+    /// Threads per speaker (mean), and context switches per second at
+    /// idle of all S speakers.
+    pub threads: f64,
+    pub idle_wakeups: f64,
     pub frr_idle_pct: f64,
     /// Per round: the speakers' CPU seconds in the window minus their idle
     /// rate times the window.
@@ -165,6 +172,8 @@ pub fn report(kinds: &[SpeakerKind], z: &Sizes, outs: &[FanOut], ins: &[FanIn]) 
                 2,
                 true,
             ),
+            row("threads", f(&|r| Some(r.threads as f64)), 0, false),
+            row("context switches per second at idle (all threads)", f(&|r| Some(r.idle_wakeups)), 1, true),
             row(
                 format!("full re-announce: ROUTE-REFRESH from all {p} → all re-received (s)"),
                 f(&|r| med(&r.re_wall)),
@@ -199,6 +208,13 @@ pub fn report(kinds: &[SpeakerKind], z: &Sizes, outs: &[FanOut], ins: &[FanIn]) 
                 format!("CPU at idle, all {s} speakers ({:.0} s; % of one core)", z.idle_in.as_secs_f64()),
                 g(&|r| Some(r.idle_pct)),
                 2,
+                true,
+            ),
+            row("threads per speaker, mean", g(&|r| Some(r.threads)), 1, false),
+            row(
+                format!("context switches per second at idle, all {s} speakers"),
+                g(&|r| Some(r.idle_wakeups)),
+                0,
                 true,
             ),
             row("full re-announce: soft in → every speaker's UPDATE on the wire (s)", g(&|r| med(&r.re_wall)), 3, true),
