@@ -7,21 +7,27 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "== installing test dependencies (apt)"
-  apt-get update -qq
-  # frr brings zebra, bgpd and bfdd (the BFD tests); tshark the codec's
-  # Wireshark check and the benchmarks' clock; podman, runc, debootstrap and
-  # buildah build and run the image offline; prometheus brings promtool.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    frr gobgpd bird2 iproute2 tshark nftables python3 python3-venv iputils-ping \
-    podman runc debootstrap buildah prometheus >/dev/null
-fi
+. integration/apt.sh
+# frr brings zebra, bgpd and bfdd (the BFD tests); tshark the codec's
+# Wireshark check and the benchmarks' clock; podman, runc, debootstrap and
+# buildah build and run the image offline; prometheus brings promtool and
+# curl scrapes a lab node's /metrics (the alert and dashboard check).
+apt_install "test dependencies" \
+  frr gobgpd bird2 iproute2 tshark nftables python3 python3-venv iputils-ping \
+  podman runc debootstrap buildah prometheus curl
 
-echo "== format";  cargo fmt --all --check
-echo "== clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== tests";   cargo test --workspace --locked
-echo "== helm";    bash helm/check.sh
-echo "== benches (micro-benchmarks once as tests, quick end-to-end run)"; benches/all.sh --quick
-echo "== fuzz";    bgp/fuzz/run.sh "${FUZZ_SECONDS:-60}"
-echo "== all checks passed"
+# Each stage prints how long it took, so a slow CI run shows where.
+stage() {
+  local name=$1 t0=$SECONDS
+  shift
+  echo "== $name"
+  "$@"
+  echo "== $name: $((SECONDS - t0)) s (total $SECONDS s)"
+}
+stage format cargo fmt --all --check
+stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+stage tests cargo test --workspace --locked
+stage helm bash helm/check.sh
+stage "benches (micro-benchmarks once as tests, quick end-to-end run)" benches/all.sh --quick
+stage fuzz bgp/fuzz/run.sh "${FUZZ_SECONDS:-60}"
+echo "== all checks passed in $SECONDS s"
