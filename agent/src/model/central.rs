@@ -214,7 +214,8 @@ pub fn plan(objects: &Objects, vips: Vips<'_>, scope: &Scope, options: &CentralO
     // One prefix's paths together, in node order within it (the speaker groups them; the
     // order is the preference for a peer without ADD-PATH).
     routes.sort_by_key(|r| r.0);
-    CentralPlan { plan: Plan { speaker, peers, routes, route_services, desired, problems }, gates, probe }
+    let vips = plan::held_addresses(&addresses);
+    CentralPlan { plan: Plan { speaker, peers, routes, route_services, vips, desired, problems }, gates, probe }
 }
 
 /// The routes whose paths have a probe up (`is_up`); a path without gates (none known) stays.

@@ -74,6 +74,9 @@ pub struct Plan {
     pub routes: Vec<(IpNetwork, RouteAttrs)>,
     /// The Services (`namespace/name`) behind each route.
     pub route_services: BTreeMap<IpNetwork, BTreeSet<String>>,
+    /// Every address a Service of ours holds, announced by this node or not: a path
+    /// whose address leaves this set went with its Service (see [`crate::node::flap`]).
+    pub vips: BTreeSet<IpAddr>,
     pub desired: Desired,
     pub problems: Vec<Problem>,
 }
@@ -438,7 +441,13 @@ pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -
         },
         &mut problems,
     );
-    Plan { speaker, peers, routes: routes.routes, route_services: routes.services, desired, problems }
+    let vips = held_addresses(&addresses);
+    Plan { speaker, peers, routes: routes.routes, route_services: routes.services, vips, desired, problems }
+}
+
+/// Every address in `vips`.
+pub fn held_addresses(vips: &ServiceVips) -> BTreeSet<IpAddr> {
+    vips.values().flatten().map(|(ip, _)| *ip).collect()
 }
 
 /// The node's peers by name and labels (of the BgpPeer that configures each session: the

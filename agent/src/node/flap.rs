@@ -22,7 +22,10 @@
 //!   the first return after a single flap, are immediate — otherwise it is
 //!   suppressed: held back until its penalty is below [`FlapConfig::reuse`]
 //!   and it has been wanted without a break for [`FlapConfig::stable`];
-//! - a history whose penalty is below half the reuse threshold is forgotten.
+//! - a history whose penalty is below half the reuse threshold is forgotten,
+//!   and so is the history of a path whose address no Service holds any more
+//!   ([`FlapDamper::forget_released`]): deleting a Service and creating it
+//!   again is an operator's change, not a flap.
 //!
 //! With the defaults a second flap within a minute of the first
 //! (1000 + 1000·2^(-t/60 s) ≥ 1500) keeps the path out: after two quick
@@ -143,6 +146,18 @@ pub struct FlapDamper {
     paths: BTreeMap<PathKey, History>,
 }
 
+/// The first and last address of `prefix`.
+fn bounds(prefix: &IpNetwork) -> (IpAddr, IpAddr) {
+    match prefix {
+        IpNetwork::V4(n) => (n.network().into(), n.broadcast().into()),
+        IpNetwork::V6(n) => {
+            let mask = u128::MAX.checked_shr(u32::from(n.prefix())).unwrap_or(0);
+            let first = u128::from(n.network());
+            (IpAddr::V6(first.into()), IpAddr::V6((first | mask).into()))
+        }
+    }
+}
+
 fn key(route: &(IpNetwork, mooring_bgp::speaker::RouteAttrs)) -> PathKey {
     (route.0, route.1.next_hop)
 }
@@ -151,6 +166,17 @@ impl FlapDamper {
     /// A damper with `config`, or one that lets everything through (`None`).
     pub fn new(config: Option<FlapConfig>) -> Self {
         FlapDamper { config, paths: BTreeMap::new() }
+    }
+
+    /// Forget the history of every path whose prefix covers no address in
+    /// `held` (every address a Service of ours holds): a Service deleted, or
+    /// its address released or changed, is an operator's change, not a flap,
+    /// and the address given out again starts clean.
+    pub fn forget_released(&mut self, held: &BTreeSet<IpAddr>) {
+        self.paths.retain(|(prefix, _), _| {
+            let (first, last) = bounds(prefix);
+            held.range(first..=last).next().is_some()
+        });
     }
 
     /// The routes wanted at `now` → the routes to announce now.
@@ -315,6 +341,45 @@ mod tests {
         assert_eq!((prefixes(&a), a.next, a.suppressed), (vec!["203.0.113.10/32".to_string()], None, 0));
         let w = d.damp(&vec![], t0 + S);
         assert!(w.routes.is_empty() && w.next.is_none() && w.events.is_empty());
+    }
+
+    /// Two quick flaps: the path would be suppressed on its return.
+    fn flapped_twice(d: &mut FlapDamper, t0: Instant) {
+        flap(d, t0, S);
+        let w = flap(d, t0 + 2 * S, S);
+        assert!(matches!(w.events[..], [FlapEvent::Suppressed { .. }]), "{w:?}");
+    }
+
+    #[test]
+    fn a_service_that_goes_and_comes_back_is_not_a_flap() {
+        let t0 = Instant::now();
+        let mut d = FlapDamper::new(Some(FlapConfig::default()));
+        flapped_twice(&mut d, t0);
+        // The address is still held (an endpoint flapping): the history stays.
+        let held: BTreeSet<IpAddr> = ["203.0.113.10".parse().unwrap()].into();
+        d.forget_released(&held);
+        assert_eq!(d.damp(&vip(), t0 + 5 * S).suppressed, 1);
+        d.damp(&vec![], t0 + 6 * S);
+        // The Service is gone, its address released: when it comes back it starts clean.
+        d.forget_released(&["203.0.113.11".parse().unwrap()].into());
+        let back = d.damp(&vip(), t0 + 7 * S);
+        assert_eq!((prefixes(&back), back.suppressed), (vec!["203.0.113.10/32".to_string()], 0));
+    }
+
+    #[test]
+    fn an_aggregate_is_kept_while_any_address_in_it_is_held() {
+        let t0 = Instant::now();
+        let mut d = FlapDamper::new(Some(FlapConfig::default()));
+        let agg = || vec![route("203.0.113.0/24"), route("2001:db8:ffff::/64")];
+        for i in 0..2 {
+            d.damp(&agg(), t0 + 2 * i * S);
+            d.damp(&vec![], t0 + (2 * i + 1) * S);
+        }
+        d.forget_released(&["203.0.113.200".parse().unwrap(), "2001:db8:ffff::ffff".parse().unwrap()].into());
+        assert_eq!(d.damp(&agg(), t0 + 5 * S).suppressed, 2, "both held: both still suppressed");
+        d.damp(&vec![], t0 + 6 * S);
+        d.forget_released(&["203.0.114.1".parse().unwrap(), "2001:db8:ffff:1::1".parse().unwrap()].into());
+        assert_eq!(d.damp(&agg(), t0 + 7 * S).suppressed, 0, "neither held: both forgotten");
     }
 
     #[test]

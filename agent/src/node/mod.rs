@@ -282,6 +282,7 @@ impl<S: Source> NodeLoop<S> {
             plan.routes = kept;
             self.metrics.paths_probe_down.set(withheld as i64);
         }
+        self.flaps.forget_released(&plan.vips);
         let damped = self.flaps.damp(&plan.routes, now);
         self.log_flaps(&damped.events);
         self.metrics.paths_suppressed.set(damped.suppressed as i64);

@@ -186,7 +186,14 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
     write_atomic(&lab, &dir, "services.yaml", &manifests_service(true));
     write_atomic(&lab, &dir, "slices.yaml", &manifests_slice(true));
     let state = lab.path("state");
-    let agent = lab.mooring_standalone(&spk.ns, "mooring", "n1", &dir, &["--state-dir", state.to_str().unwrap()]);
+    let mut args = vec!["--state-dir", state.to_str().unwrap()];
+    if kind == ChangeKind::Endpoint {
+        // Toggling one endpoint every few ms is a flap by design: damping
+        // (on by default) would rightly hold the path back after the second.
+        // A Service deleted and created again is not a flap: defaults there.
+        args.extend(["--flap-damping", "false"]);
+    }
+    let agent = lab.mooring_standalone(&spk.ns, "mooring", "n1", &dir, &args);
     procs.push(agent);
     let watched: Vec<&Proc> = procs.iter().collect();
     // The initial announcement (session setup included).
