@@ -37,6 +37,9 @@ pub struct PeerReport {
     pub held_down: Option<String>,
     pub prefixes_sent: u64,
     pub prefixes_received: u64,
+    /// Paths held back because the session has no ADD-PATH send for their family.
+    #[serde(default)]
+    pub paths_not_sent: u64,
     /// The prefix limit configured for the peer.
     pub max_prefixes: Option<u64>,
     /// What the session negotiated: its families, graceful restart, the peer's hostname.
@@ -111,6 +114,9 @@ impl Status {
                 if p.graceful_restart {
                     capabilities.push("graceful-restart".into());
                 }
+                for a in p.add_path.iter().filter(|a| a.mode.can_send()) {
+                    capabilities.push(format!("add-path send {}", a.family));
+                }
                 if let Some(h) = &p.peer_hostname {
                     capabilities.push(format!("hostname {h}"));
                 }
@@ -124,6 +130,7 @@ impl Status {
                     held_down: p.held_down.as_ref().map(|h| h.cause.to_string()),
                     prefixes_sent: p.prefixes_sent,
                     prefixes_received: p.prefixes_received.values().sum(),
+                    paths_not_sent: p.paths_not_sent,
                     max_prefixes: cfg.and_then(|c| c.max_prefixes.as_ref()).map(|m| m.limit),
                     capabilities,
                     graceful_restart: p.graceful_restart,

@@ -314,6 +314,60 @@ async fn speaker_applies_its_own_bgppeer_status_entry() {
 }
 
 #[tokio::test]
+async fn paths_held_back_for_want_of_add_path_are_a_condition_of_the_entry() {
+    use mooring_bgp::wire::{AddPathFamily, AddPathMode, Family};
+    let (client, mut api) = mock_client(Component::Speaker);
+    let mut w = PeerStatusWriter::new(Api::all(client), "node1");
+    let objs = edge("u1");
+    // IPv4 and IPv6; ADD-PATH send negotiated for IPv6 only, and two IPv4 paths held back.
+    let mut st = session("198.18.0.1");
+    st.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    st.add_path = vec![AddPathFamily { family: Family::IPV6_UNICAST, mode: AddPathMode::Both }];
+    st.paths_not_sent = 2;
+    let (_, first) = tokio::join!(w.publish(&objs, std::slice::from_ref(&st)), async {
+        let (_, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        body["status"]["nodes"][0].clone()
+    });
+    assert_eq!(first["pathsNotSent"], 2);
+    let c = &first["conditions"][0];
+    assert_eq!((c["type"].clone(), c["status"].clone()), (json!("AllPathsSent"), json!("False")));
+    assert_eq!(c["reason"], "PeerDoesNotReceiveAddPath");
+    let message = c["message"].as_str().unwrap();
+    assert!(message.contains("for ipv4-unicast: 2 paths not sent"), "{message}");
+    assert!(!message.contains("ipv6"), "IPv6 negotiated ADD-PATH send: {message}");
+    let since = c["lastTransitionTime"].as_str().unwrap().to_string();
+    // One path more held back: rewritten, the transition time kept.
+    st.paths_not_sent = 3;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, second) = tokio::join!(w.publish(&objs, std::slice::from_ref(&st)), async {
+        let (_, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        body["status"]["nodes"][0].clone()
+    });
+    assert_eq!(second["pathsNotSent"], 3);
+    assert_eq!(second["conditions"][0]["lastTransitionTime"], since.as_str(), "the status did not change");
+    // The peer receives ADD-PATH now: every path goes; the condition turns True.
+    st.add_path.push(AddPathFamily { family: Family::IPV4_UNICAST, mode: AddPathMode::Both });
+    st.paths_not_sent = 0;
+    let (_, third) = tokio::join!(w.publish(&objs, std::slice::from_ref(&st)), async {
+        let (_, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        body["status"]["nodes"][0].clone()
+    });
+    assert!(third.get("pathsNotSent").is_none(), "{third}");
+    let c = &third["conditions"][0];
+    assert_eq!((c["status"].clone(), c["reason"].clone()), (json!("True"), json!("AllSent")));
+    assert_ne!(c["lastTransitionTime"], since.as_str(), "a transition");
+    // Unchanged: not written again.
+    assert_eq!(w.publish(&objs, std::slice::from_ref(&st)).await, 0);
+    // Not Established: no condition (nothing is sent at all).
+    st.state = State::Active;
+    let (_, down) = tokio::join!(w.publish(&objs, std::slice::from_ref(&st)), async {
+        let (_, body, _) = expect(&mut api, Method::PATCH, EDGE_STATUS, 200, peer_reply()).await;
+        body["status"]["nodes"][0].clone()
+    });
+    assert!(down.get("conditions").is_none(), "{down}");
+}
+
+#[tokio::test]
 async fn a_stopping_speaker_removes_its_entries() {
     let (client, mut api) = mock_client(Component::Speaker);
     let mut w = PeerStatusWriter::new(Api::all(client), "node1");

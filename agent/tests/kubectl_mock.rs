@@ -24,7 +24,7 @@ async fn status_reads_bgppeer_eip_and_service_statuses() {
                 "spec": {"peerAddress": "198.18.0.1", "peerAs": 64512},
                 "status": {"established": 1, "nodes": [
                     {"node": "n1", "state": "Established", "establishedSince": "2026-12-02T15:00:00Z",
-                     "prefixesSent": 2, "prefixesReceived": 0},
+                     "prefixesSent": 2, "prefixesReceived": 0, "pathsNotSent": 3},
                     {"node": "n2", "state": "Active", "lastError": "Cease/Administrative Shutdown (6/2) received"}
                 ]}
             }, {
@@ -70,6 +70,8 @@ async fn status_reads_bgppeer_eip_and_service_statuses() {
 
     let t = kubectl::table(&s);
     assert!(t.contains("edge     198.18.0.1  n1    Established"), "{t}");
+    assert!(t.contains("edge on n1: 3 paths not sent (the peer does not receive ADD-PATH)"), "{t}");
+    assert!(!t.contains("on n2:"), "{t}");
     assert!(t.contains("pool  2     2     0     true"), "{t}");
     assert!(t.contains("shop/api  mooring.io/bgp  (pending)"), "{t}");
     let j = serde_json::to_value(&s).unwrap();

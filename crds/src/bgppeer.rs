@@ -1,6 +1,6 @@
 //! `BgpPeer`: one BGP neighbour that (selected) nodes peer with.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 
 use kube::{CustomResource, KubeSchema};
 use mooring_bgp::limits;
@@ -320,10 +320,23 @@ pub struct BgpPeerNodeStatus {
     /// The last error (NOTIFICATION sent or received, connection failure), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Paths meant for the peer that are not sent because the session did not negotiate
+    /// ADD-PATH send for their family (the peer does not receive it): of a prefix with N
+    /// paths only the first goes, and N - 1 count here. Absent when every path goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths_not_sent: Option<i64>,
+    /// Conditions of this node's session, while it is Established: `AllPathsSent` is False
+    /// (reason `PeerDoesNotReceiveAddPath`) while paths are held back for want of ADD-PATH,
+    /// True otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
     /// When the agent last wrote this entry (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Time>,
 }
+
+/// The condition type of [`BgpPeerNodeStatus::conditions`] about ADD-PATH.
+pub const ALL_PATHS_SENT: &str = "AllPathsSent";
 
 /// BGP session state (RFC 4271 section 8): the speaker's own state type, written in
 /// status by its name (`Established`).
@@ -350,8 +363,15 @@ mod session_state {
 }
 
 impl BgpPeerNodeStatus {
-    /// `node`'s entry for one session, from the speaker's view of it.
-    pub fn of_session(node: &str, session: &mooring_bgp::speaker::PeerStatus) -> Self {
+    /// `node`'s entry for one session, from the speaker's view of it. A condition keeps
+    /// its `lastTransitionTime` from `previous` (the entry written before) while its status
+    /// does not change; otherwise it is `now`.
+    pub fn of_session(
+        node: &str,
+        session: &mooring_bgp::speaker::PeerStatus,
+        previous: Option<&BgpPeerNodeStatus>,
+        now: Time,
+    ) -> Self {
         let since = session.established_since.and_then(|t| {
             let secs = t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok()?.as_secs();
             k8s_openapi::jiff::Timestamp::from_second(i64::try_from(secs).ok()?).ok()
@@ -363,7 +383,50 @@ impl BgpPeerNodeStatus {
             prefixes_sent: i64::try_from(session.prefixes_sent).ok(),
             prefixes_received: i64::try_from(session.prefixes_received.values().sum::<u64>()).ok(),
             last_error: session.last_error.clone(),
+            paths_not_sent: (session.paths_not_sent > 0).then(|| i64::try_from(session.paths_not_sent).ok()).flatten(),
+            conditions: all_paths_sent(session)
+                .into_iter()
+                .map(|(status, reason, message)| {
+                    let status = if status { "True" } else { "False" };
+                    let prev = previous
+                        .and_then(|p| p.conditions.iter().find(|c| c.type_ == ALL_PATHS_SENT && c.status == status));
+                    Condition {
+                        type_: ALL_PATHS_SENT.into(),
+                        status: status.into(),
+                        reason: reason.into(),
+                        message,
+                        last_transition_time: prev.map_or_else(|| now.clone(), |p| p.last_transition_time.clone()),
+                        observed_generation: None,
+                    }
+                })
+                .collect(),
             updated_at: None,
         }
     }
+}
+
+/// The `AllPathsSent` condition of an Established session: (status, reason, message).
+fn all_paths_sent(s: &mooring_bgp::speaker::PeerStatus) -> Option<(bool, &'static str, String)> {
+    if s.state != SessionState::Established {
+        return None;
+    }
+    if s.paths_not_sent == 0 {
+        return Some((true, "AllSent", "every path meant for the peer is sent".into()));
+    }
+    let without: Vec<String> = s
+        .families
+        .iter()
+        .filter(|f| !s.add_path.iter().any(|a| a.family == **f && a.mode.can_send()))
+        .map(ToString::to_string)
+        .collect();
+    Some((
+        false,
+        "PeerDoesNotReceiveAddPath",
+        format!(
+            "the peer does not receive ADD-PATH (RFC 7911) for {}: {} paths not sent, one path per prefix goes \
+             (FRR receives by default for IPv4 unicast; GoBGP: add-paths receive; BIRD: add paths rx)",
+            without.join(", "),
+            s.paths_not_sent
+        ),
+    ))
 }

@@ -53,6 +53,8 @@ pub struct SessionRow {
     pub established_since: Option<String>,
     pub prefixes_sent: Option<i64>,
     pub prefixes_received: Option<i64>,
+    /// Paths held back because the peer does not receive ADD-PATH.
+    pub paths_not_sent: Option<i64>,
     pub last_error: Option<String>,
 }
 
@@ -107,6 +109,7 @@ pub fn report(peers: &[BgpPeer], eips: &[Eip], services: &[Service]) -> ClusterS
                 established_since: n.established_since.map(|t| t.0.to_string()),
                 prefixes_sent: n.prefixes_sent,
                 prefixes_received: n.prefixes_received,
+                paths_not_sent: n.paths_not_sent,
                 last_error: n.last_error,
             });
         }
@@ -158,6 +161,14 @@ pub fn table(s: &ClusterStatus) -> String {
         ]
     }));
     let mut out = columns(&rows);
+    for r in s.sessions.iter().filter(|r| r.paths_not_sent.is_some()) {
+        out.push_str(&format!(
+            "  {} on {}: {} paths not sent (the peer does not receive ADD-PATH)\n",
+            r.peer,
+            r.node,
+            or_dash(&r.paths_not_sent)
+        ));
+    }
     let mut rows = vec![["EIP", "SIZE", "USED", "FREE", "READY"].map(String::from).to_vec()];
     rows.extend(
         s.pools

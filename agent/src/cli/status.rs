@@ -95,6 +95,12 @@ pub fn table(s: &Status) -> String {
     for p in s.peers.iter().filter(|p| p.last_error.is_some()) {
         out.push_str(&format!("  {} last error: {}\n", p.address, or_dash(p.last_error.as_ref())));
     }
+    for p in s.peers.iter().filter(|p| p.paths_not_sent > 0) {
+        out.push_str(&format!(
+            "  {} paths not sent: {} (the peer does not receive ADD-PATH; one path per prefix goes)\n",
+            p.address, p.paths_not_sent
+        ));
+    }
     out.push('\n');
     let mut rows = vec![["VIP", "PEERS", "NEXT HOP", "ATTRIBUTES"].map(String::from).to_vec()];
     for v in &s.vips {
@@ -152,6 +158,7 @@ mod tests {
                     max_prefixes: Some(100),
                     capabilities: vec!["ipv4-unicast".into()],
                     bfd: Some("Up".into()),
+                    paths_not_sent: 4,
                     ..PeerReport::default()
                 },
                 PeerReport {
@@ -173,6 +180,8 @@ mod tests {
         let t = table(&s);
         assert!(t.contains("198.18.0.1  64512  Established  3m12s  2     0/100  Up"), "{t}");
         assert!(t.contains("198.18.0.2 last error: connection refused"), "{t}");
+        assert!(t.contains("198.18.0.1 paths not sent: 4 (the peer does not receive ADD-PATH"), "{t}");
+        assert!(!t.contains("198.18.0.2 paths not sent"), "{t}");
         assert!(t.contains("203.0.113.10/32  198.18.0.1  self      community 64513:100"), "{t}");
     }
 }

@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use mooring_bgp::speaker::{PeerKey, PeerStatus};
 use mooring_crds::{BgpPeer, BgpPeerNodeStatus};
@@ -46,15 +48,21 @@ fn apply_body(nodes: serde_json::Value) -> serde_json::Value {
     serde_json::json!({"apiVersion": "mooring.io/v1alpha1", "kind": "BgpPeer", "status": {"nodes": nodes}})
 }
 
-/// The server-side apply body of one node's entry (without `updatedAt`).
-pub fn peer_status_apply(node: &str, s: &PeerStatus) -> serde_json::Value {
-    apply_body(serde_json::json!([BgpPeerNodeStatus::of_session(node, s)]))
+/// The server-side apply body of one node's entry.
+pub fn peer_status_apply(entry: &BgpPeerNodeStatus) -> serde_json::Value {
+    apply_body(serde_json::json!([entry]))
+}
+
+fn now() -> Timestamp {
+    let now = Timestamp::now();
+    now.round(k8s_openapi::jiff::Unit::Second).unwrap_or(now)
 }
 
 #[derive(Debug)]
 struct Written {
     name: String,
-    body: serde_json::Value,
+    /// The entry as written, without `updatedAt`.
+    entry: BgpPeerNodeStatus,
     at: Instant,
 }
 
@@ -102,18 +110,16 @@ impl PeerStatusWriter {
         for st in sessions {
             let Some((name, uid)) = peers.get(&st.key()) else { continue };
             live.push(uid.clone());
-            let body = peer_status_apply(&self.node, st);
-            if self.written.get(uid).is_some_and(|w| w.body == body && w.at.elapsed() < STATUS_HEARTBEAT) {
+            let now = now();
+            let previous = self.written.get(uid);
+            let entry = BgpPeerNodeStatus::of_session(&self.node, st, previous.map(|w| &w.entry), Time(now));
+            if previous.is_some_and(|w| w.entry == entry && w.at.elapsed() < STATUS_HEARTBEAT) {
                 continue;
             }
-            let mut stamped = body.clone();
-            stamped["status"]["nodes"][0]["updatedAt"] = serde_json::json!(k8s_openapi::jiff::Timestamp::now()
-                .round(k8s_openapi::jiff::Unit::Second)
-                .map(|t| t.to_string())
-                .unwrap_or_default());
-            if self.apply(name, &stamped).await {
+            let stamped = BgpPeerNodeStatus { updated_at: Some(Time(now)), ..entry.clone() };
+            if self.apply(name, &peer_status_apply(&stamped)).await {
                 writes += 1;
-                self.written.insert(uid.clone(), Written { name: name.clone(), body, at: Instant::now() });
+                self.written.insert(uid.clone(), Written { name: name.clone(), entry, at: Instant::now() });
             }
         }
         // Sessions gone (the BgpPeer no longer selects this node, or is gone).
