@@ -164,6 +164,13 @@ pub enum Action {
 /// (RFC 4271 suggests a large hold time, 4 minutes).
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 
+/// The shortest keepalive interval for which a KEEPALIVE goes out ahead
+/// of its timer, with a message from the peer ([`Fsm::handle`]).
+pub const EARLY_KEEPALIVE_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// RFC 4271 section 4.4: KEEPALIVEs at most once a second.
+pub const KEEPALIVE_MIN_GAP: Duration = Duration::from_secs(1);
+
 /// Back-off for automatic restarts: doubles from `initial` to `max`,
 /// jittered by ±25 % (RFC 4271 section 10 asks for jitter on timers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,12 +198,24 @@ pub struct Fsm {
     backoff: Backoff,
     /// xorshift state for jitter; seeded by the caller so tests are deterministic.
     rng: u64,
+    /// When the KEEPALIVE timer armed last is due (OpenConfirm and
+    /// Established with a non-zero hold time).
+    keepalive_due: Option<Instant>,
 }
 
 impl Fsm {
     /// A new FSM in Idle. `seed` feeds the jitter.
     pub fn new(config: LocalConfig, backoff: Backoff, seed: u64) -> Self {
-        Fsm { config, state: State::Idle, params: None, stopped: true, failures: 0, backoff, rng: seed | 1 }
+        Fsm {
+            config,
+            state: State::Idle,
+            params: None,
+            stopped: true,
+            failures: 0,
+            backoff,
+            rng: seed | 1,
+            keepalive_due: None,
+        }
     }
 
     pub fn state(&self) -> State {
@@ -230,6 +249,7 @@ impl Fsm {
             failures: self.failures,
             backoff: self.backoff,
             rng: seed | 1,
+            keepalive_due: None,
         }
     }
 
@@ -358,12 +378,7 @@ impl Fsm {
             (_, Event::TimerExpired(Timer::Hold)) => {
                 self.fail(Notification::new(ErrorCode::HoldTimerExpired, vec![]), now, out)
             }
-            (OpenConfirm | Established, Event::TimerExpired(Timer::Keepalive)) => {
-                out.push(Action::Send(Message::Keepalive));
-                if let Some(k) = self.params.as_ref().and_then(|p| p.keepalive) {
-                    out.push(Action::StartTimer(Timer::Keepalive, now + k));
-                }
-            }
+            (OpenConfirm | Established, Event::TimerExpired(Timer::Keepalive)) => self.send_keepalive(now, out),
             (_, Event::TimerExpired(_)) => {}
             (_, Event::Message(Message::Notification(n))) => {
                 self.enter_idle(DownReason::Received(n), now, out);
@@ -372,8 +387,9 @@ impl Fsm {
                 Ok(p) => {
                     out.push(Action::OpenReceived { remote_id: open.bgp_id });
                     out.push(Action::Send(Message::Keepalive));
-                    if let Some(k) = p.keepalive {
-                        out.push(Action::StartTimer(Timer::Keepalive, now + k));
+                    self.keepalive_due = p.keepalive.map(|k| now + k);
+                    if let Some(due) = self.keepalive_due {
+                        out.push(Action::StartTimer(Timer::Keepalive, due));
                     }
                     match p.hold_time {
                         Some(h) => out.push(Action::StartTimer(Timer::Hold, now + h)),
@@ -401,8 +417,13 @@ impl Fsm {
                     Message::Keepalive => {}
                     Message::Update(u) => out.push(Action::Update(u)),
                     Message::RouteRefresh(r) => self.route_refresh(r, out),
-                    Message::Open(_) => self.fail(fsm_error(State::Established), now, out),
+                    Message::Open(_) => return self.fail(fsm_error(State::Established), now, out),
                     Message::Notification(_) => unreachable!("handled above"),
+                }
+                if self.keepalive_early(now) {
+                    // Awake for the peer's message anyway: ours goes now
+                    // rather than waking the session again shortly.
+                    self.send_keepalive(now, out);
                 }
             }
             // Any other message in OpenSent / OpenConfirm: FSM error (RFC 6608).
@@ -410,6 +431,33 @@ impl Fsm {
             (_, Event::Connected | Event::ConnectFailed) => {}
             (_, Event::Start | Event::Stop(_)) => unreachable!("handled in handle()"),
         }
+    }
+
+    /// Send a KEEPALIVE and restart the keepalive timer.
+    fn send_keepalive(&mut self, now: Instant, out: &mut Vec<Action>) {
+        out.push(Action::Send(Message::Keepalive));
+        self.keepalive_due = self.params.as_ref().and_then(|p| p.keepalive).map(|k| now + k);
+        if let Some(due) = self.keepalive_due {
+            out.push(Action::StartTimer(Timer::Keepalive, due));
+        }
+    }
+
+    /// Whether a message that arrived at `now` should take our KEEPALIVE
+    /// along ahead of its timer: only when it is due within a quarter of
+    /// the keepalive interval `k`, the hold time is not zero, and `k` is
+    /// at least [`EARLY_KEEPALIVE_MIN_INTERVAL`]; and never sooner after
+    /// the previous one than RFC 4271 allows: 3/4 of `k` (section 10's
+    /// jitter lower bound) and 1 s (section 4.4).
+    fn keepalive_early(&self, now: Instant) -> bool {
+        let (Some(k), Some(due)) = (self.params.as_ref().and_then(|p| p.keepalive), self.keepalive_due) else {
+            return false;
+        };
+        if k < EARLY_KEEPALIVE_MIN_INTERVAL {
+            return false;
+        }
+        let Some(last) = due.checked_sub(k) else { return false };
+        let gap = (k * 3 / 4).max(KEEPALIVE_MIN_GAP);
+        now + k / 4 >= due && now.saturating_duration_since(last) >= gap
     }
 
     fn send_open(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -448,6 +496,7 @@ impl Fsm {
         }
         let was = self.state;
         self.params = None;
+        self.keepalive_due = None;
         self.goto(State::Idle, out);
         if matches!(was, State::OpenSent | State::OpenConfirm | State::Established) {
             out.push(Action::Down(reason));

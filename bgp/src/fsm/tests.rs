@@ -382,3 +382,102 @@ fn extended_next_hop_is_used_only_when_both_sides_advertise_it() {
     let c6 = LocalConfig { families: vec![Family::IPV6_UNICAST], ..c.clone() };
     assert!(!open_for(&c6).capabilities().any(|c| matches!(c, Capability::ExtendedNextHop(_))));
 }
+
+/// The KEEPALIVEs sent by one step.
+fn keepalives_sent(actions: &[Action]) -> usize {
+    sent(actions).iter().filter(|m| matches!(m, Message::Keepalive)).count()
+}
+
+#[test]
+fn a_message_from_the_peer_takes_our_keepalive_along_when_it_is_due_within_a_quarter() {
+    // Hold 90 s: our KEEPALIVE every 30 s, first due at t0 + 30 s.
+    let (mut f, t0) = established(90);
+    let s = Duration::from_secs;
+    // Due in 8 s: more than a quarter (7.5 s) away, the timer sends it.
+    let a = f.handle(Event::Message(Message::Keepalive), t0 + s(22));
+    assert_eq!(keepalives_sent(&a), 0, "{a:?}");
+    assert_eq!(timer_at(&a, Timer::Keepalive), None, "the keepalive timer is left alone");
+    // Due in 7 s: ours goes now, and the timer restarts from now.
+    let a = f.handle(Event::Message(Message::Keepalive), t0 + s(23));
+    assert_eq!(keepalives_sent(&a), 1, "{a:?}");
+    assert_eq!(timer_at(&a, Timer::Keepalive), Some(t0 + s(53)));
+    assert_eq!(timer_at(&a, Timer::Hold), Some(t0 + s(113)));
+    // Just sent: the next messages do not send another.
+    for at in [24, 40, 45] {
+        let a = f.handle(Event::Message(Message::Keepalive), t0 + s(at));
+        assert_eq!(keepalives_sent(&a), 0, "at {at} s: {a:?}");
+    }
+    // An UPDATE does it too, after the UPDATE is passed on.
+    let a = f.handle(Event::Message(Message::Update(Update::default())), t0 + s(46));
+    assert!(
+        matches!(a[1..], [Action::Update(_), Action::Send(Message::Keepalive), Action::StartTimer(Timer::Keepalive, at)] if at == t0 + s(76)),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn an_early_keepalive_keeps_to_three_quarters_of_the_interval_and_one_a_second() {
+    let ms = Duration::from_millis;
+    // Hold 6 s: every 2 s; early at most 0.5 s, never sooner than 1.5 s
+    // after the previous one.
+    let (mut f, t0) = established(6);
+    assert_eq!(f.params().unwrap().keepalive, Some(Duration::from_secs(2)));
+    let a = f.handle(Event::Message(Message::Keepalive), t0 + ms(1499));
+    assert_eq!(keepalives_sent(&a), 0, "{a:?}");
+    let a = f.handle(Event::Message(Message::Keepalive), t0 + ms(1500));
+    assert_eq!(keepalives_sent(&a), 1, "{a:?}");
+    assert_eq!(timer_at(&a, Timer::Keepalive), Some(t0 + ms(3500)));
+
+    // Hold 3 s: every second, which is also the least gap RFC 4271
+    // section 4.4 allows: nothing goes ahead of the timer.
+    let (mut f, t0) = established(3);
+    assert_eq!(f.params().unwrap().keepalive, Some(Duration::from_secs(1)));
+    for at in [750, 800, 999] {
+        let a = f.handle(Event::Message(Message::Keepalive), t0 + ms(at));
+        assert_eq!(keepalives_sent(&a), 0, "at {at} ms: {a:?}");
+    }
+    // A message that arrives when the timer is due anyway takes it along.
+    let a = f.handle(Event::Message(Message::Keepalive), t0 + ms(1000));
+    assert_eq!(keepalives_sent(&a), 1, "{a:?}");
+    assert_eq!(timer_at(&a, Timer::Keepalive), Some(t0 + ms(2000)));
+    // The timer armed before was replaced: firing at its old deadline
+    // would be the driver's mistake; the next one is a second later.
+    let a = f.handle(Event::TimerExpired(Timer::Keepalive), t0 + ms(2000));
+    assert_eq!(keepalives_sent(&a), 1);
+}
+
+#[test]
+fn no_keepalive_goes_with_messages_when_the_hold_time_is_zero() {
+    let (mut f, t0) = established(0);
+    for at in [1, 30, 3600] {
+        let a = f.handle(Event::Message(Message::Keepalive), t0 + Duration::from_secs(at));
+        assert_eq!(keepalives_sent(&a), 0, "{a:?}");
+        assert_eq!(timer_at(&a, Timer::Keepalive), None);
+    }
+}
+
+#[test]
+fn an_open_in_established_gets_only_the_notification_even_when_a_keepalive_is_due() {
+    let (mut f, t0) = established(90);
+    let a = f.handle(Event::Message(Message::Open(peer_open(64512, 90))), t0 + Duration::from_secs(29));
+    assert_eq!(keepalives_sent(&a), 0, "{a:?}");
+    assert_eq!(notification_sent(&a), Some((5, 3)));
+}
+
+#[test]
+fn after_a_new_session_the_early_keepalive_counts_from_its_own_handshake() {
+    let (mut f, t0) = established(90);
+    let s = Duration::from_secs;
+    f.handle(Event::Closed, t0 + s(10));
+    // Back up at t0 + 100 s: the old session's timer is forgotten.
+    let t1 = t0 + s(100);
+    f.handle(Event::TimerExpired(Timer::IdleHold), t1);
+    f.handle(Event::Connected, t1);
+    f.handle(Event::Message(Message::Open(peer_open(64512, 90))), t1);
+    f.handle(Event::Message(Message::Keepalive), t1);
+    assert_eq!(f.state(), State::Established);
+    let a = f.handle(Event::Message(Message::Keepalive), t1 + s(1));
+    assert_eq!(keepalives_sent(&a), 0, "{a:?}");
+    let a = f.handle(Event::Message(Message::Keepalive), t1 + s(23));
+    assert_eq!(keepalives_sent(&a), 1, "{a:?}");
+}

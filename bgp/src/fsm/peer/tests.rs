@@ -552,3 +552,31 @@ fn resolve_collision_compares_identifiers_then_as_numbers() {
     assert_eq!(resolve_collision(a, 2, a, 1), (true, CollisionRule::LargerAs));
     assert_eq!(resolve_collision(a, 1, a, 2), (false, CollisionRule::LargerAs));
 }
+
+#[test]
+fn an_idle_session_is_due_once_per_keepalive_and_the_peers_keepalive_moves_no_deadline_but_the_hold_timer() {
+    // Hold 90 s: ours every 30 s. The one deadline to sleep until is our
+    // KEEPALIVE's; the peer's keepalives move the hold timer, behind it.
+    let mut h = Harness::new(LOW, false);
+    let c = h.dialed();
+    h.establish(c, peer_open(HIGH, PEER_AS, false));
+    let t0 = h.now;
+    let s = Duration::from_secs;
+    assert_eq!(h.p.poll_timeout(), Some(t0 + s(30)));
+    h.now = t0 + s(10);
+    let out = h.keepalive(c);
+    assert!(sent(&out, c).is_empty(), "{out:?}");
+    assert_eq!(h.p.poll_timeout(), Some(t0 + s(30)), "the deadline did not move");
+    // The peer's KEEPALIVE 5 s before ours is due: ours goes with it and
+    // the next deadline is a whole interval from now.
+    h.now = t0 + s(25);
+    let out = h.keepalive(c);
+    assert_eq!(sent(&out, c), vec![&Message::Keepalive]);
+    assert_eq!(h.p.poll_timeout(), Some(t0 + s(55)));
+    // Nothing is due at the old deadline.
+    h.now = t0 + s(30);
+    assert!(h.advance(Duration::ZERO).is_empty());
+    let out = h.advance(s(25));
+    assert_eq!(sent(&out, c), vec![&Message::Keepalive]);
+    assert_eq!(h.p.poll_timeout(), Some(t0 + s(85)));
+}
