@@ -5,6 +5,8 @@
 //! [`Peer`]'s; what the session carries (routes out, routes in) is the
 //! [`Handler`]'s.
 
+mod buffers;
+mod deadline;
 pub mod socket;
 
 use std::collections::VecDeque;
@@ -17,9 +19,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant as TokioInstant;
 use tracing::{debug, info, warn};
 
+pub use buffers::{ReadBuf, READ_MAX, READ_MIN, WRITE_KEEP};
+pub use deadline::Deadline;
 pub use socket::Transport;
 
 use crate::fsm::peer::{ConnId, Discard, Input, Output, Peer};
@@ -91,7 +94,7 @@ struct Conn {
     id: ConnId,
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
-    rbuf: BytesMut,
+    rbuf: ReadBuf,
     wbuf: BytesMut,
     local: SocketAddr,
 }
@@ -100,7 +103,7 @@ impl Conn {
     fn new(id: ConnId, stream: TcpStream) -> io::Result<Conn> {
         let local = stream.local_addr()?;
         let (reader, writer) = stream.into_split();
-        Ok(Conn { id, reader, writer, rbuf: BytesMut::with_capacity(64 * 1024), wbuf: BytesMut::new(), local })
+        Ok(Conn { id, reader, writer, rbuf: ReadBuf::new(), wbuf: BytesMut::new(), local })
     }
 }
 
@@ -139,6 +142,8 @@ pub struct Session<H: Handler> {
     shutting_down: bool,
     /// For lines about connections closed beside the session.
     discard_log: LogLimit,
+    /// The peer machine's next timer, armed only when it moves.
+    deadline: Deadline,
 }
 
 impl<H: Handler> Session<H> {
@@ -158,6 +163,7 @@ impl<H: Handler> Session<H> {
             now: Instant::now(),
             shutting_down: false,
             discard_log: LogLimit::new(10, Duration::from_secs(60)),
+            deadline: Deadline::new(),
         }
     }
 
@@ -202,7 +208,7 @@ impl<H: Handler> Session<H> {
                 continue;
             }
             let r = tokio::time::timeout(WRITE_TIMEOUT, conn.writer.write_all(&conn.wbuf)).await;
-            conn.wbuf.clear();
+            buffers::written(&mut conn.wbuf);
             let failed = match r {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
@@ -324,13 +330,21 @@ impl<H: Handler> Session<H> {
             if self.shutting_down && self.peer.state() == State::Idle && self.peer.connections().next().is_none() {
                 break;
             }
-            let next_timer = self.peer.poll_timeout().map(TokioInstant::from_std);
+            // One deadline per session: a message that moves only the
+            // hold timer (behind the keepalive's) re-arms nothing.
+            self.deadline.set(self.peer.poll_timeout());
+            let deadline = &mut self.deadline;
             let (a, b) = match self.conns.as_mut_slice() {
                 [] => (None, None),
                 [a] => (Some(a), None),
                 [a, b, ..] => (Some(a), Some(b)),
             };
             let (id_a, id_b) = (a.as_ref().map(|c| c.id), b.as_ref().map(|c| c.id));
+            // The longest message each connection accepts (for its read buffer).
+            let max_len = |id: Option<ConnId>| {
+                if id.is_some() && id == self.session { self.rx } else { Negotiated::default() }.max_message_len()
+            };
+            let (max_a, max_b) = (max_len(id_a), max_len(id_b));
             tokio::select! {
                 biased;
                 cmd = commands.recv() => match cmd {
@@ -345,8 +359,8 @@ impl<H: Handler> Session<H> {
                         self.inputs.push_back(Input::Stop(Some(Notification::admin_shutdown("peer removed"))));
                     }
                 },
-                r = read(a), if id_a.is_some() => self.received(id_a, r),
-                r = read(b), if id_b.is_some() => self.received(id_b, r),
+                r = read(a, max_a), if id_a.is_some() => self.received(id_a, r),
+                r = read(b, max_b), if id_b.is_some() => self.received(id_b, r),
                 res = async { self.connecting.as_mut().expect("guarded").1.as_mut().await }, if self.connecting.is_some() => {
                     let (id, _) = self.connecting.take().expect("guarded");
                     match res.and_then(|s| Conn::new(id, s)) {
@@ -367,7 +381,7 @@ impl<H: Handler> Session<H> {
                     }
                 }
                 _ = housekeeping.tick(), if self.handler.wants_tick() => self.handler.tick(Instant::now()),
-                _ = sleep_until(next_timer), if next_timer.is_some() => {
+                _ = deadline.wait(), if deadline.armed().is_some() => {
                     self.now = Instant::now();
                     let mut out = std::mem::take(&mut self.outputs);
                     self.peer.handle_timeout(self.now, &mut out);
@@ -422,25 +436,26 @@ impl<H: Handler> Session<H> {
         for conn in self.conns.iter_mut() {
             let on_session = self.session == Some(conn.id);
             let ctx = if on_session { self.rx } else { Negotiated::default() };
-            match frame_len(&conn.rbuf, ctx.max_message_len()) {
-                Ok(Some(len)) if conn.rbuf.len() >= len => {
+            let rbuf = &mut conn.rbuf.data;
+            match frame_len(rbuf, ctx.max_message_len()) {
+                Ok(Some(len)) if rbuf.len() >= len => {
                     let memo = if on_session { Some(&mut self.memo) } else { None };
-                    let decoded = Message::decode_with(&conn.rbuf[..len], &ctx, memo);
-                    conn.rbuf.advance(len);
+                    let decoded = Message::decode_with(&rbuf[..len], &ctx, memo);
+                    rbuf.advance(len);
                     return Some(match decoded {
                         Ok(m) => {
                             self.handler.count_received(&m);
                             Input::Message(conn.id, m)
                         }
                         Err(e) => {
-                            conn.rbuf.clear();
+                            rbuf.clear();
                             Input::DecodeError(conn.id, e)
                         }
                     });
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    conn.rbuf.clear();
+                    rbuf.clear();
                     return Some(Input::DecodeError(conn.id, e));
                 }
             }
@@ -449,12 +464,12 @@ impl<H: Handler> Session<H> {
     }
 }
 
-async fn read(conn: Option<&mut Conn>) -> io::Result<usize> {
+/// Read what arrived on a connection into its read buffer (`max_message`:
+/// the longest message it accepts).
+async fn read(conn: Option<&mut Conn>, max_message: usize) -> io::Result<usize> {
     let c = conn.expect("guarded");
-    c.rbuf.reserve(64 * 1024);
-    c.reader.read_buf(&mut c.rbuf).await
-}
-
-async fn sleep_until(at: Option<TokioInstant>) {
-    tokio::time::sleep_until(at.expect("guarded")).await
+    c.rbuf.prepare(max_message);
+    let n = c.reader.read_buf(&mut c.rbuf.data).await?;
+    c.rbuf.filled(n);
+    Ok(n)
 }
