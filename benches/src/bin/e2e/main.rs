@@ -13,6 +13,7 @@
 
 mod capture;
 mod central;
+mod cluster;
 mod common;
 mod failover;
 mod latency;
@@ -60,6 +61,8 @@ pub(crate) enum Bench {
     Central,
     /// Issue 18: central mode's node probes, node failure → FIB (lab 74); not in the default set.
     Probes,
+    /// Issue 20: speaker and controller against a mock API server with 10k Services (loopback, no lab); not in the default set.
+    Cluster,
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,7 +87,7 @@ pub(crate) struct Opts {
     pub(crate) receivers: Vec<ReceiverKind>,
     /// Changes per latency run [default: 200; --quick: 30].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    changes: Option<u32>,
+    pub(crate) changes: Option<u32>,
     /// The latency benchmark's changes [default: endpoint,service; --quick: endpoint].
     #[arg(long, value_enum, value_delimiter = ',')]
     kinds: Option<Vec<ChangeKind>>,
@@ -100,6 +103,12 @@ pub(crate) struct Opts {
     /// Central vs per-node: nodes [default: 100; --quick: 10].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=128))]
     pub(crate) central_nodes: Option<u32>,
+    /// Cluster: Services [default: 10000; --quick: 1000].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=16000))]
+    pub(crate) cluster_services: Option<u32>,
+    /// Cluster: Nodes [default: 1000; --quick: 100].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60000))]
+    pub(crate) cluster_nodes: Option<u32>,
 }
 
 impl Opts {
@@ -210,7 +219,9 @@ fn guarded(name: &str, o: &mut Outcome, f: impl FnOnce() -> Outcome) {
 fn main() {
     let cli = Cli::parse();
     let bins = Bins::here();
-    if let Some(reason) = unavailable(&bins) {
+    // The cluster benchmark alone needs neither root nor the lab.
+    let cluster_only = cli.mode.is_none() && cli.opts.bench.iter().all(|b| *b == Bench::Cluster);
+    if let Some(reason) = if cluster_only { cluster::unavailable(&bins) } else { unavailable(&bins) } {
         return skip(&reason);
     }
     mooring_lab::set_mooring_bin(bins.mooring.clone());
@@ -246,6 +257,9 @@ fn main() {
             }
             if o.runs(Bench::Central) {
                 guarded("central", &mut out, || Outcome::met(central::run(&o)));
+            }
+            if o.runs(Bench::Cluster) {
+                guarded("cluster", &mut out, || Outcome::met(cluster::run(&o, &bins)));
             }
         }
     }
