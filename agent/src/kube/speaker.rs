@@ -50,8 +50,15 @@ pub struct ClusterSource {
 impl ClusterSource {
     /// Start the watches and wait for their first lists.
     pub async fn start(client: Client, node: &str) -> ClusterSource {
+        Self::start_for(client, node, false).await
+    }
+
+    /// As [`ClusterSource::start`]; `central`: the central speaker, which
+    /// reads every node's endpoints (a per-node speaker keeps only its own).
+    pub async fn start_for(client: Client, node: &str, central: bool) -> ClusterSource {
         let (tx, changes) = mpsc::unbounded_channel();
-        let stores = Stores::start(&client, Component::Speaker, tx);
+        let own_node = (!central).then(|| node.to_string());
+        let stores = Stores::start_for(&client, Component::Speaker, tx, own_node);
         stores.ready().await;
         Self::from_stores(client, node, stores, changes).await
     }
@@ -105,7 +112,7 @@ pub async fn run(args: SpeakerArgs) -> Result<()> {
     let client = super::client().await?;
     let metrics = Arc::new(Metrics::new());
     crate::admin::serve(args.metrics_addr, metrics.clone()).await?;
-    let source = ClusterSource::start(client, &args.node).await;
+    let source = ClusterSource::start_for(client, &args.node, args.node_options.central).await;
     let state = StateStore::open(None)?;
     NodeLoop::new(args.node, args.node_options, VipMode::FromStatus, source, state, metrics).run().await
 }

@@ -31,18 +31,36 @@ pub enum Component {
     Speaker,
 }
 
-/// Forward a reflector's events as "something changed"; watch errors back
-/// off and restart (kube-runtime's default back-off).
-fn forward<S, T>(stream: S, changes: mpsc::UnboundedSender<()>)
-where
-    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+/// Keep a watch's objects in a store (`writer`) and say "something
+/// changed" on `changes` — but not for an object that arrives equal to
+/// the one kept but for its resourceVersion (after pruning: a change to
+/// what the model does not read, like a Node's heartbeat or an endpoint
+/// on another node). Watch errors back off and restart (kube-runtime's
+/// default back-off).
+fn forward<K, S>(
+    stream: S,
+    mut writer: reflector::store::Writer<K>,
+    changes: mpsc::UnboundedSender<()>,
+    same: fn(&K, &K) -> bool,
+) where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
+    let reader = writer.as_reader();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
             match ev {
-                Ok(_) => {
-                    let _ = changes.send(());
+                Ok(ev) => {
+                    let same = match &ev {
+                        watcher::Event::Apply(o) => unchanged(&reader, o, same),
+                        _ => false,
+                    };
+                    writer.apply_watcher_event(&ev);
+                    if !same {
+                        let _ = changes.send(());
+                    }
                 }
                 Err(e) => warn!("watch error (retrying): {e}"),
             }
@@ -50,15 +68,147 @@ where
     });
 }
 
+/// `o` is what the store holds already (by `same`), resourceVersion aside.
+fn unchanged<K>(reader: &Store<K>, o: &K, same: fn(&K, &K) -> bool) -> bool
+where
+    K: Resource + Clone,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let Some(cur) = reader.get(&reflector::ObjectRef::from_obj(o)) else { return false };
+    if cur.meta().resource_version == o.meta().resource_version {
+        return same(&cur, o);
+    }
+    let mut cur = (*cur).clone();
+    cur.meta_mut().resource_version.clone_from(&o.meta().resource_version);
+    same(&cur, o)
+}
+
 /// Watch one kind into a store; every change sends `()` on `changes`.
 pub fn watch_kind<K>(api: Api<K>, changes: mpsc::UnboundedSender<()>) -> Store<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Clone + PartialEq + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    watch_pruned(api, changes, |_| {})
+}
+
+/// Watch one kind into a store, each object reduced by `prune` before it is kept.
+pub fn watch_pruned<K>(
+    api: Api<K>,
+    changes: mpsc::UnboundedSender<()>,
+    prune: impl FnMut(&mut K) + Send + 'static,
+) -> Store<K>
+where
+    K: Resource + Clone + PartialEq + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
-    forward(watcher(api, watcher::Config::default()).default_backoff().reflect(writer), changes);
+    forward(watcher(api, watcher::Config::default()).default_backoff().modify(prune), writer, changes, K::eq);
     reader
+}
+
+/// Watch Nodes by their metadata only, pruned.
+fn watch_node_metadata(
+    api: Api<PartialObjectMeta<Node>>,
+    changes: mpsc::UnboundedSender<()>,
+) -> Store<PartialObjectMeta<Node>> {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|n: &mut PartialObjectMeta<Node>| prune::node_metadata(&mut n.metadata));
+    forward(stream, writer, changes, |a, b| a.metadata == b.metadata);
+    reader
+}
+
+/// What the model reads of the watched objects; the rest is dropped as
+/// each object arrives, before the store keeps it (issue 20: a speaker
+/// caches every Service, EndpointSlice and Node of the cluster). Pure;
+/// `agent/tests/pruned_plans.rs` checks that a pruned cluster gives the
+/// same plans as the whole one.
+pub mod prune {
+    use k8s_openapi::api::core::v1::{Node, NodeStatus, Service};
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use crate::model::annotations::{IPS, POOL, SHARING};
+    use crate::model::classes::OPENELB_OPT_IN;
+    use crate::model::nodes::SERVICE_NAME_LABEL;
+
+    /// The annotations the model reads: Mooring's own (`mooring.io/…`) and
+    /// the pool, address and sharing keys of the load balancers it reads
+    /// (MetalLB, OpenELB).
+    pub fn read_annotation(key: &str) -> bool {
+        key.starts_with("mooring.io/")
+            || POOL.contains(&key)
+            || IPS.contains(&key)
+            || SHARING.contains(&key)
+            || key == OPENELB_OPT_IN
+    }
+
+    /// A Service keeps its spec, status and metadata but for the managed
+    /// fields and the annotations the model does not read (kubectl's
+    /// last-applied-configuration is most of a Service's size).
+    pub fn service(s: &mut Service) {
+        s.metadata.managed_fields = None;
+        if let Some(a) = s.metadata.annotations.as_mut() {
+            a.retain(|k, _| read_annotation(k));
+        }
+    }
+
+    /// An EndpointSlice keeps its name, namespace, UID, resourceVersion
+    /// and Service label, and of each endpoint its node and conditions:
+    /// what says which nodes have ready endpoints of which Service. With
+    /// `own_node`, only the endpoints on that node.
+    pub fn endpoint_slice(s: &mut EndpointSlice, own_node: Option<&str>) {
+        if let Some(n) = own_node {
+            s.endpoints.retain(|e| e.node_name.as_deref() == Some(n));
+        }
+        let m = std::mem::take(&mut s.metadata);
+        let labels = m.labels.map(|mut l| {
+            l.retain(|k, _| k == SERVICE_NAME_LABEL);
+            l
+        });
+        s.metadata = ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resource_version: m.resource_version,
+            deletion_timestamp: m.deletion_timestamp,
+            labels,
+            ..ObjectMeta::default()
+        };
+        s.ports = None;
+        for e in &mut s.endpoints {
+            *e = Endpoint {
+                addresses: vec![],
+                conditions: e.conditions.take(),
+                node_name: e.node_name.take(),
+                ..Endpoint::default()
+            };
+        }
+    }
+
+    /// A Node keeps its metadata but for the managed fields and
+    /// annotations, its spec, and of its status the addresses (the
+    /// kubelet's image list, conditions and node info are most of a Node).
+    pub fn node(n: &mut Node) {
+        n.metadata.managed_fields = None;
+        n.metadata.annotations = None;
+        n.status = n.status.take().map(|s| NodeStatus { addresses: s.addresses, ..NodeStatus::default() });
+    }
+
+    /// The kinds the speaker caches pruned, in place (what the stores hold).
+    pub fn objects(o: &mut crate::model::plan::Objects, own_node: Option<&str>) {
+        o.services.iter_mut().for_each(service);
+        o.endpoint_slices.iter_mut().for_each(|s| endpoint_slice(s, own_node));
+        o.nodes.iter_mut().for_each(node);
+    }
+
+    /// A Node seen by its metadata only: the name and labels are what is read.
+    pub fn node_metadata(m: &mut ObjectMeta) {
+        m.managed_fields = None;
+        m.annotations = None;
+    }
 }
 
 /// How long the speaker waits for the first list of BgpAdvertisements.
@@ -86,15 +236,27 @@ pub struct Stores {
 
 impl Stores {
     pub fn start(client: &Client, component: Component, changes: mpsc::UnboundedSender<()>) -> Stores {
+        Self::start_for(client, component, changes, None)
+    }
+
+    /// As [`Stores::start`]; with `own_node` the speaker keeps only the
+    /// endpoints on that node (all a per-node speaker reads; the central
+    /// speaker announces for every node and needs them all).
+    pub fn start_for(
+        client: &Client,
+        component: Component,
+        changes: mpsc::UnboundedSender<()>,
+        own_node: Option<String>,
+    ) -> Stores {
         let c = || changes.clone();
         let api = || client.clone();
         match component {
             Component::Controller => Stores {
                 peers: Some(watch_kind(Api::all(api()), c())),
                 eips: Some(watch_kind(Api::all(api()), c())),
-                services: Some(watch_kind(Api::all(api()), c())),
+                services: Some(watch_pruned(Api::all(api()), c(), prune::service)),
                 // `Api<PartialObjectMeta<_>>` lists and watches metadata only.
-                nodes: Some(NodeStore::Metadata(watch_kind(Api::all(api()), c()))),
+                nodes: Some(NodeStore::Metadata(watch_node_metadata(Api::all(api()), c()))),
                 namespaces: Some(watch_kind(Api::all(api()), c())),
                 ..Stores::default()
             },
@@ -103,9 +265,12 @@ impl Stores {
                 peers: Some(watch_kind(Api::all(api()), c())),
                 eips: Some(watch_kind(Api::all(api()), c())),
                 advertisements: Some(watch_kind(Api::all(api()), c())),
-                services: Some(watch_kind(Api::all(api()), c())),
-                endpoint_slices: Some(watch_kind(Api::all(api()), c())),
-                nodes: Some(NodeStore::Full(watch_kind(Api::all(api()), c()))),
+                // Whole Services, EndpointSlices and Nodes of the cluster: only what the model reads is kept.
+                services: Some(watch_pruned(Api::all(api()), c(), prune::service)),
+                endpoint_slices: Some(watch_pruned(Api::all(api()), c(), move |s: &mut EndpointSlice| {
+                    prune::endpoint_slice(s, own_node.as_deref())
+                })),
+                nodes: Some(NodeStore::Full(watch_pruned(Api::all(api()), c(), prune::node))),
                 ..Stores::default()
             },
         }
@@ -176,5 +341,47 @@ impl Stores {
             namespaces: all(&self.namespaces),
             ..Objects::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(rv: &str, label: &str) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "resourceVersion": rv, "labels": {"rack": label}},
+            "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.11"}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_object_equal_but_for_its_resource_version_is_no_change() {
+        let (reader, mut writer) = reflector::store();
+        assert!(!unchanged(&reader, &node("1", "r1"), Node::eq), "not kept yet");
+        writer.apply_watcher_event(&watcher::Event::Apply(node("1", "r1")));
+        assert!(unchanged(&reader, &node("1", "r1"), Node::eq));
+        assert!(unchanged(&reader, &node("2", "r1"), Node::eq), "a heartbeat, pruned: no change");
+        assert!(!unchanged(&reader, &node("3", "r2"), Node::eq), "a label the model reads moved");
+    }
+
+    #[test]
+    fn a_node_heartbeat_prunes_to_the_node_kept() {
+        let whole = |beat: &str| -> Node {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n1", "resourceVersion": beat, "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+                             "managedFields": [{"manager": "kubelet", "time": format!("2026-01-01T00:00:0{beat}Z")}]},
+                "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.11"}],
+                           "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": format!("2026-01-01T00:00:0{beat}Z")}]}
+            }))
+            .unwrap()
+        };
+        let (mut a, mut b) = (whole("1"), whole("2"));
+        prune::node(&mut a);
+        prune::node(&mut b);
+        let (reader, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(a));
+        assert!(unchanged(&reader, &b, Node::eq));
     }
 }
