@@ -10,14 +10,23 @@
 //!   (zebra's install, seen by `ip -ts monitor route` in the router
 //!   namespace: gettimeofday when the netlink notification is read).
 //!
+//! At scale (`--latency-services N --latency-nodes M`, sink only) DIR
+//! also holds N background Services with 3 EndpointSlices each and M Nodes
+//! in `kubectl get -o yaml` form ([`manifests`]); the run then also reports
+//! the agent's memory, its time from start to every route announced, and
+//! its CPU per change.
+//!
 //! The start is CLOCK_REALTIME right after `rename(2)` returns; every
 //! timestamp comes from the one machine clock. Each change is observed
 //! before the next one is made (timeout 5 s). The agent sleeps 5 ms after
 //! the first inotify event (its settle delay), so every sample includes 5 ms.
 
+mod manifests;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mooring_lab::procfs::{cpu, cpu_between, mem, mib, reset_hwm};
 use mooring_lab::{check_interrupted, epoch, parse_ts, tail, Follow, Lab, Node, Proc, RouteMonitor};
 
 use crate::common::{quantile, Bins, RECEIVER_AS, SPEAKER_AS};
@@ -33,6 +42,31 @@ pub const DEBOUNCE_MS: f64 = 5.0;
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The pool: the Local Service gets the first address.
 const POOL_PREFIX: &str = "203.0.113.";
+
+/// The latency benchmark at scale (its own rows, sink only).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ScaleArgs {
+    /// Latency at scale: background Services preloaded, 3 EndpointSlices each (0: no run at
+    /// scale) [default: 10000; --quick: 1000].
+    #[arg(long)]
+    pub latency_services: Option<u32>,
+    /// Latency at scale: Nodes, the agent's own included [default: 1000; --quick: 100].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub latency_nodes: Option<u32>,
+    /// Changes per row at scale [default: 100; --quick: 20].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub latency_scale_changes: Option<u32>,
+}
+
+impl ScaleArgs {
+    /// (Services, Nodes, changes) of the run at scale, if there is one.
+    pub fn sizes(&self, quick: bool) -> Option<(usize, usize, usize)> {
+        let services = self.latency_services.unwrap_or(if quick { 1000 } else { 10_000 }) as usize;
+        let nodes = self.latency_nodes.unwrap_or(if quick { 100 } else { 1000 }) as usize;
+        let changes = self.latency_scale_changes.unwrap_or(if quick { 20 } else { 100 }) as usize;
+        (services > 0).then_some((services, nodes, changes))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ChangeKind {
@@ -62,10 +96,7 @@ fn manifests_bgp(router: &str, node: &str) -> String {
     )
 }
 
-fn manifests_service(present: bool) -> String {
-    if !present {
-        return String::new();
-    }
+fn manifests_service() -> String {
     "apiVersion: v1\nkind: Service\nmetadata: {name: web-local, namespace: default}\n\
      spec: {type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 8080, protocol: TCP}]}\n"
         .into()
@@ -90,10 +121,18 @@ fn write_atomic(lab: &Lab, dir: &Path, name: &str, text: &str) -> (f64, f64) {
     (before, epoch())
 }
 
+/// Remove `name` from `dir`; CLOCK_REALTIME right before and after `unlink(2)`.
+fn remove(dir: &Path, name: &str) -> (f64, f64) {
+    let before = epoch();
+    std::fs::remove_file(dir.join(name)).unwrap();
+    (before, epoch())
+}
+
 /// What tells the harness the change arrived.
 enum Observer {
-    /// bgp-sink's `UPDATE t=<ns> ... held=H` lines.
-    Sink(Follow),
+    /// bgp-sink's `UPDATE t=<ns> ... held=H` lines: the VIP is held while
+    /// the sink holds more than the background's routes (the second field).
+    Sink(Follow, u64),
     /// `ip -ts monitor route` in the router namespace.
     Fib(RouteMonitor),
 }
@@ -105,7 +144,7 @@ impl Observer {
         loop {
             check_interrupted();
             let hit = match self {
-                Observer::Sink(t) => t.lines().iter().find_map(|l| {
+                Observer::Sink(t, base) => t.lines().iter().find_map(|l| {
                     let l = l.strip_prefix("UPDATE ")?;
                     let mut t = None;
                     let mut held = None;
@@ -116,7 +155,7 @@ impl Observer {
                             held = v.parse::<u64>().ok();
                         }
                     }
-                    ((held? > 0) == announced).then(|| t.map(|t| t as f64 / 1e9)).flatten()
+                    ((held? > *base) == announced).then(|| t.map(|t| t as f64 / 1e9)).flatten()
                 }),
                 Observer::Fib(m) => {
                     m.events().iter().find(|e| e.dst.starts_with(POOL_PREFIX) && e.deleted != announced).map(|e| e.t)
@@ -136,6 +175,52 @@ impl Observer {
             std::thread::sleep(Duration::from_micros(500));
         }
     }
+
+    /// The sink: wait until it holds `n` routes; the time of that UPDATE.
+    fn wait_held(&mut self, lab: &Lab, procs: &[&Proc], n: u64, timeout: Duration) -> f64 {
+        let Observer::Sink(t, _) = self else { panic!("only the sink counts routes") };
+        let start = Instant::now();
+        let mut last = 0;
+        loop {
+            check_interrupted();
+            for l in t.lines() {
+                let Some(l) = l.strip_prefix("UPDATE ") else { continue };
+                let field = |p: &str| l.split_whitespace().find_map(|w| w.strip_prefix(p)?.parse::<u128>().ok());
+                if let (Some(at), Some(held)) = (field("t="), field("held=")) {
+                    last = held as u64;
+                    if last >= n {
+                        return at as f64 / 1e9;
+                    }
+                }
+            }
+            for p in procs {
+                if lab.exited(p) {
+                    panic!("{} exited:\n{}", p.name, tail(&p.output(), 30));
+                }
+            }
+            if start.elapsed() > timeout {
+                panic!("the sink holds {last} routes, not {n}, after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// What a run at scale measured of the agent beyond the latencies.
+#[derive(Debug, Default, Clone)]
+pub struct AgentFigures {
+    pub background: manifests::Background,
+    /// Start (spawn) to the sink holding every route.
+    pub start_to_announced: f64,
+    /// VmHWM when every route is announced, and VmRSS 1 s later (MiB).
+    pub hwm_start: f64,
+    pub rss_steady: f64,
+    /// VmHWM through the changes (reset before them), VmRSS after (MiB).
+    pub hwm_changes: f64,
+    pub rss_after: f64,
+    /// CPU seconds over the changes, and how many.
+    pub cpu: f64,
+    pub changes: usize,
 }
 
 /// One latency run's samples, in milliseconds.
@@ -151,6 +236,8 @@ pub struct Samples {
     pub after_reload: Vec<f64>,
     /// The longest `rename(2)` call (the start's uncertainty).
     pub max_rename: f64,
+    /// At scale: the agent's memory, start-up time and CPU.
+    pub agent: Option<AgentFigures>,
 }
 
 /// The agent's tracing timestamps: `2026-11-25T15:39:09.612775Z  INFO ...`.
@@ -161,8 +248,15 @@ fn reload_times(log: &str) -> Vec<f64> {
         .collect()
 }
 
-/// One latency run: `changes` changes of `kind` against `recv`.
-pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &Bins) -> Samples {
+/// One latency run: `changes` changes of `kind` against `recv`; with
+/// `background` (Services, Nodes) that many objects are loaded besides.
+pub fn run_latency(
+    recv: ReceiverKind,
+    kind: ChangeKind,
+    changes: usize,
+    bins: &Bins,
+    background: Option<(usize, usize)>,
+) -> Samples {
     let (lab, spk): (Lab, Node) = Lab::pair(LAB_ID, "spk");
     let mut procs: Vec<Proc> = vec![];
     let mut obs = match recv {
@@ -170,7 +264,7 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
             let p = start_sink(&lab, bins, &["--hold", "30", "--events"]);
             let t = p.follow();
             procs.push(p);
-            Observer::Sink(t)
+            Observer::Sink(t, 0)
         }
         ReceiverKind::Frr => {
             // The monitor first, so that the first install shows it runs.
@@ -183,8 +277,27 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
     let dir: PathBuf = lab.path("manifests");
     std::fs::create_dir_all(&dir).unwrap();
     write_atomic(&lab, &dir, "bgp.yaml", &manifests_bgp(&lab.router_v4, &spk.v4));
-    write_atomic(&lab, &dir, "services.yaml", &manifests_service(true));
+    write_atomic(&lab, &dir, "services.yaml", &manifests_service());
     write_atomic(&lab, &dir, "slices.yaml", &manifests_slice(true));
+    let bg = background.map(|(services, nodes)| {
+        assert_eq!(recv, ReceiverKind::Sink, "the run at scale counts routes at the sink");
+        let t = Instant::now();
+        let b = manifests::write_background(&dir.join("background"), services, nodes);
+        eprintln!(
+            "    background: {} Services, {} EndpointSlices, {} Nodes in {:.1} MB of YAML ({:.1} s); n1 announces {} of them",
+            b.services,
+            b.slices,
+            b.nodes,
+            b.bytes as f64 / 1e6,
+            t.elapsed().as_secs_f64(),
+            b.routes_on_n1
+        );
+        b
+    });
+    let (timeout, first_timeout) = match bg {
+        Some(_) => (Duration::from_secs(120), Duration::from_secs(900)),
+        None => (TIMEOUT, Duration::from_secs(40)),
+    };
     let state = lab.path("state");
     let mut args = vec!["--state-dir", state.to_str().unwrap()];
     if kind == ChangeKind::Endpoint {
@@ -193,13 +306,36 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
         // A Service deleted and created again is not a flap: defaults there.
         args.extend(["--flap-damping", "false"]);
     }
+    let started = epoch();
     let agent = lab.mooring_standalone(&spk.ns, "mooring", "n1", &dir, &args);
+    let pid = agent.pid;
     procs.push(agent);
     let watched: Vec<&Proc> = procs.iter().collect();
-    // The initial announcement (session setup included).
-    obs.wait(&lab, &watched, true, Duration::from_secs(40));
+    let mut figures = None;
+    match bg {
+        // The initial announcement (session setup included).
+        None => drop(obs.wait(&lab, &watched, true, first_timeout)),
+        Some(b) => {
+            let all = b.routes_on_n1 as u64 + 1;
+            let at = obs.wait_held(&lab, &watched, all, first_timeout);
+            let m = mem(pid);
+            mooring_lab::sleep(Duration::from_secs(1));
+            if let Observer::Sink(_, base) = &mut obs {
+                *base = all - 1;
+            }
+            figures = Some(AgentFigures {
+                background: b,
+                start_to_announced: at - started,
+                hwm_start: mib(m.hwm as f64),
+                rss_steady: mib(mem(pid).rss as f64),
+                ..Default::default()
+            });
+            reset_hwm(pid);
+        }
+    }
     // Let the session's initial exchange (End-of-RIB etc.) finish.
     mooring_lab::sleep(Duration::from_millis(300));
+    let cpu0 = cpu(pid);
     let reloads_before = reload_times(&procs.last().unwrap().output()).len();
     let mut out = Samples::default();
     let mut starts = Vec::with_capacity(changes);
@@ -209,9 +345,12 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
         announced = !announced;
         let (t0, after) = match kind {
             ChangeKind::Endpoint => write_atomic(&lab, &dir, "slices.yaml", &manifests_slice(announced)),
-            ChangeKind::Service => write_atomic(&lab, &dir, "services.yaml", &manifests_service(announced)),
+            // Deleted by unlink(2): an emptied file would keep its objects for the
+            // torn-write grace (1 s, agent/src/sources/manifests.rs).
+            ChangeKind::Service if !announced => remove(&dir, "services.yaml"),
+            ChangeKind::Service => write_atomic(&lab, &dir, "services.yaml", &manifests_service()),
         };
-        let t1 = obs.wait(&lab, &watched, announced, TIMEOUT);
+        let t1 = obs.wait(&lab, &watched, announced, timeout);
         let ms = (t1 - t0) * 1e3;
         if ms < 0.0 {
             panic!("change {i}: observed {:.3} ms before the rename (a stale event?)", -ms);
@@ -225,6 +364,13 @@ pub fn run_latency(recv: ReceiverKind, kind: ChangeKind, changes: usize, bins: &
         std::thread::sleep(Duration::from_millis(10 + (i as u64 * 7) % 20));
     }
     mooring_lab::sleep(Duration::from_millis(200));
+    if let Some(f) = &mut figures {
+        f.cpu = cpu_between(&cpu0, &cpu(pid));
+        f.changes = changes;
+        let m = mem(pid);
+        (f.hwm_changes, f.rss_after) = (mib(m.hwm as f64), mib(m.rss as f64));
+    }
+    out.agent = figures;
     let reloads = reload_times(&procs.last().unwrap().output());
     let reloads = &reloads[reloads_before.min(reloads.len())..];
     if reloads.len() == changes {
@@ -244,7 +390,7 @@ pub fn bench(o: &Opts, bins: &Bins) -> bool {
     for &recv in &o.receivers {
         for kind in o.kinds() {
             let t = Instant::now();
-            let mut smp = run_latency(recv, kind, o.changes(), bins);
+            let mut smp = run_latency(recv, kind, o.changes(), bins, None);
             let v = &mut smp.total;
             v.sort_by(|a, b| a.total_cmp(b));
             let q = |x| quantile(v, x);
@@ -291,6 +437,26 @@ pub fn bench(o: &Opts, bins: &Bins) -> bool {
             p99 - d
         );
     }
+    let scale = o.latency.sizes(o.quick).map(|(services, nodes, changes)| {
+        let mut rows = vec![];
+        for kind in o.kinds() {
+            let t = Instant::now();
+            let mut smp = run_latency(ReceiverKind::Sink, kind, changes, bins, Some((services, nodes)));
+            smp.total.sort_by(|a, b| a.total_cmp(b));
+            let v = &smp.total;
+            eprintln!(
+                "  latency at scale ({services} Services, {nodes} Nodes) / {}: {} changes in {:.1} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                kind.name(),
+                v.len(),
+                t.elapsed().as_secs_f64(),
+                quantile(v, 0.5),
+                quantile(v, 0.99),
+                quantile(v, 1.0)
+            );
+            rows.push((kind, smp));
+        }
+        rows
+    });
     println!("\n### Targets (change latency)\n");
     let mut all_met = true;
     for (recv, kind, _, _, _, p99, _, _) in &rows {
@@ -304,5 +470,74 @@ pub fn bench(o: &Opts, bins: &Bins) -> bool {
             );
         }
     }
+    if let Some(rows) = scale {
+        all_met &= report_scale(&rows);
+    }
     all_met
+}
+
+/// The rows at scale: latency to the wire, and the agent's memory,
+/// start-up and CPU; false when a target was missed.
+fn report_scale(rows: &[(ChangeKind, Samples)]) -> bool {
+    let Some(b) = rows.iter().find_map(|(_, s)| s.agent.as_ref()).map(|a| a.background) else { return true };
+    println!(
+        "\n### Change latency at scale: {} Services, {} EndpointSlices, {} Nodes ({:.1} MB of YAML) loaded besides; \
+         n1 announces {} routes\n",
+        b.services,
+        b.slices,
+        b.nodes,
+        b.bytes as f64 / 1e6,
+        b.routes_on_n1 + 1
+    );
+    println!(
+        "| change | changes | min ms | p50 ms | p99 ms | max ms | start → all routes at the sink (s) | \
+         VmHWM at start (MiB) | VmRSS steady (MiB) | VmHWM through the changes (MiB) | VmRSS after (MiB) | \
+         CPU per 1k changes (s, from the run's changes) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut met = true;
+    let mut targets = vec![];
+    for (kind, smp) in rows {
+        let v = &smp.total;
+        let q = |x| quantile(v, x);
+        let Some(a) = &smp.agent else { continue };
+        let per = a.cpu / a.changes.max(1) as f64;
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            kind.name(),
+            v.len(),
+            q(0.0),
+            q(0.5),
+            q(0.99),
+            q(1.0),
+            a.start_to_announced,
+            a.hwm_start,
+            a.rss_steady,
+            a.hwm_changes,
+            a.rss_after,
+            per * 1e3
+        );
+        let ok = q(0.99) <= 20.0;
+        met &= ok;
+        targets.push(format!(
+            "- at scale, {}: p99 ≤ 20 ms to the wire (got {:.2} ms): {}",
+            kind.name(),
+            q(0.99),
+            if ok { "met" } else { "MISSED" }
+        ));
+        let peak = a.hwm_start.max(a.hwm_changes);
+        let ok = peak <= 64.0;
+        met &= ok;
+        targets.push(format!(
+            "- at scale, {}: RSS ≤ 64 MiB (peak VmHWM {peak:.1} MiB, steady {:.1} MiB): {}",
+            kind.name(),
+            a.rss_steady,
+            if ok { "met" } else { "MISSED" }
+        ));
+    }
+    println!("\n### Targets (change latency at scale)\n");
+    for t in targets {
+        println!("{t}");
+    }
+    met
 }

@@ -109,6 +109,8 @@ pub(crate) struct Opts {
     /// Cluster: Nodes [default: 1000; --quick: 100].
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60000))]
     pub(crate) cluster_nodes: Option<u32>,
+    #[command(flatten)]
+    pub(crate) latency: latency::ScaleArgs,
 }
 
 impl Opts {
