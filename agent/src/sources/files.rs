@@ -1,7 +1,8 @@
 //! The node loop's source in standalone mode: the manifests under a path,
 //! reloaded when a file changes (watched with `notify`) or on SIGHUP. A
 //! reload keeps the last good version of broken documents (see
-//! [`Manifests::load`]).
+//! [`Manifests::load`]); it parses again only the files the watcher named
+//! or whose size, inode or times changed (SIGHUP: every file).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -10,16 +11,22 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::manifests::Manifests;
+use super::manifests::{Changed, Manifests};
 use crate::metrics::Metrics;
 use crate::model::plan::Objects;
-use crate::node::{settle, Source};
+use crate::node::Source;
 
 pub struct FileSource {
     path: PathBuf,
     manifests: Manifests,
     metrics: Arc<Metrics>,
     changes: mpsc::UnboundedReceiver<()>,
+    /// What the watcher named since the last load.
+    dirty: Arc<Mutex<Changed>>,
+    /// A change was received and not loaded yet: [`Source::changed`] was
+    /// dropped while it settled (the node loop's `select!` took another
+    /// branch), so the next call loads it.
+    pending: bool,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -28,20 +35,28 @@ impl FileSource {
     pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<FileSource> {
         anyhow::ensure!(path.exists(), "--config {}: no such file or directory", path.display());
         let (tx, changes) = mpsc::unbounded_channel();
-        let watcher = watch(path, tx)?;
+        let dirty = Arc::new(Mutex::new(Changed::Paths(Default::default())));
+        let watcher = watch(path, tx, dirty.clone())?;
         let mut s = FileSource {
             path: path.to_path_buf(),
             manifests: Manifests::default(),
             metrics,
             changes,
+            dirty,
+            pending: false,
             _watcher: watcher,
         };
-        s.load();
+        s.load(Changed::All);
         Ok(s)
     }
 
-    fn load(&mut self) {
-        let m = Manifests::load(&self.path, Some(&self.manifests));
+    /// Load again; `all`: parse every file again.
+    fn load(&mut self, also: Changed) {
+        let mut changed = std::mem::replace(&mut *self.dirty.lock().expect("lock"), Changed::Paths(Default::default()));
+        if also == Changed::All {
+            changed = Changed::All;
+        }
+        let m = Manifests::reload(&self.path, Some(&self.manifests), &changed, std::time::Instant::now());
         for e in &m.errors {
             warn!("manifest error: {e}");
         }
@@ -54,7 +69,7 @@ impl Source for FileSource {
     async fn changed(&mut self) -> bool {
         let deadline = self.manifests.next_deadline();
         tokio::select! {
-            more = settle(&mut self.changes) => {
+            more = settle_pending(&mut self.changes, &mut self.pending) => {
                 if !more {
                     return false;
                 }
@@ -63,12 +78,14 @@ impl Source for FileSource {
             // A file has stayed empty for the grace time: its objects go now.
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(std::time::Instant::now).into()), if deadline.is_some() => {}
         }
-        self.reload();
+        self.load(Changed::Paths(Default::default()));
+        self.pending = false;
+        self.metrics.reloads.inc();
         true
     }
 
     fn reload(&mut self) {
-        self.load();
+        self.load(Changed::All);
         self.metrics.reloads.inc();
     }
 
@@ -77,16 +94,46 @@ impl Source for FileSource {
     }
 }
 
-/// Watch the config path; each change sends `()`.
-fn watch(path: &Path, tx: mpsc::UnboundedSender<()>) -> Result<notify::RecommendedWatcher> {
+/// [`settle`], cancel-safe: `pending` is set once a change was received
+/// (and stays set if this future is dropped before it settled), and a
+/// pending change is settled without waiting for another one.
+async fn settle_pending(changes: &mut mpsc::UnboundedReceiver<()>, pending: &mut bool) -> bool {
+    if !*pending {
+        if changes.recv().await.is_none() {
+            return false;
+        }
+        *pending = true;
+    }
+    tokio::time::sleep(crate::node::SETTLE).await;
+    while changes.try_recv().is_ok() {}
+    true
+}
+
+/// Watch the config path; each change adds the paths it names to `dirty`
+/// (every path, when the watcher lost events) and sends `()`.
+fn watch(path: &Path, tx: mpsc::UnboundedSender<()>, dirty: Arc<Mutex<Changed>>) -> Result<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     let tx = Mutex::new(tx);
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            if !ev.kind.is_access() {
-                let _ = tx.lock().expect("lock").send(());
+        let mut d = dirty.lock().expect("lock");
+        match res {
+            Ok(ev) if ev.kind.is_access() => return,
+            Ok(ev) if !ev.need_rescan() && !ev.paths.is_empty() => {
+                if let Changed::Paths(p) = &mut *d {
+                    for path in ev.paths {
+                        // Canonical when it still exists (the load compares both forms).
+                        if let Ok(c) = std::fs::canonicalize(&path) {
+                            p.insert(c);
+                        }
+                        p.insert(path);
+                    }
+                }
             }
+            // Lost events, or an error: read everything again.
+            _ => *d = Changed::All,
         }
+        drop(d);
+        let _ = tx.lock().expect("lock").send(());
     })
     .context("starting the file watcher")?;
     // Watch the directory (editors replace files by renaming).
@@ -94,4 +141,33 @@ fn watch(path: &Path, tx: mpsc::UnboundedSender<()>) -> Result<notify::Recommend
         if path.is_dir() { path.to_path_buf() } else { path.parent().map(|p| p.to_path_buf()).unwrap_or_default() };
     w.watch(&dir, RecursiveMode::Recursive).with_context(|| format!("watching {}", dir.display()))?;
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The bug the at-scale latency benchmark found: the node loop's `select!`
+    /// drops `changed()` when another branch is ready while the change settles;
+    /// the change was received already, so it was lost until the next one.
+    #[tokio::test]
+    async fn a_change_received_before_the_future_was_dropped_is_not_lost() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut pending = false;
+        tx.send(()).unwrap();
+        // Dropped while settling (SETTLE is 5 ms).
+        let r = tokio::time::timeout(Duration::from_micros(50), settle_pending(&mut rx, &mut pending)).await;
+        assert!(r.is_err() && pending, "received, not yet settled");
+        // No new event: the pending one still settles.
+        let r = tokio::time::timeout(Duration::from_secs(5), settle_pending(&mut rx, &mut pending)).await;
+        assert_eq!(r, Ok(true));
+        // Nothing pending, nothing sent: it waits.
+        pending = false;
+        let r = tokio::time::timeout(Duration::from_millis(20), settle_pending(&mut rx, &mut pending)).await;
+        assert!(r.is_err() && !pending);
+        drop(tx);
+        assert!(!settle_pending(&mut rx, &mut pending).await, "the watcher is gone");
+    }
 }

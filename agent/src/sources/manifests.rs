@@ -15,9 +15,18 @@
 //!
 //! Directories are walked at most [`MAX_DEPTH`] levels deep, and a
 //! directory reached twice (a symlink loop) is walked once.
+//!
+//! Only what the model reads is kept ([`prune`]): managed fields,
+//! annotations Mooring does not read, a Node's images, conditions and node
+//! info, an EndpointSlice's targetRefs and addresses, ... are dropped as
+//! each document is parsed, and no YAML text or untyped value outlives
+//! its parse. A reload ([`Manifests::reload`]) parses again only the files
+//! that changed (named by the watcher, or with another size, inode or
+//! modification time) and takes the rest as last parsed.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
@@ -28,18 +37,19 @@ use serde::Deserialize;
 
 use crate::model::plan::Objects;
 
-/// One typed object.
+/// One typed object (shared: a reload that does not parse its file again
+/// takes it as it was).
 #[derive(Debug, Clone)]
 pub enum Object {
-    BgpConf(Box<BgpConf>),
-    BgpPeer(Box<BgpPeer>),
-    Eip(Box<Eip>),
-    BgpAdvertisement(Box<BgpAdvertisement>),
-    Service(Box<Service>),
-    EndpointSlice(Box<EndpointSlice>),
-    Node(Box<Node>),
-    Namespace(Box<Namespace>),
-    Secret(Box<Secret>),
+    BgpConf(Arc<BgpConf>),
+    BgpPeer(Arc<BgpPeer>),
+    Eip(Arc<Eip>),
+    BgpAdvertisement(Arc<BgpAdvertisement>),
+    Service(Arc<Service>),
+    EndpointSlice(Arc<EndpointSlice>),
+    Node(Arc<Node>),
+    Namespace(Arc<Namespace>),
+    Secret(Arc<Secret>),
 }
 
 /// kind, namespace, name.
@@ -85,10 +95,68 @@ pub const MAX_DEPTH: usize = 16;
 /// The objects loaded, where each came from, and what went wrong.
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {
-    pub objects: BTreeMap<ObjectKey, (PathBuf, Object)>,
+    pub objects: BTreeMap<ObjectKey, (Arc<Path>, Object)>,
     pub errors: Vec<ManifestError>,
     /// Files found empty that still give their previous objects, and since when.
     pub empty_since: BTreeMap<PathBuf, Instant>,
+    /// Each file's documents as last parsed, with what identified its version.
+    parsed: BTreeMap<PathBuf, Parsed>,
+    /// The files that gave objects.
+    files_with_objects: BTreeSet<PathBuf>,
+}
+
+/// Which files may have changed since the previous load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Changed {
+    /// Any: every file is parsed again.
+    #[default]
+    All,
+    /// These (canonical paths, or as the watcher named them), and those whose
+    /// size, inode or times differ from the last parse.
+    Paths(BTreeSet<PathBuf>),
+}
+
+/// What identifies one version of a file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(md: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: md.len(),
+            dev: md.dev(),
+            ino: md.ino(),
+            mtime: (md.mtime(), md.mtime_nsec()),
+            ctime: (md.ctime(), md.ctime_nsec()),
+        }
+    }
+}
+
+/// One document's outcome.
+#[derive(Debug, Clone)]
+enum Doc {
+    /// Document index, key, object.
+    Object(usize, ObjectKey, Object),
+    /// A problem; `keep`: the object whose last good version stays.
+    Error(ManifestError, Option<ObjectKey>),
+    /// The YAML itself is broken at this document: the file's previous objects stay.
+    Broken(usize, String),
+}
+
+/// A file as last parsed.
+#[derive(Debug, Clone)]
+struct Parsed {
+    stamp: Stamp,
+    /// Nothing but blanks, comments and separators.
+    empty: bool,
+    docs: Arc<Vec<Doc>>,
 }
 
 #[derive(Deserialize)]
@@ -128,15 +196,15 @@ fn typed<T: DeserializeOwned>(v: serde_yaml::Value) -> Result<T, (String, String
 
 fn parse_object(kind: &str, v: serde_yaml::Value) -> Result<Object, (String, String)> {
     Ok(match kind {
-        "BgpConf" => Object::BgpConf(Box::new(typed(v)?)),
-        "BgpPeer" => Object::BgpPeer(Box::new(typed(v)?)),
-        "Eip" => Object::Eip(Box::new(typed(v)?)),
-        "BgpAdvertisement" => Object::BgpAdvertisement(Box::new(typed(v)?)),
-        "Service" => Object::Service(Box::new(typed(v)?)),
-        "EndpointSlice" => Object::EndpointSlice(Box::new(typed(v)?)),
-        "Node" => Object::Node(Box::new(typed(v)?)),
-        "Namespace" => Object::Namespace(Box::new(typed(v)?)),
-        "Secret" => Object::Secret(Box::new(typed(v)?)),
+        "BgpConf" => Object::BgpConf(Arc::new(typed(v)?)),
+        "BgpPeer" => Object::BgpPeer(Arc::new(typed(v)?)),
+        "Eip" => Object::Eip(Arc::new(typed(v)?)),
+        "BgpAdvertisement" => Object::BgpAdvertisement(Arc::new(typed(v)?)),
+        "Service" => Object::Service(Arc::new(typed(v)?)),
+        "EndpointSlice" => Object::EndpointSlice(Arc::new(typed(v)?)),
+        "Node" => Object::Node(Arc::new(typed(v)?)),
+        "Namespace" => Object::Namespace(Arc::new(typed(v)?)),
+        "Secret" => Object::Secret(Arc::new(typed(v)?)),
         _ => unreachable!("kind checked against KINDS"),
     })
 }
@@ -217,6 +285,13 @@ impl Manifests {
 
     /// [`Manifests::load`] at `now` (which the empty-file grace is measured against).
     pub fn load_at(path: &Path, previous: Option<&Manifests>, now: Instant) -> Manifests {
+        Self::reload(path, previous, &Changed::All, now)
+    }
+
+    /// [`Manifests::load_at`], parsing again only the files `changed` may
+    /// name (the others are taken as `previous` parsed them). The result
+    /// is the one a full load would give.
+    pub fn reload(path: &Path, previous: Option<&Manifests>, changed: &Changed, now: Instant) -> Manifests {
         let mut m = Manifests::default();
         let mut files = vec![];
         let mut problems = vec![];
@@ -226,46 +301,83 @@ impl Manifests {
         }
         let mut keep: BTreeSet<ObjectKey> = BTreeSet::new();
         for file in files {
-            match std::fs::metadata(&file) {
-                Ok(md) if md.len() > MAX_FILE_BYTES => {
+            let md = std::fs::metadata(&file);
+            if let Ok(md) = &md {
+                if md.len() > MAX_FILE_BYTES {
                     let msg = format!("{} bytes, more than the {MAX_FILE_BYTES} a manifest file may have", md.len());
                     m.file_failed(&file, 0, msg, previous);
                     continue;
                 }
-                _ => {}
             }
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    m.file_failed(&file, 0, format!("cannot read: {e}"), previous);
-                    continue;
+            let stamp = md.as_ref().ok().map(Stamp::of);
+            let cached = previous
+                .and_then(|p| p.parsed.get(&file))
+                .filter(|c| Some(c.stamp) == stamp && !is_named(changed, &file))
+                .cloned();
+            let parsed = match cached {
+                Some(c) => c,
+                None => {
+                    let text = match std::fs::read_to_string(&file) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            m.file_failed(&file, 0, format!("cannot read: {e}"), previous);
+                            continue;
+                        }
+                    };
+                    let empty = is_empty(&text);
+                    let docs = Arc::new(parse_file(&file, &text));
+                    match stamp {
+                        Some(stamp) => Parsed { stamp, empty, docs },
+                        // Read but not stat'ed: use it once, do not keep it.
+                        None => Parsed {
+                            stamp: Stamp { len: u64::MAX, dev: 0, ino: 0, mtime: (0, 0), ctime: (0, 0) },
+                            empty,
+                            docs,
+                        },
+                    }
                 }
             };
-            let had_objects = previous.is_some_and(|p| p.objects.values().any(|(f, _)| *f == file));
-            if had_objects && is_empty(&text) {
+            if stamp.is_some() {
+                m.parsed.insert(file.clone(), parsed.clone());
+            }
+            let had_objects = previous.is_some_and(|p| p.files_with_objects.contains(&file));
+            if had_objects && parsed.empty {
                 let since = previous.and_then(|p| p.empty_since.get(&file).copied()).unwrap_or(now);
                 if now.duration_since(since) < EMPTY_GRACE {
                     // Perhaps a rewrite in place, caught between truncate and write.
                     m.empty_since.insert(file.clone(), since);
-                    for (k, v) in previous.into_iter().flat_map(|p| p.objects.iter()).filter(|(_, (f, _))| *f == file) {
-                        m.objects.insert(k.clone(), v.clone());
-                    }
+                    m.restore_file(&file, previous);
                     continue;
                 }
             }
-            for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-                let value = match serde_yaml::Value::deserialize(doc) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // The YAML itself is broken: the file's previous objects stay.
-                        m.file_failed(&file, i, format!("invalid YAML: {e}"), previous);
+            let shared: Arc<Path> = Arc::from(file.as_path());
+            for doc in parsed.docs.iter() {
+                match doc {
+                    Doc::Object(index, key, o) => {
+                        if let Some((other, _)) = m.objects.get(key) {
+                            let msg = format!("duplicate of an object in {}; this one wins", other.display());
+                            m.errors.push(ManifestError {
+                                file: file.clone(),
+                                document: *index,
+                                kind: Some(key.0.clone()),
+                                name: Some(key.2.clone()),
+                                field: String::new(),
+                                message: msg,
+                            });
+                        }
+                        m.objects.insert(key.clone(), (shared.clone(), o.clone()));
+                    }
+                    Doc::Error(e, k) => {
+                        m.errors.push(e.clone());
+                        if let Some(k) = k {
+                            keep.insert(k.clone());
+                        }
+                    }
+                    Doc::Broken(i, message) => {
+                        m.file_failed(&file, *i, message.clone(), previous);
                         break;
                     }
-                };
-                if value.is_null() {
-                    continue;
                 }
-                m.document(&file, i, value, previous, &mut keep);
             }
         }
         if let Some(prev) = previous {
@@ -275,12 +387,21 @@ impl Manifests {
                 }
             }
         }
+        m.files_with_objects = m.objects.values().map(|(f, _)| f.to_path_buf()).collect();
         m
     }
 
     /// When the objects of a file that is empty now are to be removed (load again then).
     pub fn next_deadline(&self) -> Option<Instant> {
         self.empty_since.values().min().map(|t| *t + EMPTY_GRACE)
+    }
+
+    /// The previous objects of `file`, back in force.
+    fn restore_file(&mut self, file: &Path, previous: Option<&Manifests>) {
+        let Some(prev) = previous.filter(|p| p.files_with_objects.contains(file)) else { return };
+        for (k, v) in prev.objects.iter().filter(|(_, (f, _))| &**f == file) {
+            self.objects.insert(k.clone(), v.clone());
+        }
     }
 
     fn file_failed(&mut self, file: &Path, document: usize, message: String, previous: Option<&Manifests>) {
@@ -293,72 +414,200 @@ impl Manifests {
             message,
         });
         // Whatever this file parsed before this point is dropped too: keep the previous version whole.
-        self.objects.retain(|_, (f, _)| f != file);
-        if let Some(prev) = previous {
-            for (k, v) in prev.objects.iter().filter(|(_, (f, _))| f == file) {
-                self.objects.insert(k.clone(), v.clone());
+        self.objects.retain(|_, (f, _)| &**f != file);
+        self.restore_file(file, previous);
+    }
+}
+
+/// Whether `changed` names `file` (as the walk found it, or its canonical path).
+fn is_named(changed: &Changed, file: &Path) -> bool {
+    match changed {
+        Changed::All => true,
+        Changed::Paths(p) if p.is_empty() => false,
+        Changed::Paths(p) => p.contains(file) || std::fs::canonicalize(file).map_or(true, |c| p.contains(&c)),
+    }
+}
+
+/// Every document of one file.
+fn parse_file(file: &Path, text: &str) -> Vec<Doc> {
+    let mut out = vec![];
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value = match serde_yaml::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => {
+                out.push(Doc::Broken(i, format!("invalid YAML: {e}")));
+                break;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        out.push(document(file, i, value));
+    }
+    out
+}
+
+/// The head of a document: only its `apiVersion`, `kind` and `metadata.name/namespace`
+/// are copied for it.
+fn head_of(value: &serde_yaml::Value) -> Result<Head, serde_yaml::Error> {
+    let mut h = serde_yaml::Mapping::new();
+    if let serde_yaml::Value::Mapping(m) = value {
+        for k in ["apiVersion", "kind"] {
+            if let Some(v) = m.get(k) {
+                h.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(md) = m.get("metadata") {
+            let md = match md {
+                serde_yaml::Value::Mapping(md) => {
+                    let mut c = serde_yaml::Mapping::new();
+                    for k in ["name", "namespace"] {
+                        if let Some(v) = md.get(k) {
+                            c.insert(k.into(), v.clone());
+                        }
+                    }
+                    serde_yaml::Value::Mapping(c)
+                }
+                other => other.clone(),
+            };
+            h.insert("metadata".into(), md);
+        }
+        serde_yaml::from_value(serde_yaml::Value::Mapping(h))
+    } else {
+        serde_yaml::from_value(value.clone())
+    }
+}
+
+fn document(file: &Path, index: usize, mut value: serde_yaml::Value) -> Doc {
+    let err = |kind: Option<String>, name: Option<String>, field: String, message: String| ManifestError {
+        file: file.to_path_buf(),
+        document: index,
+        kind,
+        name,
+        field,
+        message,
+    };
+    let head: Head = match head_of(&value) {
+        Ok(h) => h,
+        Err(e) => return Doc::Error(err(None, None, String::new(), format!("not a Kubernetes object: {e}")), None),
+    };
+    let name = head.metadata.as_ref().and_then(|m| m.name.clone());
+    let namespace = head.metadata.as_ref().and_then(|m| m.namespace.clone()).unwrap_or_default();
+    let Some(kind) = head.kind.clone() else {
+        return Doc::Error(err(None, name, "kind".into(), "missing".into()), None);
+    };
+    let Some((_, api)) = KINDS.iter().find(|(k, _)| *k == kind) else {
+        return Doc::Error(err(Some(kind), name, "kind".into(), "not a kind Mooring reads; ignored".into()), None);
+    };
+    if head.api_version.as_deref() != Some(api) {
+        let got = head.api_version.clone().unwrap_or_default();
+        // The object is known: its last good version stays.
+        let keep = name.clone().filter(|n| !n.is_empty()).map(|n| (kind.clone(), namespace.clone(), n));
+        return Doc::Error(err(Some(kind), name, "apiVersion".into(), format!("{got:?}, want {api:?}")), keep);
+    }
+    let Some(n) = name.clone().filter(|n| !n.is_empty()) else {
+        return Doc::Error(err(Some(kind), None, "metadata.name".into(), "missing".into()), None);
+    };
+    let key = (kind.clone(), namespace, n);
+    prune::value(&kind, &mut value);
+    match parse_object(&kind, value) {
+        Ok(mut o) => {
+            prune::object(&mut o);
+            Doc::Object(index, key, o)
+        }
+        Err((field, message)) => Doc::Error(err(Some(kind), name, field, message), Some(key)),
+    }
+}
+
+/// What the model reads of each kind; the rest is dropped as a document is
+/// parsed: before the typed parse where the field is optional (so it costs
+/// nothing to parse and its errors do not matter), after it where the type
+/// requires the field.
+pub mod prune {
+    use std::sync::Arc;
+
+    use serde_yaml::Value;
+
+    use super::Object;
+    use crate::model::annotations::{IPS, POOL, SHARING};
+    use crate::model::classes::OPENELB_OPT_IN;
+    use crate::model::nodes::SERVICE_NAME_LABEL;
+
+    /// The annotations the model reads: Mooring's own and the load balancers'
+    /// pool, address and sharing keys.
+    pub fn read_annotation(key: &str) -> bool {
+        key.starts_with("mooring.io/")
+            || POOL.contains(&key)
+            || IPS.contains(&key)
+            || SHARING.contains(&key)
+            || key == OPENELB_OPT_IN
+    }
+
+    fn remove(v: &mut Value, keys: &[&str]) {
+        if let Value::Mapping(m) = v {
+            for k in keys {
+                m.remove(*k);
             }
         }
     }
 
-    fn document(
-        &mut self,
-        file: &Path,
-        index: usize,
-        value: serde_yaml::Value,
-        _previous: Option<&Manifests>,
-        keep: &mut BTreeSet<ObjectKey>,
-    ) {
-        let err = |kind: Option<String>, name: Option<String>, field: String, message: String| ManifestError {
-            file: file.to_path_buf(),
-            document: index,
-            kind,
-            name,
-            field,
-            message,
-        };
-        let head: Head = match serde_yaml::from_value(value.clone()) {
-            Ok(h) => h,
-            Err(e) => {
-                self.errors.push(err(None, None, String::new(), format!("not a Kubernetes object: {e}")));
-                return;
-            }
-        };
-        let name = head.metadata.as_ref().and_then(|m| m.name.clone());
-        let namespace = head.metadata.as_ref().and_then(|m| m.namespace.clone()).unwrap_or_default();
-        let Some(kind) = head.kind.clone() else {
-            self.errors.push(err(None, name, "kind".into(), "missing".into()));
-            return;
-        };
-        let Some((_, api)) = KINDS.iter().find(|(k, _)| *k == kind) else {
-            self.errors.push(err(Some(kind), name, "kind".into(), "not a kind Mooring reads; ignored".into()));
-            return;
-        };
-        if head.api_version.as_deref() != Some(api) {
-            let got = head.api_version.clone().unwrap_or_default();
-            if let Some(n) = name.clone().filter(|n| !n.is_empty()) {
-                // The object is known: its last good version stays.
-                keep.insert((kind.clone(), namespace.clone(), n));
-            }
-            self.errors.push(err(Some(kind), name, "apiVersion".into(), format!("{got:?}, want {api:?}")));
-            return;
-        }
-        let Some(n) = name.clone().filter(|n| !n.is_empty()) else {
-            self.errors.push(err(Some(kind), None, "metadata.name".into(), "missing".into()));
-            return;
-        };
-        let key = (kind.clone(), namespace, n);
-        match parse_object(&kind, value) {
-            Ok(o) => {
-                if let Some((other, _)) = self.objects.get(&key) {
-                    let msg = format!("duplicate of an object in {}; this one wins", other.display());
-                    self.errors.push(err(Some(kind), name, String::new(), msg));
+    /// Drop, from a document of `kind`, the optional fields the model never reads.
+    pub fn value(kind: &str, v: &mut Value) {
+        let Value::Mapping(m) = v else { return };
+        if let Some(md) = m.get_mut("metadata") {
+            remove(md, &["managedFields", "ownerReferences", "finalizers", "generateName", "selfLink"]);
+            if matches!(kind, "Service") {
+                if let Some(Value::Mapping(a)) = md.get_mut("annotations") {
+                    a.retain(|k, _| k.as_str().is_some_and(read_annotation));
                 }
-                self.objects.insert(key, (file.to_path_buf(), o));
             }
-            Err((field, message)) => {
-                self.errors.push(err(Some(kind), name, field, message));
-                keep.insert(key);
+            if matches!(kind, "Node" | "EndpointSlice") {
+                remove(md, &["annotations"]);
+            }
+        }
+        match kind {
+            "Node" => {
+                if let Some(st) = m.get_mut("status") {
+                    remove(
+                        st,
+                        &[
+                            "images",
+                            "conditions",
+                            "nodeInfo",
+                            "allocatable",
+                            "capacity",
+                            "daemonEndpoints",
+                            "volumesAttached",
+                            "volumesInUse",
+                            "config",
+                            "features",
+                            "runtimeHandlers",
+                        ],
+                    );
+                }
+            }
+            "EndpointSlice" => {
+                m.remove("ports");
+                if let Some(Value::Sequence(eps)) = m.get_mut("endpoints") {
+                    for e in eps {
+                        remove(e, &["targetRef", "zone", "hints", "deprecatedTopology", "hostname"]);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drop what the type requires but the model never reads.
+    pub fn object(o: &mut Object) {
+        if let Object::EndpointSlice(s) = o {
+            if let Some(s) = Arc::get_mut(s) {
+                if let Some(l) = s.metadata.labels.as_mut() {
+                    l.retain(|k, _| k == SERVICE_NAME_LABEL);
+                }
+                for e in &mut s.endpoints {
+                    e.addresses = vec![];
+                }
             }
         }
     }
@@ -517,6 +766,92 @@ mod tests {
         let fields: Vec<&str> = m.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["kind", "apiVersion", "metadata.name", ""]);
         assert!(m.objects.is_empty());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// What a load gave, in comparable form.
+    fn summary(m: &Manifests) -> (Vec<String>, Vec<ManifestError>, Option<Instant>) {
+        let objects = m.objects.iter().map(|(k, (f, o))| format!("{k:?} {} {o:?}", f.display())).collect();
+        (objects, m.errors.clone(), m.next_deadline())
+    }
+
+    const DOCS: [&str; 8] = [
+        PEER,
+        NODE,
+        "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: lots}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop, annotations: {mooring.io/eip: a, kubectl.kubernetes.io/last-applied-configuration: x}, managedFields: [{manager: kubectl}]}\nspec: {type: LoadBalancer}\n",
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web, app: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1, targetRef: {kind: Pod, name: p}}]\n",
+        "apiVersion: v2\nkind: Node\nmetadata: {name: n1}\n",
+        "kind: [unclosed\n",
+        "# nothing\n",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Parsing again only the file that changed (as the watcher names it)
+        /// gives what parsing every file gives, through any sequence of writes,
+        /// deletions and time passing.
+        #[test]
+        fn a_reload_of_the_changed_file_is_a_full_load(
+            ops in proptest::collection::vec((0usize..3, proptest::collection::vec(0usize..DOCS.len(), 0..4), 0u8..6), 1..12)
+        ) {
+            let d = dir("incremental");
+            let t0 = Instant::now();
+            let mut full = Manifests::default();
+            let mut inc = Manifests::default();
+            for (step, (file, docs, op)) in ops.into_iter().enumerate() {
+                let path = d.join(format!("f{file}.yaml"));
+                let now = t0 + Duration::from_millis(400 * step as u64);
+                match op {
+                    0 => { let _ = std::fs::remove_file(&path); }
+                    1 => {}
+                    _ => {
+                        let text: Vec<&str> = docs.iter().map(|&i| DOCS[i]).collect();
+                        std::fs::write(&path, text.join("---\n")).unwrap();
+                    }
+                }
+                full = Manifests::load_at(&d, Some(&full), now);
+                let changed = Changed::Paths(BTreeSet::from([path.clone()]));
+                inc = Manifests::reload(&d, Some(&inc), &changed, now);
+                proptest::prop_assert_eq!(summary(&inc), summary(&full), "step {}", step);
+            }
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn unchanged_files_are_not_parsed_again_and_pruned_fields_are_gone() {
+        let d = dir("cache");
+        std::fs::write(d.join("a.yaml"), DOCS[3]).unwrap();
+        std::fs::write(d.join("b.yaml"), DOCS[4]).unwrap();
+        let m = Manifests::load(&d, None);
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        let svc = |m: &Manifests| {
+            m.objects.values().find_map(|(_, o)| match o {
+                Object::Service(s) => Some(s.clone()),
+                _ => None,
+            })
+        };
+        let s = svc(&m).unwrap();
+        assert_eq!(s.metadata.managed_fields, None);
+        let kept: Vec<&String> = s.metadata.annotations.as_ref().unwrap().keys().collect();
+        assert_eq!(kept, ["mooring.io/eip"], "annotations the model does not read are dropped");
+        let slice = m.objects.values().find_map(|(_, o)| match o {
+            Object::EndpointSlice(s) => Some(s.clone()),
+            _ => None,
+        });
+        let slice = slice.unwrap();
+        assert_eq!(slice.endpoints[0].node_name.as_deref(), Some("n1"));
+        assert!(slice.endpoints[0].target_ref.is_none() && slice.endpoints[0].addresses.is_empty());
+        assert_eq!(slice.metadata.labels.as_ref().unwrap().len(), 1, "only the Service's name label");
+        // b.yaml changes; a.yaml is taken as parsed (the same object, not a new parse).
+        std::fs::write(d.join("b.yaml"), DOCS[4].replace("n1", "n2")).unwrap();
+        let changed = Changed::Paths(BTreeSet::from([d.join("b.yaml")]));
+        let m2 = Manifests::reload(&d, Some(&m), &changed, Instant::now());
+        assert!(Arc::ptr_eq(&s, &svc(&m2).unwrap()));
+        // A full load parses it again.
+        let m3 = Manifests::load(&d, Some(&m2));
+        assert!(!Arc::ptr_eq(&s, &svc(&m3).unwrap()));
         std::fs::remove_dir_all(d).unwrap();
     }
 }
