@@ -106,7 +106,8 @@ pub struct SpecError {
 /// The allocation request of a Service.
 pub fn request_for(svc: &Service, snapshot: &Snapshot) -> (Request, Vec<SpecError>) {
     let mut errors = vec![];
-    let spec = svc.spec.clone().unwrap_or_default();
+    let no_spec = k8s_openapi::api::core::v1::ServiceSpec::default();
+    let spec = svc.spec.as_ref().unwrap_or(&no_spec);
     let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
     let ns_labels: BTreeMap<String, String> = snapshot
         .namespaces
@@ -182,7 +183,33 @@ pub fn allocate(snapshot: &Snapshot) -> Desired {
         requests.push(r);
     }
     let pools: Vec<Pool> = snapshot.pools.iter().map(|p| p.pool.clone()).collect();
-    Desired { allocations: ipam::allocate(&pools, &requests), spec_errors }
+    Desired { allocations: allocate_memo(pools, requests), spec_errors }
+}
+
+/// The last allocation's inputs and answer.
+type Memo = Option<(Vec<Pool>, Vec<Request>, BTreeMap<String, Allocation>)>;
+
+thread_local! {
+    /// The allocator is pure: the same pools and requests give the same
+    /// answer, so a change that leaves them as they were (an EndpointSlice,
+    /// a Node, a peer) reuses the last one instead of allocating for every
+    /// Service again.
+    static LAST_ALLOCATION: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(None) };
+}
+
+/// [`ipam::allocate`], answered from the last call when its inputs are the same.
+pub fn allocate_memo(pools: Vec<Pool>, requests: Vec<Request>) -> BTreeMap<String, Allocation> {
+    LAST_ALLOCATION.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some((p, r, out)) = m.as_ref() {
+            if *p == pools && *r == requests {
+                return out.clone();
+            }
+        }
+        let out = ipam::allocate(&pools, &requests);
+        *m = Some((pools, requests, out.clone()));
+        out
+    })
 }
 
 /// One route a node announces.

@@ -342,6 +342,10 @@ struct Allocator<'a> {
     held: BTreeMap<IpAddr, Vec<Holder>>,
     /// Addresses asked for explicitly, and by whom: automatic assignment leaves them.
     wanted: BTreeMap<IpAddr, BTreeSet<&'a str>>,
+    /// Per (pool, range start): every address of the range below this one is held or
+    /// reserved, so no request can have it (`held` only grows within one allocation).
+    /// Automatic assignment of n Services then scans each range once, not n times.
+    cursor: std::cell::RefCell<std::collections::HashMap<(&'a str, u128), u128>>,
 }
 
 impl<'a> Allocator<'a> {
@@ -471,7 +475,20 @@ impl<'a> Allocator<'a> {
         let mut ranges: Vec<&IpRange> = pool.ranges.iter().filter(|rg| rg.is_ipv6() == v6).collect();
         ranges.sort();
         for rg in ranges {
-            let (mut x, end) = (to_u128(rg.start), to_u128(rg.end));
+            let (start, end) = (to_u128(rg.start), to_u128(rg.end));
+            let name: &'a str = self.pools.get_key_value(pool.name.as_str()).map_or("", |(k, _)| *k);
+            let mut cursor = self.cursor.borrow_mut();
+            let skip = cursor.entry((name, start)).or_insert(start);
+            // Past what nobody can have.
+            while *skip < end {
+                let addr = from_u128(*skip, rg.start);
+                if !(self.held.contains_key(&addr) || pool.reserved.contains(&addr)) {
+                    break;
+                }
+                *skip += 1;
+            }
+            let mut x = (*skip).max(start);
+            drop(cursor);
             loop {
                 let addr = from_u128(x, rg.start);
                 // Nobody holds it, it is not reserved, and no other Service asks for it.
@@ -506,8 +523,12 @@ pub fn allocate(pools: &[Pool], requests: &[Request]) -> BTreeMap<String, Alloca
             wanted.entry(*a).or_default().insert(r.key.as_str());
         }
     }
-    let mut al =
-        Allocator { pools: pools.iter().map(|p| (p.name.as_str(), p)).collect(), held: BTreeMap::new(), wanted };
+    let mut al = Allocator {
+        pools: pools.iter().map(|p| (p.name.as_str(), p)).collect(),
+        held: BTreeMap::new(),
+        wanted,
+        cursor: Default::default(),
+    };
     let mut work: Vec<Work> = vec![];
     for r in order {
         let mut w = Work { r, pool: None, taken: BTreeMap::new(), settled: BTreeSet::new(), errors: vec![] };

@@ -476,3 +476,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The memoised allocation (the node loop's) answers every call in a sequence of
+    /// changing and repeated inputs as a fresh allocation does.
+    #[test]
+    fn the_memo_answers_as_a_fresh_allocation(
+        inputs in prop::collection::vec(arb_requests(), 1..4),
+        order in prop::collection::vec(0usize..4, 1..10),
+    ) {
+        for i in order {
+            let (pools, reqs) = &inputs[i % inputs.len()];
+            let memo = crate::model::desired::allocate_memo(pools.clone(), reqs.clone());
+            prop_assert_eq!(memo, allocate(pools, reqs));
+        }
+    }
+}
