@@ -317,7 +317,24 @@ pub fn snapshot(
     scope: &Scope,
     problems: &mut Vec<Problem>,
 ) -> Snapshot {
-    let mut services = objects.services.clone();
+    snapshot_of(
+        objects,
+        (objects.services.clone(), objects.endpoint_slices.clone(), objects.nodes.clone(), objects.namespaces.clone()),
+        held,
+        scope,
+        problems,
+    )
+}
+
+/// [`snapshot`] from Services, EndpointSlices, Nodes and Namespaces given (taken out of
+/// `objects` by [`plan_taking`], or copies of them).
+fn snapshot_of(
+    objects: &Objects,
+    (mut services, endpoint_slices, nodes, namespaces): (Vec<Service>, Vec<EndpointSlice>, Vec<Node>, Vec<Namespace>),
+    held: &BTreeMap<String, Vec<IpAddr>>,
+    scope: &Scope,
+    problems: &mut Vec<Problem>,
+) -> Snapshot {
     for svc in &mut services {
         if desired::status_ips(svc).is_empty() {
             if let Some(ips) = held.get(&desired::key_of(svc)) {
@@ -336,9 +353,9 @@ pub fn snapshot(
     Snapshot {
         pools: pools(&objects.eips, problems),
         services,
-        endpoint_slices: objects.endpoint_slices.clone(),
-        nodes: objects.nodes.clone(),
-        namespaces: objects.namespaces.clone(),
+        endpoint_slices,
+        nodes,
+        namespaces,
         exclude_cordoned: scope.exclude_cordoned,
         classes: scope.classes.clone(),
     }
@@ -387,16 +404,21 @@ pub fn vip_inputs(
         Vips::FromStatus => &no_held,
     };
     let snap = snapshot(objects, held, scope, problems);
-    let (desired, addresses) = match vips {
+    let (desired, addresses) = allocation(&snap, vips, problems);
+    (snap, desired, addresses)
+}
+
+/// The allocation (when VIPs are allocated here) and every Service's VIPs of a snapshot.
+fn allocation(snap: &Snapshot, vips: Vips<'_>, problems: &mut Vec<Problem>) -> (Desired, ServiceVips) {
+    match vips {
         Vips::Allocate(_) => {
-            let desired = desired::allocate(&snap);
+            let desired = desired::allocate(snap);
             allocation_problems(&desired, problems);
             let addresses = desired.allocations.iter().map(|(k, a)| (k.clone(), a.addresses.clone())).collect();
             (desired, addresses)
         }
-        Vips::FromStatus => (Desired::default(), vips_from_status(&snap)),
-    };
-    (snap, desired, addresses)
+        Vips::FromStatus => (Desired::default(), vips_from_status(snap)),
+    }
 }
 
 /// The checked BgpAdvertisements in name order, with those naming unknown pools or peers
@@ -418,20 +440,56 @@ pub fn advertisements(
 pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
     let mut problems = vec![];
     let (snap, desired, addresses) = vip_inputs(objects, vips, scope, &mut problems);
-    let node = objects.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
+    plan_of(objects, &snap, desired, addresses, node_name, problems)
+}
+
+/// [`plan`] without copying the Services, EndpointSlices, Nodes and Namespaces for the
+/// model: they are moved out of `objects` into its snapshot; the Nodes are moved back
+/// after, the others are left empty (the node loop keeps no copy of them).
+pub fn plan_taking(objects: &mut Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
+    let mut problems = vec![];
+    let no_held = BTreeMap::new();
+    let held = match vips {
+        Vips::Allocate(held) => held,
+        Vips::FromStatus => &no_held,
+    };
+    let taken = (
+        std::mem::take(&mut objects.services),
+        std::mem::take(&mut objects.endpoint_slices),
+        std::mem::take(&mut objects.nodes),
+        std::mem::take(&mut objects.namespaces),
+    );
+    let snap = snapshot_of(objects, taken, held, scope, &mut problems);
+    let (desired, addresses) = allocation(&snap, vips, &mut problems);
+    let p = plan_of(objects, &snap, desired, addresses, node_name, problems);
+    objects.nodes = snap.nodes;
+    p
+}
+
+/// The rest of [`plan`] once the snapshot and the VIPs are known (Nodes are read from
+/// the snapshot).
+fn plan_of(
+    objects: &Objects,
+    snap: &Snapshot,
+    desired: Desired,
+    addresses: ServiceVips,
+    node_name: &str,
+    mut problems: Vec<Problem>,
+) -> Plan {
+    let node = snap.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
     if node.is_none() {
         problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
     }
     let speaker = speaker_config(objects, node, &mut problems);
     let local_as = speaker.as_ref().map_or(0, |s| s.local_as);
     let peers = peers(objects, node, &mut problems);
-    let advertisements = advertisements(objects, &snap, &mut problems);
+    let advertisements = advertisements(objects, snap, &mut problems);
     let node_labels = node.and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
     let peer_refs = peer_refs(objects, &peers);
     advertise::same_address_peers(&advertisements, &peer_refs, &mut problems);
     let routes = advertise::routes(
         &advertise::Inputs {
-            snapshot: &snap,
+            snapshot: snap,
             vips: &addresses,
             node: node_name,
             node_labels: &node_labels,
@@ -616,5 +674,40 @@ mod tests {
         let p = plan(&o, "ghost", Vips::Allocate(&BTreeMap::new()), &Scope::default());
         assert!(p.speaker.is_none(), "no router id without a Node or spec.routerId");
         assert!(p.problems.iter().any(|x| x.object == "Node/ghost"));
+    }
+
+    /// The node loop's plan, which moves the Services, EndpointSlices and Nodes into the
+    /// model instead of copying them, is the plan.
+    #[test]
+    fn a_plan_taking_the_objects_is_the_plan() {
+        let mut o = objects();
+        o.eips.push(yaml(
+            "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: pool}\nspec: {address: 203.0.113.0/24}\n",
+        ));
+        o.services.push(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, externalTrafficPolicy: Local}\n"));
+        o.services.push(yaml(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec: {type: LoadBalancer}\n",
+        ));
+        o.endpoint_slices.push(yaml("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n"));
+        let held = BTreeMap::from([("shop/api".to_string(), vec!["203.0.113.9".parse().unwrap()])]);
+        for node in ["n1", "n2", "ghost"] {
+            let want = plan(&o, node, Vips::Allocate(&held), &Scope::default());
+            let mut taken = o.clone();
+            let got = plan_taking(&mut taken, node, Vips::Allocate(&held), &Scope::default());
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{node}");
+            assert_eq!(
+                want.routes.len(),
+                if node == "n1" {
+                    2
+                } else if node == "n2" {
+                    1
+                } else {
+                    0
+                },
+                "{node}"
+            );
+            assert_eq!(taken.nodes.len(), 2, "the Nodes are back");
+            assert!(taken.services.is_empty() && taken.endpoint_slices.is_empty());
+        }
     }
 }

@@ -136,7 +136,8 @@ pub trait Source {
     fn reload(&mut self) {}
     /// The current objects (the cluster's source reads referenced Secrets here).
     fn objects(&mut self) -> impl Future<Output = Objects>;
-    /// Publish this node's sessions (the cluster: its BgpPeer status entries).
+    /// Publish this node's sessions (the cluster: its BgpPeer status entries). `objects`
+    /// are the last plan's, but for its Services, EndpointSlices and Nodes.
     fn publish(&mut self, _objects: &Objects, _sessions: &[PeerStatus]) -> impl Future<Output = ()> {
         async {}
     }
@@ -165,6 +166,9 @@ pub struct NodeLoop<S> {
     restarting: bool,
     last_problems: Vec<String>,
     last_pools: BTreeMap<String, PoolStatus>,
+    /// The objects of the last plan but for its Services, EndpointSlices and Nodes (what
+    /// [`Source::publish`] and the pool status read; a copy of those would double the
+    /// node's memory at scale).
     last_objects: Objects,
     /// The last good versions as last written to the state directory.
     last_saved: Saved,
@@ -251,7 +255,7 @@ impl<S: Source> NodeLoop<S> {
         let mut p = match &mut self.central {
             Some(c) => c.plan(&objects, vips, &self.options.scope()),
             None => {
-                let mut p = plan::plan(&objects, &self.node, vips, &self.options.scope());
+                let mut p = plan::plan_taking(&mut objects, &self.node, vips, &self.options.scope());
                 self.options.adjust(&objects, &self.node, &mut p);
                 p
             }
@@ -262,6 +266,9 @@ impl<S: Source> NodeLoop<S> {
         p.problems.splice(0..0, invalid.iter().flat_map(|r| r.problems()));
         self.rejected_eips =
             invalid.iter().filter(|r| r.kind == "Eip").map(|r| (r.name.clone(), r.message())).collect();
+        objects.services = vec![];
+        objects.endpoint_slices = vec![];
+        objects.nodes = vec![];
         self.last_objects = objects;
         p
     }
