@@ -112,7 +112,8 @@ pub fn speaker(z: &Sizes, bins: &Bins, dir: &Path) -> SpeakerRun {
     let window = t.elapsed().as_secs_f64();
     r.churn_changes = churn["changes"].as_u64().unwrap_or(0);
     r.churn_seconds = churn["seconds"].as_f64().unwrap_or(0.0);
-    r.churn_cpu = cpu_between(&a, &b) - idle_rate * window;
+    r.churn_cpu_total = cpu_between(&a, &b);
+    r.churn_cpu = r.churn_cpu_total - idle_rate * window;
     r.churn_updates = f.lines().iter().filter(|l| l.starts_with("UPDATE ")).count();
     r.hwm = mem(pid).hwm;
     eprintln!(

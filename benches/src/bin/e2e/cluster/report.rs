@@ -37,7 +37,8 @@ pub struct SpeakerRun {
     pub idle_pct: f64,
     pub churn_changes: u64,
     pub churn_seconds: f64,
-    /// CPU seconds above idle for the changes.
+    /// CPU seconds for the changes, and above idle (idle CPU times the window).
+    pub churn_cpu_total: f64,
     pub churn_cpu: f64,
     pub churn_updates: usize,
     pub endpoint_ms: Vec<f64>,
@@ -115,10 +116,11 @@ pub fn report(z: &Sizes, s: Option<&SpeakerRun>, c: Option<&ControllerRun>) -> S
         let per_1k = if s.churn_changes > 0 { s.churn_cpu * 1000.0 / s.churn_changes as f64 } else { f64::NAN };
         let _ = writeln!(
             o,
-            "| CPU for {} EndpointSlice changes ({}/s, {:.1} s) above idle | {:.2} s ({:.2} s per 1k; {} UPDATEs) |",
+            "| CPU for {} EndpointSlice changes ({}/s, {:.1} s + 1 s): total, above idle (per 1k) | {:.2} s, {:.2} s ({:.2} s); {} UPDATEs |",
             s.churn_changes,
             if z.churn_rate == 0 { "all at once".to_string() } else { z.churn_rate.to_string() },
             s.churn_seconds,
+            s.churn_cpu_total,
             s.churn_cpu,
             per_1k,
             s.churn_updates
