@@ -9,7 +9,8 @@
 //! `epoll_wait` returns at once. An idle session re-arms its deadline once
 //! per KEEPALIVE: with tokio's timer that was three wake-ups where one
 //! does. A timerfd is one epoll event at the deadline, and re-arming it
-//! is one `timerfd_settime`, only when the deadline moves.
+//! is one `timerfd_settime`, only when the deadline moves. Deadlines are
+//! rounded up to a 4 ms grid, so that sessions due together wake once.
 //!
 //! If no timerfd can be had, tokio's timer does the job.
 #![allow(unsafe_code)]
@@ -62,12 +63,7 @@ impl Deadline {
         self.armed = at;
         match &mut self.clock {
             Clock::Fd(fd) => {
-                // Relative to now: the kernel's clock at the call is no
-                // earlier than `now`, so the timer fires at `at` or later.
-                let value = at.map_or(Duration::ZERO, |t| t.saturating_duration_since(Instant::now()));
-                // A zero value disarms: a deadline reached fires at once.
-                let value = if at.is_some() { value.max(Duration::from_nanos(1)) } else { value };
-                if let Err(e) = settime(fd.get_ref(), value) {
+                if let Err(e) = settime(fd.get_ref(), at) {
                     tracing::warn!(error = %e, "timerfd_settime failed");
                 }
             }
@@ -127,21 +123,51 @@ fn timerfd() -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(io::Error::from)
 }
 
-fn settime(fd: &OwnedFd, value: Duration) -> io::Result<()> {
+/// Deadlines are rounded up to this grid of the monotonic clock, so that
+/// the timers of a speaker's sessions that fall due within it wake the
+/// process once (as tokio's 1 ms wheel did), not once each.
+pub const GRID_NS: u64 = 4_000_000;
+
+/// Arm `fd` for `at` (`None`: disarm), as an absolute time of
+/// CLOCK_MONOTONIC (the clock of [`Instant`]) rounded up to [`GRID_NS`].
+fn settime(fd: &OwnedFd, at: Option<Instant>) -> io::Result<()> {
+    let abs_ns = match at {
+        None => 0,
+        Some(at) => {
+            // `now` is read first: the clock read after it is no earlier,
+            // so the expiry is no earlier than `at`.
+            let d = at.saturating_duration_since(Instant::now());
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: a valid clock id and a pointer to a timespec.
+            if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let now_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            let d_ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2).min(u64::MAX / 2);
+            // Never zero: that would disarm.
+            round_up(now_ns.saturating_add(d_ns), GRID_NS).max(1)
+        }
+    };
     let spec = libc::itimerspec {
         it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
         it_value: libc::timespec {
-            tv_sec: value.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: value.subsec_nanos() as libc::c_long,
+            tv_sec: (abs_ns / 1_000_000_000).min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: (abs_ns % 1_000_000_000) as libc::c_long,
         },
     };
+    let flags = if at.is_some() { libc::TFD_TIMER_ABSTIME } else { 0 };
     // SAFETY: a valid timerfd and a properly initialised itimerspec.
-    let r = unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+    let r = unsafe { libc::timerfd_settime(fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) };
     if r == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// `ns` rounded up to a multiple of `grid`.
+fn round_up(ns: u64, grid: u64) -> u64 {
+    ns.div_ceil(grid).saturating_mul(grid)
 }
 
 fn read_expirations(fd: &OwnedFd) -> io::Result<u64> {
@@ -197,6 +223,17 @@ mod tests {
         d.set(None);
         let r = tokio::time::timeout(Duration::from_millis(20), d.wait()).await;
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn deadlines_round_up_to_the_grid() {
+        assert_eq!(round_up(0, GRID_NS), 0);
+        assert_eq!(round_up(1, GRID_NS), GRID_NS);
+        assert_eq!(round_up(GRID_NS, GRID_NS), GRID_NS);
+        assert_eq!(round_up(GRID_NS + 1, GRID_NS), 2 * GRID_NS);
+        // Two sessions' deadlines 1 ms apart in one grid step: one wake-up.
+        let a = 7 * GRID_NS + 500_000;
+        assert_eq!(round_up(a, GRID_NS), round_up(a + 1_000_000, GRID_NS));
     }
 
     #[tokio::test]
