@@ -18,7 +18,7 @@ use super::secrets::{self, SecretCache};
 use super::stores::{Component, Stores};
 use crate::metrics::Metrics;
 use crate::model::plan::Objects;
-use crate::node::{settle, NodeLoop, NodeOptions, Source, StateStore, VipMode};
+use crate::node::{Changes, NodeLoop, NodeOptions, Source, StateStore, VipMode};
 
 #[derive(clap::Args, Debug)]
 pub struct SpeakerArgs {
@@ -40,7 +40,7 @@ pub struct SpeakerArgs {
 pub struct ClusterSource {
     client: Client,
     stores: Stores,
-    changes: mpsc::UnboundedReceiver<()>,
+    changes: Changes,
     secrets: SecretCache,
     /// Secrets are not watched: recompute now and then, so the cache reads them again.
     secrets_refresh: tokio::time::Interval,
@@ -76,7 +76,7 @@ impl ClusterSource {
             status: PeerStatusWriter::new(Api::all(client.clone()), node),
             client,
             stores,
-            changes,
+            changes: Changes::new(changes),
             secrets: SecretCache::default(),
             secrets_refresh,
         }
@@ -86,7 +86,7 @@ impl ClusterSource {
 impl Source for ClusterSource {
     async fn changed(&mut self) -> bool {
         tokio::select! {
-            more = settle(&mut self.changes) => more,
+            more = self.changes.settled() => more,
             _ = self.secrets_refresh.tick() => true,
         }
     }

@@ -116,20 +116,42 @@ pub enum VipMode {
     FromStatus,
 }
 
-/// Wait for a change on `changes`, let the burst it starts settle
-/// ([`SETTLE`]) and take all of it; `false` when the channel has closed.
-pub async fn settle(changes: &mut tokio::sync::mpsc::UnboundedReceiver<()>) -> bool {
-    if changes.recv().await.is_none() {
-        return false;
+/// A source's "something changed" signals, taken a settled burst at a
+/// time ([`Changes::settled`]).
+#[derive(Debug)]
+pub struct Changes {
+    rx: tokio::sync::mpsc::UnboundedReceiver<()>,
+    /// A change was received and its burst has not settled yet.
+    pending: bool,
+}
+
+impl Changes {
+    pub fn new(rx: tokio::sync::mpsc::UnboundedReceiver<()>) -> Changes {
+        Changes { rx, pending: false }
     }
-    tokio::time::sleep(SETTLE).await;
-    while changes.try_recv().is_ok() {}
-    true
+
+    /// Wait for a change, let the burst it starts settle ([`SETTLE`]) and
+    /// take all of it; `false` when the channel has closed. Cancel-safe: the
+    /// node loop's `select!` may drop this future while it settles, and the
+    /// change received is not lost — the next call settles it without
+    /// waiting for another one.
+    pub async fn settled(&mut self) -> bool {
+        if !self.pending {
+            if self.rx.recv().await.is_none() {
+                return false;
+            }
+            self.pending = true;
+        }
+        tokio::time::sleep(SETTLE).await;
+        while self.rx.try_recv().is_ok() {}
+        self.pending = false;
+        true
+    }
 }
 
 /// What feeds the node loop.
 pub trait Source {
-    /// Wait for the next change (settled, see [`settle`]); `false` when the
+    /// Wait for the next change (settled, see [`Changes::settled`]); `false` when the
     /// source has ended.
     fn changed(&mut self) -> impl Future<Output = bool>;
     /// Re-read everything (SIGHUP).
@@ -482,4 +504,38 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 async fn sleep_until(at: Option<Instant>) {
     tokio::time::sleep_until(at.expect("guarded")).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bug the at-scale latency benchmark found: the node loop's `select!`
+    /// drops a source's `changed()` when another branch is ready while the change
+    /// settles; the change was received already, so it was lost until the next one.
+    #[tokio::test]
+    async fn a_change_received_before_the_future_was_dropped_is_not_lost() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut changes = Changes::new(rx);
+        tx.send(()).unwrap();
+        // Dropped while settling (SETTLE is 5 ms).
+        let r = tokio::time::timeout(Duration::from_micros(50), changes.settled()).await;
+        assert!(r.is_err() && changes.pending, "received, not yet settled");
+        // No new event: the pending one still settles.
+        let r = tokio::time::timeout(Duration::from_secs(5), changes.settled()).await;
+        assert_eq!(r, Ok(true));
+        assert!(!changes.pending);
+        // Nothing pending, nothing sent: it waits.
+        let r = tokio::time::timeout(Duration::from_millis(20), changes.settled()).await;
+        assert!(r.is_err() && !changes.pending);
+        // A burst is taken at once.
+        for _ in 0..3 {
+            tx.send(()).unwrap();
+        }
+        assert!(changes.settled().await);
+        let r = tokio::time::timeout(Duration::from_millis(20), changes.settled()).await;
+        assert!(r.is_err(), "the burst was one change");
+        drop(tx);
+        assert!(!changes.settled().await, "the sender is gone");
+    }
 }

@@ -14,19 +14,15 @@ use tracing::{info, warn};
 use super::manifests::{Changed, Manifests};
 use crate::metrics::Metrics;
 use crate::model::plan::Objects;
-use crate::node::Source;
+use crate::node::{Changes, Source};
 
 pub struct FileSource {
     path: PathBuf,
     manifests: Manifests,
     metrics: Arc<Metrics>,
-    changes: mpsc::UnboundedReceiver<()>,
+    changes: Changes,
     /// What the watcher named since the last load.
     dirty: Arc<Mutex<Changed>>,
-    /// A change was received and not loaded yet: [`Source::changed`] was
-    /// dropped while it settled (the node loop's `select!` took another
-    /// branch), so the next call loads it.
-    pending: bool,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -41,9 +37,8 @@ impl FileSource {
             path: path.to_path_buf(),
             manifests: Manifests::default(),
             metrics,
-            changes,
+            changes: Changes::new(changes),
             dirty,
-            pending: false,
             _watcher: watcher,
         };
         s.load(Changed::All);
@@ -69,7 +64,7 @@ impl Source for FileSource {
     async fn changed(&mut self) -> bool {
         let deadline = self.manifests.next_deadline();
         tokio::select! {
-            more = settle_pending(&mut self.changes, &mut self.pending) => {
+            more = self.changes.settled() => {
                 if !more {
                     return false;
                 }
@@ -79,7 +74,6 @@ impl Source for FileSource {
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(std::time::Instant::now).into()), if deadline.is_some() => {}
         }
         self.load(Changed::Paths(Default::default()));
-        self.pending = false;
         self.metrics.reloads.inc();
         true
     }
@@ -92,21 +86,6 @@ impl Source for FileSource {
     async fn objects(&mut self) -> Objects {
         self.manifests.objects()
     }
-}
-
-/// [`settle`], cancel-safe: `pending` is set once a change was received
-/// (and stays set if this future is dropped before it settled), and a
-/// pending change is settled without waiting for another one.
-async fn settle_pending(changes: &mut mpsc::UnboundedReceiver<()>, pending: &mut bool) -> bool {
-    if !*pending {
-        if changes.recv().await.is_none() {
-            return false;
-        }
-        *pending = true;
-    }
-    tokio::time::sleep(crate::node::SETTLE).await;
-    while changes.try_recv().is_ok() {}
-    true
 }
 
 /// Watch the config path; each change adds the paths it names to `dirty`
@@ -141,33 +120,4 @@ fn watch(path: &Path, tx: mpsc::UnboundedSender<()>, dirty: Arc<Mutex<Changed>>)
         if path.is_dir() { path.to_path_buf() } else { path.parent().map(|p| p.to_path_buf()).unwrap_or_default() };
     w.watch(&dir, RecursiveMode::Recursive).with_context(|| format!("watching {}", dir.display()))?;
     Ok(w)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    /// The bug the at-scale latency benchmark found: the node loop's `select!`
-    /// drops `changed()` when another branch is ready while the change settles;
-    /// the change was received already, so it was lost until the next one.
-    #[tokio::test]
-    async fn a_change_received_before_the_future_was_dropped_is_not_lost() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut pending = false;
-        tx.send(()).unwrap();
-        // Dropped while settling (SETTLE is 5 ms).
-        let r = tokio::time::timeout(Duration::from_micros(50), settle_pending(&mut rx, &mut pending)).await;
-        assert!(r.is_err() && pending, "received, not yet settled");
-        // No new event: the pending one still settles.
-        let r = tokio::time::timeout(Duration::from_secs(5), settle_pending(&mut rx, &mut pending)).await;
-        assert_eq!(r, Ok(true));
-        // Nothing pending, nothing sent: it waits.
-        pending = false;
-        let r = tokio::time::timeout(Duration::from_millis(20), settle_pending(&mut rx, &mut pending)).await;
-        assert!(r.is_err() && !pending);
-        drop(tx);
-        assert!(!settle_pending(&mut rx, &mut pending).await, "the watcher is gone");
-    }
 }
