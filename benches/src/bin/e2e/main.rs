@@ -61,7 +61,7 @@ pub(crate) enum Bench {
     Central,
     /// Issue 18: central mode's node probes, node failure → FIB (lab 74); not in the default set.
     Probes,
-    /// Issue 20: speaker and controller against a mock API server with 10k Services (loopback, no lab); not in the default set.
+    /// Issue 20: speaker and controller against a mock API server with 10k Services (loopback, no lab).
     Cluster,
 }
 
@@ -71,7 +71,7 @@ pub(crate) struct Opts {
     #[arg(long)]
     pub(crate) quick: bool,
     /// Which benchmarks to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Bench::Throughput, Bench::Receive, Bench::Latency, Bench::Failover, Bench::Scale])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Bench::Throughput, Bench::Receive, Bench::Latency, Bench::Failover, Bench::Scale, Bench::Cluster])]
     pub(crate) bench: Vec<Bench>,
     /// Table sizes of the announce benchmark [default: 10000,100000,1000000; --quick: 10000,100000].
     #[arg(long, value_delimiter = ',')]
@@ -297,7 +297,8 @@ mod tests {
         assert!(Cli::try_parse_from(["e2e", "--scale-peers", "0"]).is_err(), "peers are 1..=150");
         assert!(Cli::try_parse_from(["e2e", "--speakers", "frr"]).is_err(), "FRR is not a speaker under test");
         let d = Cli::try_parse_from(["e2e"]).unwrap();
-        assert_eq!(d.opts.bench.len(), 5);
+        assert_eq!(d.opts.bench.len(), 6);
+        assert!(d.opts.runs(Bench::Cluster), "the cluster benchmark runs by default (e2e.sh builds kube-mock)");
         assert_eq!(d.opts.reps(), 3);
         assert!(Cli::try_parse_from(["e2e", "--changes", "0"]).is_err(), "no latency run without samples");
         assert!(!d.opts.runs(Bench::Central), "the central benchmark runs when asked for");
