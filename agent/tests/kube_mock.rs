@@ -4,6 +4,7 @@
 //! method, path, query (field manager), content type and body.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::Method;
@@ -12,7 +13,7 @@ use mooring_agent::kube::controller::Reconciler;
 use mooring_agent::kube::peer_status::PeerStatusWriter;
 use mooring_agent::kube::reconcile::Settings;
 use mooring_agent::kube::secrets::{self, SecretCache};
-use mooring_agent::model::plan::Objects;
+use mooring_agent::model::plan::{shared, Objects};
 use mooring_bgp::fsm::State;
 use mooring_bgp::speaker::PeerStatus;
 use serde_json::{json, Value};
@@ -41,9 +42,9 @@ fn objects(status_ip: Option<&str>) -> Objects {
         eips: vec![yaml(
             "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: pool, generation: 1}\nspec: {address: 203.0.113.10-203.0.113.11}\n",
         )],
-        services: vec![yaml(&format!(
+        services: shared([yaml(&format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop, uid: u1}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n{status}\n"
-        ))],
+        ))]),
         ..Objects::default()
     }
 }
@@ -104,7 +105,7 @@ async fn an_idle_reconcile_makes_zero_writes() {
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = objects(None);
-    objs.nodes = vec![node("n1")];
+    objs.nodes = shared([node("n1")]);
     objs.peers.push(yaml(
         "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n\
          status: {established: 1, nodes: [{node: n1, state: Established}]}\n",
@@ -150,7 +151,7 @@ async fn controller_removes_bgppeer_entries_of_departed_and_silent_nodes() {
     let (_tx, leading) = watch::channel(true);
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let fresh = k8s_openapi::jiff::Timestamp::now().to_string();
-    let mut objs = Objects { nodes: vec![node("n1"), node("n2")], ..Objects::default() };
+    let mut objs = Objects { nodes: shared([node("n1"), node("n2")]), ..Objects::default() };
     objs.peers.push(yaml(&format!(
         "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {{name: edge, resourceVersion: \"17\"}}\nspec: {{peerAddress: 198.18.0.1, peerAs: 64512}}\n\
          status: {{established: 3, nodes: [{{node: n1, state: Established, updatedAt: \"{fresh}\"}}, \
@@ -218,9 +219,9 @@ async fn exhausted_pool_is_a_warning_event() {
     let mut r = Reconciler::new(client, "controller-0", Settings::default());
     let mut objs = objects(None);
     objs.eips[0].spec.address = Some("203.0.113.10/32".into());
-    objs.services.push(yaml(
+    objs.services.push(Arc::new(yaml(
         "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop, uid: u2}\nspec: {type: LoadBalancer, ports: [{port: 81}]}\n",
-    ));
+    )));
     let server = tokio::spawn(async move {
         // Writes follow the Services' order: web first. shop/api sorts first
         // in allocation and gets the only address; web gets a Warning.
@@ -484,7 +485,7 @@ async fn controller_summarises_established_nodes_on_bgppeers() {
         "apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: edge}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512}\n\
          status: {nodes: [{node: n1, state: Established}, {node: n2, state: Active}, {node: n3, state: Established}]}\n",
     ));
-    objs.nodes = ["n1", "n2", "n3"].map(node).to_vec();
+    objs.nodes = shared(["n1", "n2", "n3"].map(node));
     let server = tokio::spawn(async move {
         let (q, body, ctype) =
             expect(&mut api, Method::PATCH, "/apis/mooring.io/v1alpha1/bgppeers/edge/status", 200, peer_reply()).await;

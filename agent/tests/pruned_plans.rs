@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use mooring_agent::kube::reconcile::{reconcile, Published, Settings};
 use mooring_agent::kube::stores::prune;
 use mooring_agent::model::central::{self, CentralOptions};
-use mooring_agent::model::plan::{self, Objects, Scope, Vips};
+use mooring_agent::model::plan::{self, shared, Objects, Scope, Vips};
 use serde_json::{json, Value};
 
 fn de<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -144,7 +144,7 @@ fn cluster() -> Objects {
                 json!({"apiVersion": "mooring.io/v1alpha1", "kind": "Eip", "metadata": {"name": "gold", "generation": 1, "labels": {"tier": "gold"}}, "spec": {"address": "198.51.100.0/29"}}),
             ),
         ],
-        services: vec![
+        services: shared([
             de(service("a", false, &["203.0.113.1"], json!({}), json!({}))),
             de(service(
                 "b",
@@ -191,13 +191,13 @@ fn cluster() -> Objects {
                 json!({"eip.openelb.kubesphere.io/v1alpha2": "pool", "lb.kubesphere.io/v1alpha1": "openelb"}),
                 json!({}),
             )),
-        ],
-        endpoint_slices: vec![
+        ]),
+        endpoint_slices: shared([
             de(slice("b", 0, &[("n1", Some(true), false), ("n2", Some(false), false), ("n3", Some(true), false)])),
             de(slice("b", 1, &[("n2", None, false)])),
             de(slice("c", 0, &[("n1", Some(true), false), ("n1", Some(true), false), ("n2", Some(true), true)])),
-        ],
-        nodes: vec![
+        ]),
+        nodes: shared([
             de(node("n1", "198.18.0.11", json!({"rack": "r1"}), false)),
             de(node("n2", "198.18.0.12", json!({"rack": "r2"}), true)),
             de(node(
@@ -206,7 +206,7 @@ fn cluster() -> Objects {
                 json!({"node.kubernetes.io/exclude-from-external-load-balancers": ""}),
                 false,
             )),
-        ],
+        ]),
         ..Objects::default()
     }
 }

@@ -26,15 +26,16 @@ use tokio::sync::{mpsc, watch};
 mod common;
 use common::*;
 
-fn store<K>(items: &[K]) -> Store<K>
+fn store<K, S>(items: &[S]) -> Store<K>
 where
     K: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    S: std::borrow::Borrow<K>,
 {
     let (reader, mut writer) = reflector::store();
     writer.apply_watcher_event(&watcher::Event::Init);
     for o in items {
-        writer.apply_watcher_event(&watcher::Event::InitApply(o.clone()));
+        writer.apply_watcher_event(&watcher::Event::InitApply(o.borrow().clone()));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
     reader

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use k8s_openapi::api::core::v1::{Node, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use mooring_agent::model::desired::{allocate, announcements, Advertisement, PoolConfig, Snapshot};
+use mooring_agent::model::desired::{allocate, announcements, shared, Advertisement, PoolConfig, Snapshot};
 use mooring_agent::model::ipam::{IpRange, Pool};
 
 const SERVICES: usize = 10_000;
@@ -42,6 +43,7 @@ fn snapshot() -> Snapshot {
             }),
             status: None,
         })
+        .map(Arc::new)
         .collect();
     // Each Local Service has 3 endpoints on 3 nodes.
     let endpoint_slices = (0..SERVICES)
@@ -64,14 +66,16 @@ fn snapshot() -> Snapshot {
                 .collect(),
             ports: None,
         })
+        .map(Arc::new)
         .collect();
     let nodes = (0..NODES)
         .map(|n| Node {
             metadata: ObjectMeta { name: Some(format!("node-{n}")), ..Default::default() },
             ..Default::default()
         })
+        .map(Arc::new)
         .collect();
-    Snapshot { pools: vec![pool], services, endpoint_slices, nodes, namespaces: vec![], ..Snapshot::default() }
+    Snapshot { pools: vec![pool], services, endpoint_slices, nodes, namespaces: shared([]), ..Snapshot::default() }
 }
 
 fn bench(c: &mut Criterion) {

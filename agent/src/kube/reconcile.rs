@@ -343,6 +343,7 @@ mod tests {
                     "metadata": {"name": n, "namespace": "shop", "uid": n, "creationTimestamp": format!("2026-01-0{}T00:00:00Z", i + 1),
                                  "annotations": {"metallb.io/allow-shared-ip": n}},
                     "spec": {"type": "LoadBalancer", "loadBalancerIP": "203.0.113.10", "ports": [{"port": 80}]}})).unwrap())
+                .map(std::sync::Arc::new)
                 .collect(),
             ..Objects::default()
         };

@@ -6,6 +6,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
@@ -199,9 +200,9 @@ pub mod prune {
 
     /// The kinds the speaker caches pruned, in place (what the stores hold).
     pub fn objects(o: &mut crate::model::plan::Objects, own_node: Option<&str>) {
-        o.services.iter_mut().for_each(service);
-        o.endpoint_slices.iter_mut().for_each(|s| endpoint_slice(s, own_node));
-        o.nodes.iter_mut().for_each(node);
+        o.services.iter_mut().for_each(|s| service(std::sync::Arc::make_mut(s)));
+        o.endpoint_slices.iter_mut().for_each(|s| endpoint_slice(std::sync::Arc::make_mut(s), own_node));
+        o.nodes.iter_mut().for_each(|n| node(std::sync::Arc::make_mut(n)));
     }
 
     /// A Node seen by its metadata only: the name and labels are what is read.
@@ -315,18 +316,26 @@ impl Stores {
         }
     }
 
-    /// The model's input, as the manifest source would give it.
+    /// The model's input, as the manifest source would give it: the Services,
+    /// EndpointSlices, Nodes and Namespaces are the stores' own (shared, not copied); the
+    /// custom resources, few, are copied.
     pub fn objects(&self) -> Objects {
+        fn shared<K: Clone + Resource>(s: &Option<Store<K>>) -> Vec<Arc<K>>
+        where
+            K::DynamicType: Eq + Hash + Clone,
+        {
+            s.as_ref().map(|s| s.state()).unwrap_or_default()
+        }
         fn all<K: Clone + Resource>(s: &Option<Store<K>>) -> Vec<K>
         where
             K::DynamicType: Eq + Hash + Clone,
         {
-            s.as_ref().map(|s| s.state().iter().map(|o| (**o).clone()).collect()).unwrap_or_default()
+            shared(s).iter().map(|o| (**o).clone()).collect()
         }
         let nodes = match &self.nodes {
-            Some(NodeStore::Full(s)) => s.state().iter().map(|o| (**o).clone()).collect(),
+            Some(NodeStore::Full(s)) => s.state(),
             Some(NodeStore::Metadata(s)) => {
-                s.state().iter().map(|m| Node { metadata: m.metadata.clone(), ..Node::default() }).collect()
+                s.state().iter().map(|m| Arc::new(Node { metadata: m.metadata.clone(), ..Node::default() })).collect()
             }
             None => vec![],
         };
@@ -335,10 +344,10 @@ impl Stores {
             peers: all(&self.peers),
             eips: all(&self.eips),
             advertisements: all(&self.advertisements),
-            services: all(&self.services),
-            endpoint_slices: all(&self.endpoint_slices),
+            services: shared(&self.services),
+            endpoint_slices: shared(&self.endpoint_slices),
             nodes,
-            namespaces: all(&self.namespaces),
+            namespaces: shared(&self.namespaces),
             ..Objects::default()
         }
     }
@@ -364,6 +373,47 @@ mod tests {
         assert!(unchanged(&reader, &node("1", "r1"), Node::eq));
         assert!(unchanged(&reader, &node("2", "r1"), Node::eq), "a heartbeat, pruned: no change");
         assert!(!unchanged(&reader, &node("3", "r2"), Node::eq), "a label the model reads moved");
+    }
+
+    /// The model's input holds the stores' own Services, EndpointSlices and Nodes: a
+    /// change costs a reference count per object, not a copy of the cluster.
+    #[test]
+    fn the_objects_share_the_stores_objects() {
+        fn store<K>(items: Vec<K>) -> Store<K>
+        where
+            K: Resource + Clone + Debug + Send + Sync + 'static,
+            K::DynamicType: Default + Eq + Hash + Clone,
+        {
+            let (reader, mut writer) = reflector::store();
+            for o in items {
+                writer.apply_watcher_event(&watcher::Event::Apply(o));
+            }
+            reader
+        }
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"}, "spec": {"type": "LoadBalancer"}
+        }))
+        .unwrap();
+        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "shop"}, "addressType": "IPv4", "endpoints": []
+        }))
+        .unwrap();
+        let stores = Stores {
+            confs: None,
+            peers: None,
+            eips: None,
+            advertisements: None,
+            services: Some(store(vec![svc])),
+            endpoint_slices: Some(store(vec![slice])),
+            nodes: Some(NodeStore::Full(store(vec![node("1", "r1")]))),
+            namespaces: None,
+        };
+        let o = stores.objects();
+        assert!(Arc::ptr_eq(&o.services[0], &stores.services.as_ref().unwrap().state()[0]));
+        assert!(Arc::ptr_eq(&o.endpoint_slices[0], &stores.endpoint_slices.as_ref().unwrap().state()[0]));
+        let Some(NodeStore::Full(nodes)) = &stores.nodes else { unreachable!() };
+        assert!(Arc::ptr_eq(&o.nodes[0], &nodes.state()[0]));
+        assert_eq!(o.nodes[0].metadata.labels.as_ref().unwrap()["rack"], "r1");
     }
 
     #[test]

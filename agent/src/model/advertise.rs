@@ -291,7 +291,7 @@ pub fn routes(x: &Inputs<'_>, problems: &mut Vec<Problem>) -> Routes {
             routes: announced.into_values().map(|a| (a.prefix, desired::route_attrs(snap, &a, x.local_as))).collect(),
         };
     }
-    let services: HashMap<String, &Service> = snap.services.iter().map(|s| (desired::key_of(s), s)).collect();
+    let services: HashMap<String, &Service> = snap.services.iter().map(|s| (desired::key_of(s), &**s)).collect();
     let no_labels = BTreeMap::new();
     let labels_of = |key: &String| services.get(key).and_then(|s| s.metadata.labels.as_ref()).unwrap_or(&no_labels);
     let mut r = Reporter::default();

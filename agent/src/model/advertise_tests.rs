@@ -2,10 +2,11 @@
 //! the peers each path is for out.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mooring_bgp::wire::Community;
 
-use crate::model::plan::{plan, Objects, Plan, Scope, Vips};
+use crate::model::plan::{plan, shared, Objects, Plan, Scope, Vips};
 
 fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
     serde_yaml::from_str(s).unwrap()
@@ -33,15 +34,15 @@ fn objects() -> Objects {
             yaml("apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: public, labels: {tier: public}}\nspec: {address: 203.0.113.0/25, communities: [\"64513:1\"], med: 7}\n"),
             yaml("apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: private}\nspec: {address: 203.0.113.128/25}\n"),
         ],
-        services: vec![
+        services: shared([
             svc("web", "public", "203.0.113.10", "app: web"),
             svc("api", "public", "203.0.113.11", ""),
             svc("db", "private", "203.0.113.130", ""),
-        ],
-        nodes: vec![
+        ]),
+        nodes: shared([
             yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {rack: r1}}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.11}]}\n"),
             yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n2, labels: {rack: r2}}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.12}]}\n"),
-        ],
+        ]),
         ..Objects::default()
     }
 }
@@ -137,7 +138,11 @@ fn service_selectors_pick_services() {
 fn several_advertisements_combine_by_name() {
     let mut o = objects();
     // web also gets the Service's own MED, which wins over both.
-    o.services[0].metadata.annotations.get_or_insert_default().insert("mooring.io/med".into(), "99".into());
+    Arc::make_mut(&mut o.services[0])
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("mooring.io/med".into(), "99".into());
     o.advertisements = vec![
         ad("b", "{eips: [public], peers: [edge, core], communities: [\"64513:20\"], localPref: 300, asPathPrepend: 2}"),
         ad("a", "{eips: [public], peers: [edge], communities: [\"64513:10\", no-export], localPref: 200}"),

@@ -138,7 +138,7 @@ pub fn plan(objects: &Objects, vips: Vips<'_>, scope: &Scope, options: &CentralO
         plan::peer_configs(&settings, &objects.secrets, &objects.secret_errors, None, &mut problems);
     let all_refs = plan::peer_refs(objects, &peers);
     let advertisements = plan::advertisements(objects, &snap, &mut problems);
-    let services: BTreeMap<String, &Service> = snap.services.iter().map(|s| (desired::key_of(s), s)).collect();
+    let services: BTreeMap<String, &Service> = snap.services.iter().map(|s| (desired::key_of(s), &**s)).collect();
 
     let mut routes: Vec<(IpNetwork, RouteAttrs)> = vec![];
     let mut route_services: BTreeMap<IpNetwork, BTreeSet<String>> = BTreeMap::new();

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use mooring_bgp::wire::{Community, ExtCommunity};
 use mooring_crds::NodeCheck;
 
 use super::{gate, plan, CentralOptions, CentralPlan, ProbeTarget};
-use crate::model::plan::{self as node_plan, Objects, Scope, Vips};
+use crate::model::plan::{self as node_plan, shared, Objects, Scope, Vips};
 
 fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
     serde_yaml::from_str(s).unwrap()
@@ -47,12 +48,12 @@ fn objects() -> Objects {
             yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: node-peer}\nspec: {peerAddress: 198.18.70.3, peerAs: 64512}\n"),
         ],
         eips: vec![yaml("apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: public}\nspec: {address: 203.0.113.0/25, communities: [\"64513:1\"]}\n")],
-        services: vec![
+        services: shared([
             yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, loadBalancerIP: 203.0.113.10, ports: [{port: 80}]}\n"),
             yaml("apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec: {type: LoadBalancer, loadBalancerIP: 203.0.113.11, externalTrafficPolicy: Local, healthCheckNodePort: 30001, ports: [{port: 80}]}\n"),
-        ],
-        endpoint_slices: vec![slice("api", &[("n1", true), ("n2", true), ("n3", false)])],
-        nodes: vec![node("n1", "r1", "198.18.70.11"), node("n2", "r1", "198.18.70.12"), node("n3", "r2", "198.18.70.13")],
+        ]),
+        endpoint_slices: shared([slice("api", &[("n1", true), ("n2", true), ("n3", false)])]),
+        nodes: shared([node("n1", "r1", "198.18.70.11"), node("n2", "r1", "198.18.70.12"), node("n3", "r2", "198.18.70.13")]),
         ..Objects::default()
     }
 }
@@ -169,11 +170,12 @@ fn a_central_peers_node_selector_picks_whose_paths_it_gets() {
 #[test]
 fn weights_are_per_path() {
     let mut o = objects();
-    o.endpoint_slices[0] = yaml(
+    o.endpoint_slices[0] = Arc::new(yaml(
         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: api-1, namespace: shop, labels: {kubernetes.io/service-name: api}}\n\
          addressType: IPv4\nendpoints: [{addresses: [10.1.0.1], nodeName: n1}, {addresses: [10.1.0.2], nodeName: n1}, {addresses: [10.1.0.3], nodeName: n2}]\n",
-    );
-    o.services[1].metadata.annotations = Some([("mooring.io/weighting".to_string(), "endpoints".to_string())].into());
+    ));
+    Arc::make_mut(&mut o.services[1]).metadata.annotations =
+        Some([("mooring.io/weighting".to_string(), "endpoints".to_string())].into());
     let p = central(&o);
     let bw: Vec<(String, Vec<ExtCommunity>)> = p
         .plan
@@ -218,9 +220,9 @@ fn ipv6_vips_go_via_the_nodes_ipv6_address_and_a_node_without_one_is_reported() 
     o.eips.push(yaml(
         "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: v6}\nspec: {address: '2001:db8:ffff::/120'}\n",
     ));
-    o.services.push(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: six, namespace: shop}\nspec: {type: LoadBalancer, loadBalancerIP: '2001:db8:ffff::10', ports: [{port: 80}]}\n"));
+    o.services.push(Arc::new(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: six, namespace: shop}\nspec: {type: LoadBalancer, loadBalancerIP: '2001:db8:ffff::10', ports: [{port: 80}]}\n")));
     // n3 has no IPv6 InternalIP.
-    o.nodes[2].status.as_mut().unwrap().addresses.as_mut().unwrap().truncate(1);
+    Arc::make_mut(&mut o.nodes[2]).status.as_mut().unwrap().addresses.as_mut().unwrap().truncate(1);
     let p = central(&o);
     assert_eq!(next_hops(&p)["2001:db8:ffff::10/128"], ["2001:db8:70::11", "2001:db8:70::12"]);
     assert!(
@@ -233,7 +235,8 @@ fn ipv6_vips_go_via_the_nodes_ipv6_address_and_a_node_without_one_is_reported() 
 #[test]
 fn cordoned_nodes_paths_drain_with_graceful_shutdown_when_asked() {
     let mut o = objects();
-    o.nodes[1].spec = Some(k8s_openapi::api::core::v1::NodeSpec { unschedulable: Some(true), ..Default::default() });
+    Arc::make_mut(&mut o.nodes[1]).spec =
+        Some(k8s_openapi::api::core::v1::NodeSpec { unschedulable: Some(true), ..Default::default() });
     let options = CentralOptions { graceful_shutdown_on_cordon: true, ..Default::default() };
     let p = plan(&o, Vips::Allocate(&BTreeMap::new()), &Scope::default(), &options);
     for (_, a) in p.plan.routes.iter().filter(|(x, _)| x.to_string() == "203.0.113.10/32") {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
@@ -60,14 +61,20 @@ pub struct PoolConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub pools: Vec<PoolConfig>,
-    pub services: Vec<Service>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub nodes: Vec<Node>,
-    pub namespaces: Vec<Namespace>,
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    pub nodes: Vec<Arc<Node>>,
+    pub namespaces: Vec<Arc<Namespace>>,
     /// Cordoned nodes stop announcing Cluster services.
     pub exclude_cordoned: bool,
     /// Which Services are ours.
     pub classes: Classes,
+}
+
+/// Owned objects, each into its own [`Arc`] (for tests and other callers that build
+/// objects one by one).
+pub fn shared<K>(objects: impl IntoIterator<Item = K>) -> Vec<Arc<K>> {
+    objects.into_iter().map(Arc::new).collect()
 }
 
 /// `namespace/name` of an object.

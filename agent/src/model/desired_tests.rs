@@ -55,15 +55,15 @@ fn pool(name: &str, start: &str, end: &str) -> PoolConfig {
 fn snapshot() -> Snapshot {
     Snapshot {
         pools: vec![pool("eip", "203.0.113.10", "203.0.113.20")],
-        services: vec![
+        services: shared([
             service("local", true, json!({})),
             service("cluster", false, json!({})),
             service("clusterip", false, json!({"spec": {"type": "ClusterIP"}})),
             service("other-class", false, json!({"spec": {"loadBalancerClass": "example.com/other"}})),
-        ],
-        endpoint_slices: vec![slice("local", &[("n1", true), ("n2", false)])],
-        nodes: vec![node("n1"), node("n2"), node("n3")],
-        namespaces: vec![],
+        ]),
+        endpoint_slices: shared([slice("local", &[("n1", true), ("n2", false)])]),
+        nodes: shared([node("n1"), node("n2"), node("n3")]),
+        namespaces: shared([]),
         exclude_cordoned: false,
         classes: Default::default(),
     }
@@ -98,11 +98,11 @@ fn local_vip_only_from_nodes_with_ready_endpoints_cluster_vip_from_all() {
 fn annotations_pick_pool_address_and_sharing() {
     let mut s = snapshot();
     s.pools.push(pool("other", "203.0.113.100", "203.0.113.110"));
-    s.services = vec![
+    s.services = shared([
         service("a", false, json!({"metadata": {"annotations": {"metallb.universe.tf/address-pool": "other"}}})),
         service("b", false, json!({"metadata": {"annotations": {"mooring.io/loadBalancerIPs": "203.0.113.15"}}})),
         service("c", false, json!({"spec": {"loadBalancerIP": "not-an-ip"}})),
-    ];
+    ]);
     let d = allocate(&s);
     assert_eq!(d.allocations["shop/a"].addresses[0].0.to_string(), "203.0.113.100");
     assert_eq!(d.allocations["shop/b"].addresses[0].0.to_string(), "203.0.113.15");
@@ -116,7 +116,7 @@ fn namespace_rules_limit_pools() {
     let d = allocate(&s);
     assert_eq!(d.allocations["shop/local"].errors, vec![ipam::AllocError::NoPool]);
     s.pools[0].namespace_selector = Some(obj(json!({"matchLabels": {"team": "shop"}})));
-    s.namespaces = vec![obj(json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}))];
+    s.namespaces = shared([obj(json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}))]);
     assert!(allocate(&s).allocations["shop/local"].errors.is_empty());
 }
 
@@ -146,8 +146,9 @@ fn same_inputs_in_any_order_give_the_same_answer() {
 #[test]
 fn weighted_services_carry_link_bandwidth_per_ready_endpoint() {
     let mut s = snapshot();
-    s.services[0] = service("local", true, json!({"metadata": {"annotations": {"mooring.io/weighting": "endpoints"}}}));
-    s.endpoint_slices = vec![slice("local", &[("n1", true), ("n2", true), ("n2", true), ("n2", true)])];
+    s.services[0] =
+        Arc::new(service("local", true, json!({"metadata": {"annotations": {"mooring.io/weighting": "endpoints"}}})));
+    s.endpoint_slices = shared([slice("local", &[("n1", true), ("n2", true), ("n2", true), ("n2", true)])]);
     let v = vips(&allocate(&s));
     let lb = |node: &str| {
         let a = announcements(&s, &v, node);
@@ -158,11 +159,11 @@ fn weighted_services_carry_link_bandwidth_per_ready_endpoint() {
     assert_eq!(lb("n1"), vec![LinkBandwidth { asn: 64513, bytes_per_sec: 125_000.0, transitive: true }]);
     assert_eq!(lb("n2"), vec![LinkBandwidth { asn: 64513, bytes_per_sec: 375_000.0, transitive: true }]);
     // Non-transitive form on request; 4-octet local AS becomes AS_TRANS.
-    s.services[0] = service(
+    s.services[0] = Arc::new(service(
         "local",
         true,
         json!({"metadata": {"annotations": {"mooring.io/weighting": "endpoints", "mooring.io/link-bandwidth": "non-transitive"}}}),
-    );
+    ));
     let a = announcements(&s, &v, "n1");
     let got = route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 4_200_000_000).ext_communities;
     assert_eq!(got, vec![LinkBandwidth { asn: 23456, bytes_per_sec: 125_000.0, transitive: false }]);
@@ -172,12 +173,12 @@ fn weighted_services_carry_link_bandwidth_per_ready_endpoint() {
 fn service_annotations_override_the_pools_advertisement() {
     let mut s = snapshot();
     s.pools[0].advertisement.communities = vec!["64513:1".parse().unwrap()];
-    s.services[1] = service(
+    s.services[1] = Arc::new(service(
         "cluster",
         false,
         json!({"metadata": {"annotations": {"mooring.io/med": "200", "mooring.io/as-path-prepend": "3",
                "mooring.io/communities": "64513:2, no-export", "mooring.io/local-pref": "lots"}}}),
-    );
+    ));
     let d = allocate(&s);
     assert_eq!(d.spec_errors["shop/cluster"][0].field, "metadata.annotations[mooring.io/local-pref]");
     let v = vips(&d);
@@ -195,7 +196,7 @@ fn service_annotations_override_the_pools_advertisement() {
 fn pool_level_weighting_and_service_override() {
     let mut s = snapshot();
     s.pools[0].advertisement.weighting = Some(false); // weighted, non-transitive
-    s.endpoint_slices = vec![slice("local", &[("n1", true), ("n1", true)])];
+    s.endpoint_slices = shared([slice("local", &[("n1", true), ("n1", true)])]);
     let v = vips(&allocate(&s));
     let a = announcements(&s, &v, "n1");
     use mooring_bgp::wire::ExtCommunity::LinkBandwidth;
@@ -205,7 +206,8 @@ fn pool_level_weighting_and_service_override() {
     let lb = route_attrs(&s, &a[&"203.0.113.10/32".parse().unwrap()], 64513).ext_communities;
     assert_eq!(lb, vec![LinkBandwidth { asn: 64513, bytes_per_sec: 0.0, transitive: false }]);
     // A Service can opt out of its pool's weighting.
-    s.services[0] = service("local", true, json!({"metadata": {"annotations": {"mooring.io/weighting": "none"}}}));
+    s.services[0] =
+        Arc::new(service("local", true, json!({"metadata": {"annotations": {"mooring.io/weighting": "none"}}})));
     let a = announcements(&s, &v, "n1");
     assert!(route_attrs(&s, &a[&"203.0.113.11/32".parse().unwrap()], 64513).ext_communities.is_empty());
 }
@@ -213,10 +215,10 @@ fn pool_level_weighting_and_service_override() {
 #[test]
 fn indexed_announcements_agree_with_announcing_nodes() {
     let mut s = snapshot();
-    s.endpoint_slices.push(slice("cluster", &[("n3", true)]));
-    s.nodes.push(obj(
+    s.endpoint_slices.push(Arc::new(slice("cluster", &[("n3", true)])));
+    s.nodes.push(Arc::new(obj(
         json!({"metadata": {"name": "n4", "labels": {"node.kubernetes.io/exclude-from-external-load-balancers": ""}}}),
-    ));
+    )));
     let v = vips(&allocate(&s));
     for node in ["n1", "n2", "n3", "n4", "ghost"] {
         for svc in s.services.iter().filter(|x| is_ours(x, &s.classes)) {
@@ -241,10 +243,10 @@ fn a_service_that_asks_for_an_address_gets_it() {
         svc.metadata.creation_timestamp = None;
         svc
     };
-    s.services = vec![
+    s.services = shared([
         plain("api", true, json!({"spec": {"selector": {"app": "api"}}})),
         plain("web", false, json!({"spec": {"loadBalancerIP": "203.0.113.10"}})),
-    ];
+    ]);
     for _ in 0..2 {
         let d = allocate(&s);
         assert_eq!(d.allocations["default/web"].addresses, vec![("203.0.113.10".parse().unwrap(), "eip".into())]);
@@ -259,7 +261,7 @@ fn metallb_and_openelb_annotations_are_understood() {
     let mut s = snapshot();
     s.pools.push(pool("other", "203.0.113.100", "203.0.113.110"));
     let ann = |name: &str, a: serde_json::Value| service(name, false, json!({"metadata": {"annotations": a}}));
-    s.services = vec![
+    s.services = shared([
         ann("pool", json!({"metallb.io/address-pool": "other"})),
         ann("old-pool", json!({"metallb.universe.tf/address-pool": "other"})),
         ann(
@@ -276,8 +278,8 @@ fn metallb_and_openelb_annotations_are_understood() {
             json!({"metadata": {"annotations": {"metallb.universe.tf/allow-shared-ip": "k"}},
                                       "spec": {"ports": [{"port": 443, "protocol": "TCP"}], "loadBalancerIP": "203.0.113.17"}}),
         ),
-    ];
-    s.services[5].spec.as_mut().unwrap().ports.as_mut().unwrap()[0].port = 53;
+    ]);
+    Arc::make_mut(&mut s.services[5]).spec.as_mut().unwrap().ports.as_mut().unwrap()[0].port = 53;
     let d = allocate(&s);
     let ip = |k: &str| d.allocations[&format!("shop/{k}")].addresses[0].0.to_string();
     // The same age: by name.
@@ -292,7 +294,7 @@ fn metallb_and_openelb_annotations_are_understood() {
 #[test]
 fn local_services_share_only_with_the_same_selector() {
     let mut s = snapshot();
-    let shared = |name: &str, port: i32, app: &str| {
+    let sharing = |name: &str, port: i32, app: &str| {
         service(
             name,
             true,
@@ -300,7 +302,7 @@ fn local_services_share_only_with_the_same_selector() {
                                    "spec": {"selector": {"app": app}, "ports": [{"port": port, "protocol": "TCP"}]}}),
         )
     };
-    s.services = vec![shared("a", 80, "x"), shared("b", 81, "x"), shared("c", 82, "y")];
+    s.services = shared([sharing("a", 80, "x"), sharing("b", 81, "x"), sharing("c", 82, "y")]);
     let d = allocate(&s);
     let ip = |k: &str| d.allocations[&format!("shop/{k}")].addresses[0].0;
     assert_eq!(ip("a"), ip("b"), "same selector: shared");
@@ -310,10 +312,10 @@ fn local_services_share_only_with_the_same_selector() {
 #[test]
 fn the_served_class_decides_what_is_ours() {
     let mut s = snapshot();
-    s.services = vec![
+    s.services = shared([
         service("classless", false, json!({})),
         service("ours", false, json!({"spec": {"loadBalancerClass": "example.com/lb"}})),
-    ];
+    ]);
     s.classes = crate::model::classes::Classes { class: "example.com/lb".into(), ignore_class_less: true };
     assert_eq!(allocate(&s).allocations.keys().collect::<Vec<_>>(), ["shop/ours"]);
     s.classes.ignore_class_less = false;

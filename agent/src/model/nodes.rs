@@ -6,6 +6,7 @@
 //!   `node.kubernetes.io/exclude-from-external-load-balancers`, and, when
 //!   asked for, not cordoned.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Node, Service};
@@ -21,23 +22,27 @@ pub fn is_local_policy(svc: &Service) -> bool {
     svc.spec.as_ref().and_then(|s| s.external_traffic_policy.as_deref()) == Some("Local")
 }
 
-/// The EndpointSlices of `svc` (same namespace, service-name label).
-pub fn slices_of<'a>(svc: &Service, slices: &'a [EndpointSlice]) -> impl Iterator<Item = &'a EndpointSlice> {
+/// The EndpointSlices of `svc` (same namespace, service-name label). The slices may be
+/// owned or shared (`Arc`), as everywhere here.
+pub fn slices_of<'a, S: Borrow<EndpointSlice>>(
+    svc: &Service,
+    slices: &'a [S],
+) -> impl Iterator<Item = &'a EndpointSlice> {
     let ns = svc.metadata.namespace.clone();
     let name = svc.metadata.name.clone();
-    slices.iter().filter(move |s| {
+    slices.iter().map(Borrow::borrow).filter(move |s: &&EndpointSlice| {
         s.metadata.namespace == ns
             && s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) == name.as_ref()
     })
 }
 
 /// Nodes with a ready, not terminating endpoint of the service.
-pub fn nodes_with_ready_endpoints(svc: &Service, slices: &[EndpointSlice]) -> BTreeSet<String> {
+pub fn nodes_with_ready_endpoints<S: Borrow<EndpointSlice>>(svc: &Service, slices: &[S]) -> BTreeSet<String> {
     ready_endpoints_per_node(svc, slices).into_keys().collect()
 }
 
 /// How many ready, not terminating endpoints of the service each node has.
-pub fn ready_endpoints_per_node(svc: &Service, slices: &[EndpointSlice]) -> BTreeMap<String, u64> {
+pub fn ready_endpoints_per_node<S: Borrow<EndpointSlice>>(svc: &Service, slices: &[S]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for e in slices_of(svc, slices).flat_map(|s| s.endpoints.iter()) {
         if let (true, Some(n)) = (endpoint_serving(e), &e.node_name) {
@@ -54,9 +59,9 @@ pub struct SliceIndex<'a> {
 }
 
 impl<'a> SliceIndex<'a> {
-    pub fn new(slices: &'a [EndpointSlice]) -> Self {
+    pub fn new<S: Borrow<EndpointSlice>>(slices: &'a [S]) -> Self {
         let mut by_service: std::collections::HashMap<(&str, &str), Vec<&EndpointSlice>> = Default::default();
-        for s in slices {
+        for s in slices.iter().map(Borrow::borrow) {
             let ns = s.metadata.namespace.as_deref().unwrap_or("");
             if let Some(svc) = s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
                 by_service.entry((ns, svc.as_str())).or_default().push(s);
@@ -92,13 +97,17 @@ pub fn node_eligible(node: &Node, exclude_cordoned: bool) -> bool {
 }
 
 /// The nodes that announce the service.
-pub fn announcing_nodes(
+pub fn announcing_nodes<S: Borrow<EndpointSlice>, N: Borrow<Node>>(
     svc: &Service,
-    slices: &[EndpointSlice],
-    nodes: &[Node],
+    slices: &[S],
+    nodes: &[N],
     exclude_cordoned: bool,
 ) -> BTreeSet<String> {
-    let eligible = nodes.iter().filter(|n| node_eligible(n, exclude_cordoned)).filter_map(|n| n.metadata.name.clone());
+    let eligible = nodes
+        .iter()
+        .map(Borrow::borrow)
+        .filter(|n| node_eligible(n, exclude_cordoned))
+        .filter_map(|n| n.metadata.name.clone());
     if is_local_policy(svc) {
         let ready = nodes_with_ready_endpoints(svc, slices);
         eligible.filter(|n| ready.contains(n)).collect()
@@ -180,9 +189,9 @@ mod tests {
     #[test]
     fn cluster_policy_uses_every_eligible_node() {
         let nodes = [node("n1", &[], false), node("n2", &[(EXCLUDE_LABEL, "")], false), node("n3", &[], true)];
-        let all = announcing_nodes(&svc(false), &[], &nodes, false);
+        let all = announcing_nodes::<EndpointSlice, _>(&svc(false), &[], &nodes, false);
         assert_eq!(all, BTreeSet::from(["n1".to_string(), "n3".to_string()]));
-        let uncordoned = announcing_nodes(&svc(false), &[], &nodes, true);
+        let uncordoned = announcing_nodes::<EndpointSlice, _>(&svc(false), &[], &nodes, true);
         assert_eq!(uncordoned, BTreeSet::from(["n1".to_string()]));
     }
 }

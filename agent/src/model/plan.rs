@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
@@ -21,21 +22,25 @@ use mooring_crds::{
 
 use crate::model::advertise;
 use crate::model::classes::Classes;
+pub use crate::model::desired::shared;
 use crate::model::desired::{self, Advertisement, Desired, PoolConfig, Snapshot};
 use crate::model::ipam::Pool;
 use crate::model::selector;
 
-/// The objects the plan reads.
+/// The objects the plan reads. The kinds a cluster has thousands of (Services,
+/// EndpointSlices, Nodes, Namespaces) are shared with the source that holds them (the
+/// reflector stores, the loaded manifests): taking a snapshot of them costs a reference
+/// count per object, not a copy. The custom resources and Secrets are few and owned.
 #[derive(Debug, Clone, Default)]
 pub struct Objects {
     pub confs: Vec<BgpConf>,
     pub peers: Vec<BgpPeer>,
     pub eips: Vec<Eip>,
     pub advertisements: Vec<BgpAdvertisement>,
-    pub services: Vec<Service>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub nodes: Vec<Node>,
-    pub namespaces: Vec<Namespace>,
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    pub nodes: Vec<Arc<Node>>,
+    pub namespaces: Vec<Arc<Namespace>>,
     pub secrets: Vec<Secret>,
     /// Referenced Secrets that could not be read, (namespace, name) → why
     /// (the cluster's source; a Secret read before stays in `secrets`).
@@ -326,11 +331,15 @@ pub fn snapshot(
     )
 }
 
+/// The Services, EndpointSlices, Nodes and Namespaces of a snapshot.
+type Taken = (Vec<Arc<Service>>, Vec<Arc<EndpointSlice>>, Vec<Arc<Node>>, Vec<Arc<Namespace>>);
+
 /// [`snapshot`] from Services, EndpointSlices, Nodes and Namespaces given (taken out of
-/// `objects` by [`plan_taking`], or copies of them).
+/// `objects` by [`plan_taking`], or shared with them). A Service given an address held
+/// before is the only object copied (on write, [`Arc::make_mut`]).
 fn snapshot_of(
     objects: &Objects,
-    (mut services, endpoint_slices, nodes, namespaces): (Vec<Service>, Vec<EndpointSlice>, Vec<Node>, Vec<Namespace>),
+    (mut services, endpoint_slices, nodes, namespaces): Taken,
     held: &BTreeMap<String, Vec<IpAddr>>,
     scope: &Scope,
     problems: &mut Vec<Problem>,
@@ -338,6 +347,8 @@ fn snapshot_of(
     for svc in &mut services {
         if desired::status_ips(svc).is_empty() {
             if let Some(ips) = held.get(&desired::key_of(svc)) {
+                // Only these Services are copied (from the source's shared version).
+                let svc = Arc::make_mut(svc);
                 let ingress = ips
                     .iter()
                     .map(|ip| k8s_openapi::api::core::v1::LoadBalancerIngress {
@@ -443,9 +454,9 @@ pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -
     plan_of(objects, &snap, desired, addresses, node_name, problems)
 }
 
-/// [`plan`] without copying the Services, EndpointSlices, Nodes and Namespaces for the
-/// model: they are moved out of `objects` into its snapshot; the Nodes are moved back
-/// after, the others are left empty (the node loop keeps no copy of them).
+/// [`plan`] without even sharing the Services, EndpointSlices, Nodes and Namespaces with
+/// the model: they are moved out of `objects` into its snapshot; the Nodes are moved back
+/// after, the others are left empty (the node loop keeps none of them).
 pub fn plan_taking(objects: &mut Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
     let mut problems = vec![];
     let no_held = BTreeMap::new();
@@ -476,7 +487,7 @@ fn plan_of(
     node_name: &str,
     mut problems: Vec<Problem>,
 ) -> Plan {
-    let node = snap.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name));
+    let node = snap.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node_name)).map(|n| &**n);
     if node.is_none() {
         problems.push(problem(format!("Node/{node_name}"), "", "no Node object for this node: it announces nothing"));
     }
@@ -576,10 +587,10 @@ mod tests {
                 yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: a}\nspec: {peerAddress: 198.18.0.1, peerAs: 64512, holdTime: 9s, nodeSelector: {matchLabels: {rack: r1}}, passwordSecretRef: {name: bgp, namespace: mooring, key: pw}}\n"),
                 yaml("apiVersion: mooring.io/v1alpha1\nkind: BgpPeer\nmetadata: {name: b}\nspec: {peerAddress: 198.18.0.2, peerAs: 64512, password: s3cret, communities: [\"64513:7\", no-export]}\n"),
             ],
-            nodes: vec![
+            nodes: shared([
                 yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {rack: r1}}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: 198.18.0.11}]}\n"),
                 yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n2, labels: {rack: r2}}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.12}]}\n"),
-            ],
+            ]),
             secrets: vec![yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: bgp, namespace: mooring}\nstringData: {pw: from-secret}\n")],
             ..Objects::default()
         }
@@ -609,7 +620,7 @@ mod tests {
     #[test]
     fn cordoned_node_announces_with_graceful_shutdown() {
         let mut o = objects();
-        o.nodes[0].spec =
+        Arc::make_mut(&mut o.nodes[0]).spec =
             Some(k8s_openapi::api::core::v1::NodeSpec { unschedulable: Some(true), ..Default::default() });
         assert!(node_cordoned(&o, "n1") && !node_cordoned(&o, "n2"));
         let mut p = Plan { routes: vec![("203.0.113.10/32".parse().unwrap(), Default::default())], ..Plan::default() };
@@ -676,6 +687,27 @@ mod tests {
         assert!(p.problems.iter().any(|x| x.object == "Node/ghost"));
     }
 
+    /// A snapshot shares the source's objects: no Service, EndpointSlice or Node is copied,
+    /// but for a Service given the address it held, and that copy leaves the source's
+    /// version as it was.
+    #[test]
+    fn a_snapshot_shares_the_objects_and_copies_only_what_it_changes() {
+        let mut o = objects();
+        o.services = shared([
+            yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer}\n"),
+            yaml("apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec: {type: LoadBalancer}\n"),
+        ]);
+        o.endpoint_slices = shared([yaml("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n")]);
+        let held = BTreeMap::from([("shop/api".to_string(), vec!["203.0.113.9".parse().unwrap()])]);
+        let snap = snapshot(&o, &held, &Scope::default(), &mut vec![]);
+        assert!(Arc::ptr_eq(&snap.services[0], &o.services[0]), "web is shared");
+        assert!(Arc::ptr_eq(&snap.endpoint_slices[0], &o.endpoint_slices[0]));
+        assert!(snap.nodes.iter().zip(&o.nodes).all(|(a, b)| Arc::ptr_eq(a, b)));
+        assert!(!Arc::ptr_eq(&snap.services[1], &o.services[1]), "api got its held address: a copy");
+        assert_eq!(desired::status_ips(&snap.services[1]), ["203.0.113.9".parse::<IpAddr>().unwrap()]);
+        assert!(desired::status_ips(&o.services[1]).is_empty(), "the source's api is unchanged");
+    }
+
     /// The node loop's plan, which moves the Services, EndpointSlices and Nodes into the
     /// model instead of copying them, is the plan.
     #[test]
@@ -684,11 +716,11 @@ mod tests {
         o.eips.push(yaml(
             "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: pool}\nspec: {address: 203.0.113.0/24}\n",
         ));
-        o.services.push(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, externalTrafficPolicy: Local}\n"));
-        o.services.push(yaml(
+        o.services.push(Arc::new(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, externalTrafficPolicy: Local}\n")));
+        o.services.push(Arc::new(yaml(
             "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec: {type: LoadBalancer}\n",
-        ));
-        o.endpoint_slices.push(yaml("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n"));
+        )));
+        o.endpoint_slices.push(Arc::new(yaml("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n")));
         let held = BTreeMap::from([("shop/api".to_string(), vec!["203.0.113.9".parse().unwrap()])]);
         for node in ["n1", "n2", "ghost"] {
             let want = plan(&o, node, Vips::Allocate(&held), &Scope::default());

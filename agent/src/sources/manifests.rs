@@ -258,7 +258,8 @@ fn walk(
 }
 
 impl Manifests {
-    /// The loaded objects, sorted by kind: the plan's input.
+    /// The loaded objects, sorted by kind: the plan's input. The Services, EndpointSlices,
+    /// Nodes and Namespaces are shared with these manifests, not copied.
     pub fn objects(&self) -> Objects {
         let mut o = Objects::default();
         for (_, obj) in self.objects.values() {
@@ -267,10 +268,10 @@ impl Manifests {
                 Object::BgpPeer(x) => o.peers.push((**x).clone()),
                 Object::Eip(x) => o.eips.push((**x).clone()),
                 Object::BgpAdvertisement(x) => o.advertisements.push((**x).clone()),
-                Object::Service(x) => o.services.push((**x).clone()),
-                Object::EndpointSlice(x) => o.endpoint_slices.push((**x).clone()),
-                Object::Node(x) => o.nodes.push((**x).clone()),
-                Object::Namespace(x) => o.namespaces.push((**x).clone()),
+                Object::Service(x) => o.services.push(Arc::clone(x)),
+                Object::EndpointSlice(x) => o.endpoint_slices.push(Arc::clone(x)),
+                Object::Node(x) => o.nodes.push(Arc::clone(x)),
+                Object::Namespace(x) => o.namespaces.push(Arc::clone(x)),
                 Object::Secret(x) => o.secrets.push((**x).clone()),
             }
         }
@@ -650,6 +651,25 @@ mod tests {
         assert!(m.errors.is_empty(), "{:?}", m.errors);
         assert_eq!(m.objects.len(), 3);
         assert_eq!(peer_as(&m), Some(64512));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// The plan's input shares the loaded Nodes (and Services, EndpointSlices, Namespaces)
+    /// with the manifests, and so with a reload that found their file unchanged: a change
+    /// elsewhere copies none of them.
+    #[test]
+    fn the_objects_are_shared_with_the_manifests_and_across_reloads() {
+        let d = dir("shared");
+        std::fs::write(d.join("a.yaml"), PEER).unwrap();
+        std::fs::write(d.join("b.yaml"), NODE).unwrap();
+        let m = Manifests::load(&d, None);
+        let (first, second) = (m.objects(), m.objects());
+        assert_eq!(first.nodes.len(), 1);
+        assert!(Arc::ptr_eq(&first.nodes[0], &second.nodes[0]));
+        std::fs::write(d.join("a.yaml"), PEER.replace("64512", "64513")).unwrap();
+        let next = Manifests::reload(&d, Some(&m), &Changed::Paths([d.join("a.yaml")].into()), Instant::now());
+        assert_eq!(peer_as(&next), Some(64513));
+        assert!(Arc::ptr_eq(&next.objects().nodes[0], &first.nodes[0]), "b.yaml was not read again");
         std::fs::remove_dir_all(d).unwrap();
     }
 

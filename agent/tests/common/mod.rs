@@ -145,9 +145,9 @@ pub async fn reconcile_served(
                     .iter_mut()
                     .find(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name))
                     .unwrap();
-                let mut doc = serde_json::to_value(&*svc).unwrap();
+                let mut doc = serde_json::to_value(&**svc).unwrap();
                 merge(&mut doc, &body);
-                *svc = serde_json::from_value(doc.clone()).unwrap();
+                *svc = std::sync::Arc::new(serde_json::from_value(doc.clone()).unwrap());
                 reply = doc;
             }
         }
