@@ -131,20 +131,9 @@ pub mod prune {
     use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-    use crate::model::annotations::{IPS, POOL, SHARING};
-    use crate::model::classes::OPENELB_OPT_IN;
     use crate::model::nodes::SERVICE_NAME_LABEL;
 
-    /// The annotations the model reads: Mooring's own (`mooring.io/…`) and
-    /// the pool, address and sharing keys of the load balancers it reads
-    /// (MetalLB, OpenELB).
-    pub fn read_annotation(key: &str) -> bool {
-        key.starts_with("mooring.io/")
-            || POOL.contains(&key)
-            || IPS.contains(&key)
-            || SHARING.contains(&key)
-            || key == OPENELB_OPT_IN
-    }
+    pub use crate::model::annotations::read_by_model as read_annotation;
 
     /// A Service keeps its spec, status and metadata but for the managed
     /// fields and the annotations the model does not read (kubectl's

@@ -29,6 +29,17 @@ pub const IPS: [&str; 4] = [
 pub const SHARING: [&str; 3] =
     ["mooring.io/allow-shared-ip", "metallb.io/allow-shared-ip", "metallb.universe.tf/allow-shared-ip"];
 
+/// Whether the model reads a Service annotation: Mooring's own (`mooring.io/…`), the
+/// pool, address and sharing keys above and OpenELB's opt-in. The sources drop the others
+/// as objects arrive (`kube::stores::prune`, `sources::manifests::prune`).
+pub fn read_by_model(key: &str) -> bool {
+    key.starts_with("mooring.io/")
+        || POOL.contains(&key)
+        || IPS.contains(&key)
+        || SHARING.contains(&key)
+        || key == super::classes::OPENELB_OPT_IN
+}
+
 /// The field path of an annotation.
 pub fn field(key: &str) -> String {
     format!("metadata.annotations[{key}]")

@@ -530,19 +530,8 @@ pub mod prune {
     use serde_yaml::Value;
 
     use super::Object;
-    use crate::model::annotations::{IPS, POOL, SHARING};
-    use crate::model::classes::OPENELB_OPT_IN;
+    use crate::model::annotations::read_by_model as read_annotation;
     use crate::model::nodes::SERVICE_NAME_LABEL;
-
-    /// The annotations the model reads: Mooring's own and the load balancers'
-    /// pool, address and sharing keys.
-    pub fn read_annotation(key: &str) -> bool {
-        key.starts_with("mooring.io/")
-            || POOL.contains(&key)
-            || IPS.contains(&key)
-            || SHARING.contains(&key)
-            || key == OPENELB_OPT_IN
-    }
 
     fn remove(v: &mut Value, keys: &[&str]) {
         if let Value::Mapping(m) = v {
