@@ -1,5 +1,5 @@
 //! The reflector stores keep only what the model reads
-//! (`kube::stores::prune`): a cluster of whole objects, dressed as a real
+//! (`model::prune`): a cluster of whole objects, dressed as a real
 //! API server returns them (managed fields, kubectl's last-applied
 //! annotation, the kubelet's images, conditions and node info, endpoint
 //! target refs), must give exactly the same plan on every node — per-node
@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 use mooring_agent::kube::reconcile::{reconcile, Published, Settings};
-use mooring_agent::kube::stores::prune;
 use mooring_agent::model::central::{self, CentralOptions};
 use mooring_agent::model::plan::{self, shared, Objects, Scope, Vips};
+use mooring_agent::model::prune;
 use serde_json::{json, Value};
 
 fn de<T: serde::de::DeserializeOwned>(v: Value) -> T {

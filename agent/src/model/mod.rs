@@ -11,4 +11,5 @@ pub mod last_good;
 pub mod nodes;
 pub mod plan;
 pub mod pool_status;
+pub mod prune;
 pub mod selector;

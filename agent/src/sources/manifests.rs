@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::model::plan::Objects;
+use crate::model::prune as model_prune;
 
 /// One typed object (shared: a reload that does not parse its file again
 /// takes it as it was).
@@ -194,15 +195,23 @@ fn typed<T: DeserializeOwned>(v: serde_yaml::Value) -> Result<T, (String, String
     serde_path_to_error::deserialize(v).map_err(|e| (e.path().to_string(), e.inner().to_string()))
 }
 
+fn pruned<T>(mut o: T, prune: impl FnOnce(&mut T)) -> T {
+    prune(&mut o);
+    o
+}
+
 fn parse_object(kind: &str, v: serde_yaml::Value) -> Result<Object, (String, String)> {
     Ok(match kind {
         "BgpConf" => Object::BgpConf(Arc::new(typed(v)?)),
         "BgpPeer" => Object::BgpPeer(Arc::new(typed(v)?)),
         "Eip" => Object::Eip(Arc::new(typed(v)?)),
         "BgpAdvertisement" => Object::BgpAdvertisement(Arc::new(typed(v)?)),
-        "Service" => Object::Service(Arc::new(typed(v)?)),
-        "EndpointSlice" => Object::EndpointSlice(Arc::new(typed(v)?)),
-        "Node" => Object::Node(Arc::new(typed(v)?)),
+        // Kept as the model reads them (`model::prune`, as the reflector stores keep them).
+        "Service" => Object::Service(Arc::new(pruned(typed(v)?, model_prune::service))),
+        "EndpointSlice" => Object::EndpointSlice(Arc::new(pruned(typed(v)?, |s: &mut EndpointSlice| {
+            model_prune::endpoint_slice(s, None)
+        }))),
+        "Node" => Object::Node(Arc::new(pruned(typed(v)?, model_prune::node))),
         "Namespace" => Object::Namespace(Arc::new(typed(v)?)),
         "Secret" => Object::Secret(Arc::new(typed(v)?)),
         _ => unreachable!("kind checked against KINDS"),
@@ -512,26 +521,19 @@ fn document(file: &Path, index: usize, mut value: serde_yaml::Value) -> Doc {
     let key = (kind.clone(), namespace, n);
     prune::value(&kind, &mut value);
     match parse_object(&kind, value) {
-        Ok(mut o) => {
-            prune::object(&mut o);
-            Doc::Object(index, key, o)
-        }
+        Ok(o) => Doc::Object(index, key, o),
         Err((field, message)) => Doc::Error(err(Some(kind), name, field, message), Some(key)),
     }
 }
 
-/// What the model reads of each kind; the rest is dropped as a document is
-/// parsed: before the typed parse where the field is optional (so it costs
-/// nothing to parse and its errors do not matter), after it where the type
-/// requires the field.
+/// Optional fields the model never reads, dropped from a document before its
+/// typed parse, so they cost nothing to parse and their errors do not matter.
+/// What is kept of the parsed object is `model::prune`'s (applied in
+/// `parse_object`), as for the reflector stores.
 pub mod prune {
-    use std::sync::Arc;
-
     use serde_yaml::Value;
 
-    use super::Object;
     use crate::model::annotations::read_by_model as read_annotation;
-    use crate::model::nodes::SERVICE_NAME_LABEL;
 
     fn remove(v: &mut Value, keys: &[&str]) {
         if let Value::Mapping(m) = v {
@@ -585,20 +587,6 @@ pub mod prune {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Drop what the type requires but the model never reads.
-    pub fn object(o: &mut Object) {
-        if let Object::EndpointSlice(s) = o {
-            if let Some(s) = Arc::get_mut(s) {
-                if let Some(l) = s.metadata.labels.as_mut() {
-                    l.retain(|k, _| k == SERVICE_NAME_LABEL);
-                }
-                for e in &mut s.endpoints {
-                    e.addresses = vec![];
-                }
-            }
         }
     }
 }
