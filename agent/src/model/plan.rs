@@ -322,28 +322,7 @@ pub fn snapshot(
     scope: &Scope,
     problems: &mut Vec<Problem>,
 ) -> Snapshot {
-    snapshot_of(
-        objects,
-        (objects.services.clone(), objects.endpoint_slices.clone(), objects.nodes.clone(), objects.namespaces.clone()),
-        held,
-        scope,
-        problems,
-    )
-}
-
-/// The Services, EndpointSlices, Nodes and Namespaces of a snapshot.
-type Taken = (Vec<Arc<Service>>, Vec<Arc<EndpointSlice>>, Vec<Arc<Node>>, Vec<Arc<Namespace>>);
-
-/// [`snapshot`] from Services, EndpointSlices, Nodes and Namespaces given (taken out of
-/// `objects` by [`plan_taking`], or shared with them). A Service given an address held
-/// before is the only object copied (on write, [`Arc::make_mut`]).
-fn snapshot_of(
-    objects: &Objects,
-    (mut services, endpoint_slices, nodes, namespaces): Taken,
-    held: &BTreeMap<String, Vec<IpAddr>>,
-    scope: &Scope,
-    problems: &mut Vec<Problem>,
-) -> Snapshot {
+    let mut services = objects.services.clone();
     for svc in &mut services {
         if desired::status_ips(svc).is_empty() {
             if let Some(ips) = held.get(&desired::key_of(svc)) {
@@ -364,9 +343,9 @@ fn snapshot_of(
     Snapshot {
         pools: pools(&objects.eips, problems),
         services,
-        endpoint_slices,
-        nodes,
-        namespaces,
+        endpoint_slices: objects.endpoint_slices.clone(),
+        nodes: objects.nodes.clone(),
+        namespaces: objects.namespaces.clone(),
         exclude_cordoned: scope.exclude_cordoned,
         classes: scope.classes.clone(),
     }
@@ -452,29 +431,6 @@ pub fn plan(objects: &Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -
     let mut problems = vec![];
     let (snap, desired, addresses) = vip_inputs(objects, vips, scope, &mut problems);
     plan_of(objects, &snap, desired, addresses, node_name, problems)
-}
-
-/// [`plan`] without even sharing the Services, EndpointSlices, Nodes and Namespaces with
-/// the model: they are moved out of `objects` into its snapshot; the Nodes are moved back
-/// after, the others are left empty (the node loop keeps none of them).
-pub fn plan_taking(objects: &mut Objects, node_name: &str, vips: Vips<'_>, scope: &Scope) -> Plan {
-    let mut problems = vec![];
-    let no_held = BTreeMap::new();
-    let held = match vips {
-        Vips::Allocate(held) => held,
-        Vips::FromStatus => &no_held,
-    };
-    let taken = (
-        std::mem::take(&mut objects.services),
-        std::mem::take(&mut objects.endpoint_slices),
-        std::mem::take(&mut objects.nodes),
-        std::mem::take(&mut objects.namespaces),
-    );
-    let snap = snapshot_of(objects, taken, held, scope, &mut problems);
-    let (desired, addresses) = allocation(&snap, vips, &mut problems);
-    let p = plan_of(objects, &snap, desired, addresses, node_name, problems);
-    objects.nodes = snap.nodes;
-    p
 }
 
 /// The rest of [`plan`] once the snapshot and the VIPs are known (Nodes are read from
@@ -706,40 +662,5 @@ mod tests {
         assert!(!Arc::ptr_eq(&snap.services[1], &o.services[1]), "api got its held address: a copy");
         assert_eq!(desired::status_ips(&snap.services[1]), ["203.0.113.9".parse::<IpAddr>().unwrap()]);
         assert!(desired::status_ips(&o.services[1]).is_empty(), "the source's api is unchanged");
-    }
-
-    /// The node loop's plan, which moves the Services, EndpointSlices and Nodes into the
-    /// model instead of copying them, is the plan.
-    #[test]
-    fn a_plan_taking_the_objects_is_the_plan() {
-        let mut o = objects();
-        o.eips.push(yaml(
-            "apiVersion: mooring.io/v1alpha1\nkind: Eip\nmetadata: {name: pool}\nspec: {address: 203.0.113.0/24}\n",
-        ));
-        o.services.push(Arc::new(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, externalTrafficPolicy: Local}\n")));
-        o.services.push(Arc::new(yaml(
-            "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec: {type: LoadBalancer}\n",
-        )));
-        o.endpoint_slices.push(Arc::new(yaml("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n")));
-        let held = BTreeMap::from([("shop/api".to_string(), vec!["203.0.113.9".parse().unwrap()])]);
-        for node in ["n1", "n2", "ghost"] {
-            let want = plan(&o, node, Vips::Allocate(&held), &Scope::default());
-            let mut taken = o.clone();
-            let got = plan_taking(&mut taken, node, Vips::Allocate(&held), &Scope::default());
-            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{node}");
-            assert_eq!(
-                want.routes.len(),
-                if node == "n1" {
-                    2
-                } else if node == "n2" {
-                    1
-                } else {
-                    0
-                },
-                "{node}"
-            );
-            assert_eq!(taken.nodes.len(), 2, "the Nodes are back");
-            assert!(taken.services.is_empty() && taken.endpoint_slices.is_empty());
-        }
     }
 }

@@ -189,8 +189,8 @@ pub struct NodeLoop<S> {
     last_problems: Vec<String>,
     last_pools: BTreeMap<String, PoolStatus>,
     /// The objects of the last plan but for its Services, EndpointSlices and Nodes (what
-    /// [`Source::publish`] and the pool status read; a copy of those would double the
-    /// node's memory at scale).
+    /// [`Source::publish`] and the pool status read; kept, those would hold the source's
+    /// previous versions of every object that changed since).
     last_objects: Objects,
     /// The last good versions as last written to the state directory.
     last_saved: Saved,
@@ -277,7 +277,7 @@ impl<S: Source> NodeLoop<S> {
         let mut p = match &mut self.central {
             Some(c) => c.plan(&objects, vips, &self.options.scope()),
             None => {
-                let mut p = plan::plan_taking(&mut objects, &self.node, vips, &self.options.scope());
+                let mut p = plan::plan(&objects, &self.node, vips, &self.options.scope());
                 self.options.adjust(&objects, &self.node, &mut p);
                 p
             }
